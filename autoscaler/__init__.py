@@ -1,0 +1,1 @@
+"""compose-flowise: autoscale Flowise on Docker Compose, with nginx upstreams that follow."""

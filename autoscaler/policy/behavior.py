@@ -1,0 +1,114 @@
+"""From the signals' recommendation to a safe count: the HPA's `behavior`, plus cooldowns.
+
+Purely computational, no I/O here. Each stage takes the count so far and returns a Step with
+the count it allows and why.
+"""
+
+from __future__ import annotations
+
+import math
+
+from autoscaler.policy.model import Recommendation, ScaleEvent, Step
+from autoscaler.policy.parameters import Behavior, DirectionRules, ServicePolicy
+
+
+def stabilize(
+    recommendation: int,
+    current: int,
+    past: tuple[Recommendation, ...],
+    behavior: Behavior,
+    now: float,
+) -> Step:
+    """Scale up only to the lowest, and down only to the highest, recommendation within each
+    direction's window (the HPA's `stabilizeRecommendationWithBehaviors`)."""
+    up_cutoff = now - behavior.scale_up.stabilization_window_seconds
+    down_cutoff = now - behavior.scale_down.stabilization_window_seconds
+    lowest_recent = min([r.replicas for r in past if r.at > up_cutoff] + [recommendation])
+    highest_recent = max([r.replicas for r in past if r.at > down_cutoff] + [recommendation])
+    stabilized = min(max(current, lowest_recent), highest_recent)
+    if stabilized == recommendation:
+        return Step("stabilized", stabilized, "no change from the recommendation")
+    if stabilized > recommendation:
+        reason = (
+            f"highest recommendation in the last "
+            f"{behavior.scale_down.stabilization_window_seconds}s"
+        )
+    else:
+        reason = (
+            f"lowest recommendation in the last "
+            f"{behavior.scale_up.stabilization_window_seconds}s"
+        )
+    return Step("stabilized", stabilized, reason)
+
+
+def cool_down(
+    desired: int, current: int, events: tuple[ScaleEvent, ...], behavior: Behavior, now: float
+) -> Step:
+    """Hold the count while the last change is more recent than the direction's cooldown."""
+    if desired == current or not events:
+        return Step("cooldown", desired, "no cooldown in effect")
+    rules = behavior.scale_up if desired > current else behavior.scale_down
+    since_last_change = now - events[-1].at
+    if since_last_change < rules.cooldown_seconds:
+        return Step(
+            "cooldown",
+            current,
+            f"last change {since_last_change:.0f}s ago, cooldown {rules.cooldown_seconds}s",
+        )
+    return Step("cooldown", desired, "no cooldown in effect")
+
+
+def limit_rate(
+    desired: int, current: int, events: tuple[ScaleEvent, ...], behavior: Behavior, now: float
+) -> Step:
+    """Cap the change by the direction's step policies over their periods (the HPA's
+    `calculateScaleUpLimitWithScalingRules` and its scale-down twin)."""
+    if desired > current:
+        limit = max(current, _scale_up_limit(current, events, behavior.scale_up, now))
+        if desired > limit:
+            return Step("limited", limit, f"scale-up limited to {limit} by the step policies")
+    elif desired < current:
+        limit = min(current, _scale_down_limit(current, events, behavior.scale_down, now))
+        if desired < limit:
+            return Step("limited", limit, f"scale-down limited to {limit} by the step policies")
+    return Step("limited", desired, "within the step policies")
+
+
+def clamp(desired: int, policy: ServicePolicy) -> Step:
+    if desired < policy.min_replicas:
+        return Step("clamped", policy.min_replicas, f"raised to min_replicas {policy.min_replicas}")
+    if desired > policy.max_replicas:
+        return Step("clamped", policy.max_replicas, f"capped at max_replicas {policy.max_replicas}")
+    return Step("clamped", desired, f"within [{policy.min_replicas}, {policy.max_replicas}]")
+
+
+def _scale_up_limit(
+    current: int, events: tuple[ScaleEvent, ...], rules: DirectionRules, now: float
+) -> int:
+    proposals = []
+    for policy in rules.policies:
+        at_period_start = current - _net_change_within(events, policy.period_seconds, now)
+        if policy.type == "pods":
+            proposals.append(at_period_start + policy.value)
+        else:
+            proposals.append(math.ceil(at_period_start * (1 + policy.value / 100)))
+    return max(proposals) if rules.select == "max" else min(proposals)
+
+
+def _scale_down_limit(
+    current: int, events: tuple[ScaleEvent, ...], rules: DirectionRules, now: float
+) -> int:
+    proposals = []
+    for policy in rules.policies:
+        at_period_start = current - _net_change_within(events, policy.period_seconds, now)
+        if policy.type == "pods":
+            proposals.append(at_period_start - policy.value)
+        else:
+            proposals.append(int(at_period_start * (1 - policy.value / 100)))
+    # The policy that allows the largest change is the one that allows the FEWEST replicas.
+    return min(proposals) if rules.select == "max" else max(proposals)
+
+
+def _net_change_within(events: tuple[ScaleEvent, ...], period_seconds: int, now: float) -> int:
+    cutoff = now - period_seconds
+    return sum(event.change for event in events if event.at > cutoff)

@@ -1,0 +1,113 @@
+"""The BullMQ source against a real Redis, with queues written by the real BullMQ client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from bullmq import Queue
+
+from autoscaler.metrics import QueueDepth, QueueLoad, Unavailable
+from autoscaler.sources.bullmq import BullMQQueue
+
+
+@pytest.fixture
+def client(redis_server: str):
+    connection = redis.Redis.from_url(redis_server, socket_timeout=2)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
+
+def add_jobs(url: str, queue: str, count: int, **options) -> None:
+    async def add() -> None:
+        bull_queue = Queue(queue, {"connection": url})
+        for number in range(count):
+            await bull_queue.add("prediction", {"n": number}, options)
+        await bull_queue.close()
+
+    asyncio.run(add())
+
+
+def pause(url: str, queue: str) -> None:
+    async def run() -> None:
+        bull_queue = Queue(queue, {"connection": url})
+        await bull_queue.pause()
+        await bull_queue.close()
+
+    asyncio.run(run())
+
+
+def test_a_queue_that_does_not_exist_is_missing_not_empty(client) -> None:
+    depth = BullMQQueue(client, "flowise-queue-predictoin").depth()
+    assert isinstance(depth, Unavailable)
+    assert "bull:flowise-queue-predictoin does not exist" in depth.reason
+
+
+def test_waiting_jobs_are_the_backlog(client, redis_server) -> None:
+    add_jobs(redis_server, "flowise-queue-prediction", 3)
+    depth = BullMQQueue(client, "flowise-queue-prediction").depth()
+    assert depth == QueueDepth(
+        waiting=3, paused=0, prioritized=0, delayed=0, waiting_children=0, active=0,
+        jobs_created=3,
+    )  # fmt: skip
+
+
+def test_prioritized_and_paused_jobs_count_delayed_ones_apart(client, redis_server) -> None:
+    add_jobs(redis_server, "q", 2, priority=5)
+    add_jobs(redis_server, "q", 1, delay=60_000)
+    pause(redis_server, "q")
+    add_jobs(redis_server, "q", 4)
+    depth = BullMQQueue(client, "q").depth()
+    assert isinstance(depth, QueueDepth)
+    assert (depth.prioritized, depth.delayed) == (2, 1)
+    assert depth.backlog == 6
+    assert depth.jobs_created == 7
+
+
+def test_the_paused_list_of_older_bullmq_versions_counts(client) -> None:
+    client.set("bull:q:id", 3)
+    client.rpush("bull:q:paused", "1", "2", "3")
+    depth = BullMQQueue(client, "q").depth()
+    assert isinstance(depth, QueueDepth)
+    assert (depth.paused, depth.backlog) == (3, 3)
+
+
+def test_active_jobs_are_read_from_the_active_list(client) -> None:
+    client.set("bull:q:id", 5)
+    client.rpush("bull:q:active", "4", "5")
+    depth = BullMQQueue(client, "q").depth()
+    assert isinstance(depth, QueueDepth)
+    assert (depth.active, depth.backlog) == (2, 0)
+
+
+def test_arrivals_and_completions_between_two_loads(client, redis_server) -> None:
+    source = BullMQQueue(client, "q")
+    add_jobs(redis_server, "q", 2)
+    first = source.load(now=100.0)
+    assert first == QueueLoad(2, 0, arrival_rate=None, completion_rate=None)
+    add_jobs(redis_server, "q", 10)
+    client.lpop("bull:q:wait", 5)  # five jobs taken and finished meanwhile
+    second = source.load(now=110.0)
+    assert second == QueueLoad(7, 0, arrival_rate=1.0, completion_rate=0.5)
+
+
+def test_the_wrong_password_is_unavailable_and_says_why(redis_server) -> None:
+    wrong = redis.Redis.from_url(redis_server.replace("test-secret", "nope"), socket_timeout=2)
+    depth = BullMQQueue(wrong, "q").depth()
+    assert isinstance(depth, Unavailable)
+    assert "redis:" in depth.reason and "nope" not in depth.reason
+
+
+def test_a_redis_that_is_down_is_unavailable(unused_port: int) -> None:
+    down = redis.Redis(port=unused_port, socket_connect_timeout=1)
+    depth = BullMQQueue(down, "q").depth()
+    assert isinstance(depth, Unavailable)
+    assert "ConnectionError" in depth.reason
+
+
+def test_a_key_of_the_wrong_type_is_unavailable(client) -> None:
+    client.set("bull:q:wait", "not a list")
+    client.set("bull:q:id", 1)
+    assert isinstance(BullMQQueue(client, "q").depth(), Unavailable)
