@@ -48,6 +48,17 @@ class ComposeSettings(Section):
         default=(),
         description="Compose files, relative to `directory`; default: the shipped compose file.",
     )
+    env_file: Path | None = Field(
+        default=None,
+        description="The env file compose interpolates from; default: `.env` in `directory`.",
+    )
+    ready_timeout_seconds: float = Field(
+        default=180,
+        gt=0,
+        le=3600,
+        description="On scale-out, how long to wait for new replicas to become healthy (a "
+        "Flowise main needs about 20 s, longer on its first start).",
+    )
 
 
 class RedisSettings(Section):
@@ -86,7 +97,7 @@ class NginxSettings(Section):
         default=3000, ge=1, le=65535, description="The port the upstream replicas listen on."
     )
     upstream_file: Path = Field(
-        default=STATE_DIR / "nginx" / "upstream.conf",
+        default=STATE_DIR / "nginx" / "flowise.conf",
         description="The generated upstream file. Its DIRECTORY is bind-mounted into nginx, so "
         "an atomic rename shows through.",
     )

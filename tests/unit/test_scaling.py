@@ -1,0 +1,168 @@
+"""The scaling transaction's order of steps, with a fake engine at the I/O edge."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.replicas import Replica
+from autoscaler.actuators.scaling import Routing, Scaler
+from autoscaler.actuators.upstream import NginxUpstream
+
+START = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NET = "p_default"
+
+
+def container(service: str, number: int, health: str | None = "healthy") -> Replica:
+    return Replica(
+        id=f"{service}-{number}", name=f"p-{service}-{number}", service=service, number=number,
+        state="running", health=health, started_at=START + timedelta(minutes=number),
+        addresses={NET: f"172.18.{0 if service == 'nginx' else 1}.{number}"},
+    )  # fmt: skip
+
+
+def tcp_line(server_ip_last_octet: int) -> str:
+    remote = f"{server_ip_last_octet:02X}0112AC:0BB8"
+    return f"   1: 020012AC:A1B2 {remote} 01 0:0 00:0 0 101 0 2 1"
+
+
+class FakeEngine:
+    """Replicas in memory; records every action; nginx's connections are scripted."""
+
+    def __init__(self, flowise: int, connections: list[list[int]] | None = None) -> None:
+        self.containers = [container("nginx", 1)] + [container("flowise", n) for n in range(1, flowise + 1)]
+        self.actions: list[str] = []
+        self.connections = connections or []
+        self.fail_on: str | None = None
+
+    def replicas(self) -> dict[str, list[Replica]]:
+        found: dict[str, list[Replica]] = {}
+        for replica in self.containers:
+            found.setdefault(replica.service, []).append(replica)
+        return found
+
+    def scale_to(self, service: str, count: int) -> None:
+        self._act(f"scale_to {service} {count}")
+        mine = [r for r in self.containers if r.service == service]
+        for number in range(len(mine) + 1, count + 1):
+            self.containers.append(container(service, 10 + number))
+
+    def remove(self, replicas) -> None:
+        self._act("remove " + " ".join(r.name for r in replicas))
+        gone = {r.id for r in replicas}
+        self.containers = [r for r in self.containers if r.id not in gone]
+
+    def execute(self, replica: Replica, command) -> str:
+        if command[0] == "cat":
+            open_to = self.connections.pop(0) if self.connections else []
+            return "header\n" + "\n".join(tcp_line(octet) for octet in open_to)
+        self._act(" ".join(command))
+        return ""
+
+    def _act(self, action: str) -> None:
+        self.actions.append(action)
+        if self.fail_on and action.startswith(self.fail_on):
+            raise ActuatorError(action, "Error response from daemon: boom")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def scaler_for(engine: FakeEngine, tmp_path: Path, clock: Clock) -> tuple[Scaler, Path]:
+    path = tmp_path / "flowise.conf"
+    routing = Routing("nginx", "flowise", 3000, ready_timeout_seconds=10, drain_timeout_seconds=5)
+    scaler = Scaler(engine, NginxUpstream(engine, path), routing, lambda: clock.now, clock.sleep)
+    scaler.reconcile(scaler.snapshot())
+    engine.actions.clear()
+    return scaler, path
+
+
+def servers(path: Path) -> list[str]:
+    return [line.split()[1] for line in path.read_text().splitlines() if "max_fails" in line]
+
+
+def test_scale_in_takes_victims_out_of_nginx_drains_then_removes_them(tmp_path) -> None:
+    # 1 is the busiest, 2 idle, 3 has one request in flight that ends after two polls
+    engine = FakeEngine(3, connections=[[1, 1, 3], [3], [3], []])
+    clock = Clock()
+    scaler, path = scaler_for(engine, tmp_path, clock)
+    outcome = scaler.scale("flowise", 1, scaler.snapshot())
+    assert outcome.removed == ("p-flowise-2", "p-flowise-3")
+    assert outcome.undrained == 0
+    assert engine.actions == [
+        "nginx -t", "nginx -s reload",
+        "remove p-flowise-2 p-flowise-3",
+        "scale_to flowise 1",
+    ]
+    assert servers(path) == ["172.18.1.1:3000"]
+    assert clock.now >= 1.0, "the drain waited for the in-flight requests"
+
+
+def test_a_drain_that_times_out_reports_what_was_left(tmp_path) -> None:
+    engine = FakeEngine(2, connections=[[1, 2]] + [[2]] * 100)
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    outcome = scaler.scale("flowise", 1, scaler.snapshot())
+    assert (outcome.removed, outcome.undrained) == (("p-flowise-2",), 1)
+
+
+def test_scale_out_routes_to_new_replicas_once_fit(tmp_path) -> None:
+    engine = FakeEngine(1)
+    scaler, path = scaler_for(engine, tmp_path, Clock())
+    outcome = scaler.scale("flowise", 3, scaler.snapshot())
+    assert (outcome.before, outcome.after, len(outcome.added)) == (1, 3, 2)
+    assert engine.actions == ["scale_to flowise 3", "nginx -t", "nginx -s reload"]
+    assert len(servers(path)) == 3
+
+
+def test_scale_out_gives_up_waiting_and_names_the_unfit(tmp_path) -> None:
+    engine = FakeEngine(1)
+    clock = Clock()
+    scaler, path = scaler_for(engine, tmp_path, clock)
+    original = engine.scale_to
+
+    def add_starting(service: str, count: int) -> None:
+        original(service, count)
+        engine.containers[-1] = replace(engine.containers[-1], health="starting")
+
+    engine.scale_to = add_starting
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert outcome.not_ready == ("p-flowise-12",)
+    assert len(servers(path)) == 1
+    assert clock.now >= 10
+
+
+def test_a_service_nginx_does_not_route_to_is_scaled_in_without_drain(tmp_path) -> None:
+    engine = FakeEngine(1)
+    engine.containers += [container("flowise-worker", n) for n in (1, 2, 3)]
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    outcome = scaler.scale("flowise-worker", 1, scaler.snapshot())
+    assert outcome.removed == ("p-flowise-worker-3", "p-flowise-worker-2")
+    assert engine.actions == [
+        "remove p-flowise-worker-3 p-flowise-worker-2", "scale_to flowise-worker 1",
+    ]
+
+
+def test_after_a_failed_removal_the_upstream_lists_what_really_runs(tmp_path) -> None:
+    engine = FakeEngine(2, connections=[[], []])
+    scaler, path = scaler_for(engine, tmp_path, Clock())
+    engine.fail_on = "remove"
+    with pytest.raises(ActuatorError, match="boom"):
+        scaler.scale("flowise", 1, scaler.snapshot())
+    assert len(servers(path)) == 2, "both replicas still run, so both are routed to again"
+
+
+def test_no_running_nginx_is_an_actuator_error(tmp_path) -> None:
+    engine = FakeEngine(1)
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    engine.containers = [r for r in engine.containers if r.service != "nginx"]
+    with pytest.raises(ActuatorError, match="no running container of the service 'nginx'"):
+        scaler.reconcile(scaler.snapshot())
