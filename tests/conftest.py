@@ -6,7 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +23,6 @@ def free_port() -> int:
 def unused_port() -> int:
     """A loopback port nothing listens on."""
     return free_port()
-
-
-@pytest.fixture
-def port_picker() -> Callable[[], int]:
-    """Picks loopback ports nothing listens on, as many as a test needs."""
-    return free_port
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,182 @@
+"""A real compose project for the e2e tests and the benchmarks: nginx with the shipped
+nginx.conf, Redis, and stand-in Flowise mains, under a project name of its own."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from python_on_whales import DockerClient
+
+from autoscaler import wiring
+from autoscaler.actuators.scaling import Scaler
+from autoscaler.actuators.upstream import render_upstream
+from autoscaler.config import Settings
+from autoscaler.shipped import shipped_path
+
+E2E = Path(__file__).resolve().parent
+IMAGES_ENV = E2E.parents[1] / ".ci" / "images.env"
+
+
+class HarnessError(Exception):
+    pass
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    docker: DockerClient
+    http_url: str
+
+    def scaler(self) -> Scaler:
+        return wiring.scaler(self.settings)
+
+    def upstream_text(self) -> str:
+        return self.settings.nginx.upstream_file.read_text()
+
+    def running(self, service: str) -> list:
+        return [c for c in self.docker.compose.ps(services=[service]) if c.state.running]
+
+
+def local_images() -> dict[str, str]:
+    if not IMAGES_ENV.exists():
+        raise HarnessError(f"{IMAGES_ENV} is missing: run .ci/build-images (.ci/run does)")
+    return dict(line.split("=", 1) for line in IMAGES_ENV.read_text().split())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_stack(folder: Path) -> Iterator[Stack]:
+    """Up with one fit main routed through nginx; always down, volumes and all, at the end."""
+    project = f"cfe2e-{secrets.token_hex(4)}"
+    upstream_file = folder / "upstreams" / "flowise.conf"
+    upstream_file.parent.mkdir(parents=True)
+    upstream_file.write_text(render_upstream("flowise", []))
+    ports = {name: free_port() for name in ("CF_HTTP_PORT", "CF_STATUS_PORT", "CF_REDIS_PORT")}
+    password = secrets.token_hex(8)
+    env = {
+        **local_images(),
+        **{name: str(port) for name, port in ports.items()},
+        "CF_PROJECT": project,
+        "CF_NGINX_CONF": str(shipped_path("nginx/nginx.conf")),
+        "CF_UPSTREAM_DIR": str(upstream_file.parent),
+        "CF_REDIS_PASSWORD": password,
+    }
+    env_file = folder / "stack.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+    env_file.chmod(0o600)
+    settings = Settings.model_validate({
+        "compose": {
+            "project_name": project,
+            "files": [str(E2E / "stack.yaml")],
+            "directory": str(folder),
+            "env_file": str(env_file),
+            "ready_timeout_seconds": 60,
+        },
+        "redis": {"url": f"redis://:{password}@127.0.0.1:{ports['CF_REDIS_PORT']}/0"},
+        "nginx": {
+            "stub_status_url": f"http://127.0.0.1:{ports['CF_STATUS_PORT']}/nginx_status",
+            "upstream_file": str(upstream_file),
+            "drain_timeout_seconds": 30,
+        },
+    })  # fmt: skip
+    docker = wiring.docker_client(settings)
+    try:
+        docker.compose.up(detach=True, quiet=True)
+        stack = Stack(settings, docker, f"http://127.0.0.1:{ports['CF_HTTP_PORT']}")
+        wait_until_routable(stack.scaler(), 1)
+        wait_until_serving(stack.http_url)
+        yield stack
+    finally:
+        docker.compose.down(volumes=True, remove_orphans=True, timeout=5)
+
+
+def wait_until_routable(scaler: Scaler, count: int, timeout: float = 60) -> None:
+    """Reconcile until the upstream routes to `count` fit replicas, like the daemon's ticks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = scaler.snapshot()
+        scaler.reconcile(snapshot)
+        fit = [r for r in snapshot.get("flowise", []) if r.routable]
+        if len(fit) == count:
+            return
+        if time.monotonic() > deadline:
+            raise HarnessError(f"{len(fit)} fit replicas after {timeout}s, expected {count}")
+        time.sleep(0.5)
+
+
+def wait_until_serving(url: str, timeout: float = 30) -> None:
+    """Until nginx's workers all route to a replica: right after a reload, old ones may not."""
+    deadline = time.monotonic() + timeout
+    answers: list[int] = []
+    while answers[-5:] != [200] * 5:
+        if time.monotonic() > deadline:
+            raise HarnessError(f"nginx does not serve after {timeout}s: {answers[-5:]}")
+        answers.append(requests.get(f"{url}/api/v1/ping", timeout=10).status_code)
+        time.sleep(0.1)
+
+
+@dataclass
+class Answer:
+    started: float
+    ended: float
+    status: int | None
+    hostname: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Load:
+    """Clients sending requests that each stay in flight `hold_ms`, until stopped.
+
+    Bounded: it stops by itself after `max_seconds` whatever the test does.
+    """
+
+    url: str
+    hold_ms: int
+    clients: int = 6
+    max_seconds: float = 240
+    answers: list[Answer] = field(default_factory=list)
+
+    def __enter__(self) -> Load:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _client(self) -> None:
+        session = requests.Session()
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                response = session.post(f"{self.url}/hold?ms={self.hold_ms}", timeout=60)
+                hostname = response.json().get("hostname") if response.ok else None
+                answer = Answer(started, time.monotonic(), response.status_code, hostname)
+            except (requests.RequestException, ValueError) as error:
+                answer = Answer(started, time.monotonic(), None, error=repr(error))
+            with self._lock:
+                self.answers.append(answer)
+
+    @property
+    def failures(self) -> list[Answer]:
+        return [a for a in self.answers if a.status != 200]
