@@ -120,6 +120,12 @@ class DaemonSettings(Section):
         default=STATE_DIR / "state.json",
         description="Where the daemon keeps its history and manual overrides across restarts.",
     )
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics on 127.0.0.1 at this port; 0 turns them off.",
+    )
 
 
 def default_services() -> dict[str, ServicePolicy]:

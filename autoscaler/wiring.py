@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -13,8 +15,12 @@ from autoscaler.actuators.compose import ComposeBackend
 from autoscaler.actuators.scaling import Routing, Scaler
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import Settings
+from autoscaler.lease import Lease
+from autoscaler.loop import Sources, Tick
+from autoscaler.policy.parameters import QueueSignal
 from autoscaler.sources.bullmq import BullMQQueue
 from autoscaler.sources.stub_status import NginxStubStatus
+from autoscaler.state import StateFile
 
 
 def docker_client(settings: Settings) -> DockerClient:
@@ -54,3 +60,36 @@ def queue_source(settings: Settings, client: redis.Redis, queue: str) -> BullMQQ
 def stub_status_source(settings: Settings) -> NginxStubStatus:
     nginx = settings.nginx
     return NginxStubStatus(requests.Session(), str(nginx.stub_status_url), nginx.timeout_seconds)
+
+
+def sources(settings: Settings) -> Sources:
+    client = redis_client(settings)
+    queues = {
+        signal.queue: queue_source(settings, client, signal.queue)
+        for policy in settings.services.values()
+        for signal in policy.signals
+        if isinstance(signal, QueueSignal)
+    }
+    return Sources(queues, stub_status_source(settings))
+
+
+def tick(settings: Settings, dry_run: bool) -> Tick:
+    """Everything one tick needs, built from the config."""
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    # Longer than the longest tick (a scale-out waits for readiness, a scale-in drains), so
+    # a standby never takes over from a daemon that is still acting.
+    lease_ttl = (
+        3 * settings.daemon.interval_seconds
+        + settings.compose.ready_timeout_seconds
+        + settings.nginx.drain_timeout_seconds
+    )
+    return Tick(
+        settings=settings,
+        sources=sources(settings),
+        scaler=scaler(settings),
+        lease=Lease(redis_client(settings), settings.compose.project_name, holder, lease_ttl),
+        state_file=StateFile(settings.daemon.state_file),
+        wall_clock=time.time,
+        monotonic=time.monotonic,
+        dry_run=dry_run,
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import tomli_w
 from python_on_whales import DockerClient
 
 from autoscaler import wiring
@@ -43,6 +44,13 @@ class Stack:
 
     def running(self, service: str) -> list:
         return [c for c in self.docker.compose.ps(services=[service]) if c.state.running]
+
+    def config_file(self, path: Path, **sections) -> Path:
+        """This stack's settings as a config file, with `sections` laid over them."""
+        settings = self.settings.model_dump(mode="json", exclude_none=True)
+        path.write_text(tomli_w.dumps({**settings, **sections}))
+        path.chmod(0o600)
+        return path
 
 
 def local_images() -> dict[str, str]:

@@ -1,0 +1,242 @@
+"""The daemon as an operator runs it: the real CLI in its own process, on a real engine, with
+faults injected by stopping real services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from bullmq import Queue
+
+from harness import Stack, free_port
+
+pytestmark = pytest.mark.e2e
+
+COMMAND = str(Path(sys.executable).with_name("compose-flowise"))
+QUEUE = "flowise-queue-prediction"
+
+
+def services(worker_scale_down_window: int = 0) -> dict:
+    return {
+        "flowise": {
+            "min_replicas": 1, "max_replicas": 3,
+            "signals": [{"kind": "nginx_in_flight", "target_per_replica": 5}],
+            "behavior": {"scale_down": {"stabilization_window_seconds": 0}},
+        },
+        "flowise-worker": {
+            "min_replicas": 1, "max_replicas": 3,
+            "signals": [{"kind": "bullmq_queue", "queue": QUEUE,
+                         "jobs_per_second_per_replica": 1, "drain_backlog_seconds": 10}],
+            "behavior": {"scale_down": {"stabilization_window_seconds": worker_scale_down_window}},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def config(stack: Stack, tmp_path: Path) -> Path:
+    daemon = {"interval_seconds": 1, "state_file": str(tmp_path / "state" / "state.json"),
+              "metrics_port": free_port()}  # fmt: skip
+    return stack.config_file(tmp_path / "config.toml", daemon=daemon, services=services())
+
+
+def add_jobs(stack: Stack, count: int) -> None:
+    async def add() -> None:
+        jobs = Queue(QUEUE, {"connection": str(stack.settings.redis.url)})
+        for number in range(count):
+            await jobs.add("prediction", {"question": str(number)})
+        await jobs.close()
+
+    asyncio.run(add())
+
+
+def run(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([COMMAND, *argv], capture_output=True, text=True, timeout=timeout)
+
+
+class Daemon:
+    """`compose-flowise daemon` in its own process; its log lines are read as they come."""
+
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [COMMAND, "daemon", "--config", str(config)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.put(line.rstrip())
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if re.search(pattern, line):
+                return line
+        pytest.fail(f"no log line matching {pattern!r} in {timeout}s; last: {self.seen[-5:]}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=120)
+
+
+@pytest.fixture
+def daemons():
+    started: list[Daemon] = []
+
+    def start(config: Path) -> Daemon:
+        started.append(Daemon(config))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+
+
+def workers(stack: Stack) -> int:
+    return len(stack.running("flowise-worker"))
+
+
+def test_once_scales_the_workers_out_on_a_backlog(stack, config) -> None:
+    add_jobs(stack, 30)
+    result = run("daemon", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "flowise-worker 1 -> 3" in result.stderr
+    assert workers(stack) == 3
+
+
+def test_dry_run_explains_and_changes_nothing(stack, config) -> None:
+    add_jobs(stack, 30)
+    result = run("daemon", "--once", "--dry-run", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "flowise-worker 1 -> 3" in result.stderr and "[acted]" not in result.stderr
+    assert workers(stack) == 1
+
+
+def test_sigterm_finishes_the_tick_exits_0_and_frees_the_lease(stack, config, daemons) -> None:
+    daemon = daemons(config)
+    daemon.wait_for(r"tick \(leading")
+    assert daemon.stop() == 0
+    daemon.wait_for("stopped")
+    lease = redis.Redis.from_url(str(stack.settings.redis.url))
+    assert lease.get(f"compose-flowise:lease:{stack.settings.compose.project_name}") is None
+
+
+def test_sighup_rejects_a_bad_config_and_takes_a_good_one(stack, config, daemons) -> None:
+    daemon = daemons(config)
+    daemon.wait_for(r"tick \(leading")
+    good = config.read_text()
+    config.write_text(good + "\n[surprise]\n")
+    daemon.process.send_signal(signal.SIGHUP)
+    daemon.wait_for(r"config not reloaded: .*config.toml: surprise: unknown key")
+    daemon.wait_for(r"tick \(leading"), "the old config goes on"
+    config.write_text(good.replace("interval_seconds = 1", "interval_seconds = 2"))
+    daemon.process.send_signal(signal.SIGHUP)
+    daemon.wait_for("config reloaded")
+    daemon.wait_for(r"tick \(leading")
+    assert daemon.stop() == 0
+
+
+def test_a_metrics_port_in_use_is_a_clear_error(stack, config, daemons) -> None:
+    daemons(config).wait_for(r"tick \(leading")
+    second = run("daemon", "--config", str(config), timeout=60)
+    assert second.returncode == 1
+    assert "cannot serve metrics on 127.0.0.1:" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_metrics_and_status_show_real_figures_and_no_secret(stack, config, daemons) -> None:
+    add_jobs(stack, 5)
+    daemon = daemons(config)
+    daemon.wait_for(r"tick \(leading")
+    port = re.search(r"metrics_port = (\d+)", config.read_text())[1]
+    metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'compose_flowise_replicas{kind="desired",service="flowise-worker"}' in metrics
+    assert f'compose_flowise_queue{{figure="backlog",queue="{QUEUE}"}} 5.0' in metrics
+    assert "compose_flowise_leading 1.0" in metrics
+    result = run("status", "--json", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["metrics"][f"bullmq_queue:{QUEUE}"]["backlog"] == 5
+    assert report["daemon"]["last_tick"]["leading"] is True
+    assert report["services"]["flowise"]["replicas"][0]["health"] == "healthy"
+    password = stack.settings.redis.url.password
+    assert password and password not in result.stdout + result.stderr
+    assert password not in "\n".join(daemon.seen)
+
+
+def test_a_second_daemon_stands_by_and_takes_over(stack, config, daemons) -> None:
+    first = daemons(config)
+    first.wait_for(r"tick \(leading")
+    second_config = config.with_name("second.toml")
+    second_config.write_text(
+        re.sub(r"metrics_port = \d+", f"metrics_port = {free_port()}", config.read_text())
+    )
+    second = daemons(second_config)
+    second.wait_for(r"tick \(standing by")
+    assert first.stop() == 0
+    second.wait_for(r"tick \(leading", timeout=30)
+
+
+def test_nginx_down_holds_the_mains_and_recovery_follows(stack, config, daemons) -> None:
+    stack.scaler().scale("flowise", 3, stack.scaler().snapshot())
+    stack.docker.compose.stop(["nginx"])
+    daemon = daemons(config)
+    for _ in range(3):
+        daemon.wait_for(r"errors: .*nginx stub_status")
+    assert len(stack.running("flowise")) == 3, "no metric, no scale-down"
+    stack.docker.compose.start(["nginx"])
+    daemon.wait_for(r"flowise 3 -> 1.*\[acted\]", timeout=60)
+    assert len(stack.running("flowise")) == 1
+
+
+def test_redis_frozen_holds_the_workers_and_recovery_follows(stack, tmp_path, daemons) -> None:
+    daemon_settings = {"interval_seconds": 1, "state_file": str(tmp_path / "state.json"),
+                       "metrics_port": 0}  # fmt: skip
+    config = stack.config_file(tmp_path / "config.toml", daemon=daemon_settings,
+                               services=services(worker_scale_down_window=6))  # fmt: skip
+    add_jobs(stack, 25)
+    daemon = daemons(config)
+    daemon.wait_for(r"flowise-worker 1 -> 3.*\[acted\]")
+    client = redis.Redis.from_url(str(stack.settings.redis.url))
+    client.delete(f"bull:{QUEUE}:wait")  # the backlog is gone: with data, it would scale in
+    stack.docker.compose.pause(["redis"])
+    for _ in range(8):  # longer than the scale-down window
+        daemon.wait_for(r"errors: .*redis")
+    assert workers(stack) == 3, "no metric, no scale-down"
+    stack.docker.compose.unpause(["redis"])
+    daemon.wait_for(r"flowise-worker 3 -> 1.*\[acted\]", timeout=60)
+
+
+def test_scale_pins_the_count_until_released(stack, config) -> None:
+    pinned = run("scale", "3", "--service", "flowise", "--for", "1h", "--config", str(config))
+    assert pinned.returncode == 0, pinned.stderr
+    assert "flowise: 1 -> 3, pinned until" in pinned.stdout
+    assert stack.upstream_text().count("max_fails") == 3
+    held = run("daemon", "--once", "--config", str(config))
+    assert "pinned by hand" in held.stderr and len(stack.running("flowise")) == 3
+    released = run("scale", "--auto", "--service", "flowise", "--config", str(config))
+    assert "released the pin at 3" in released.stdout
+    run("daemon", "--once", "--config", str(config))
+    assert len(stack.running("flowise")) == 1, "idle mains scale in once the pin is gone"

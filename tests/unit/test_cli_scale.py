@@ -1,0 +1,54 @@
+"""`scale` as typed: durations, and what is refused before anything is touched."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from autoscaler import config
+from autoscaler.cli import _duration, main
+
+DURATIONS = {"90s": 90, "30m": 1800, "2h": 7200, "1h30m": 5400, "1h0m5s": 3605}
+
+
+@pytest.mark.parametrize("text,seconds", DURATIONS.items(), ids=DURATIONS.keys())
+def test_durations(text: str, seconds: int) -> None:
+    assert _duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "5d", "m30", "0s", "-5m"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        _duration(text)
+
+
+@pytest.fixture
+def state_config(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.delenv(config.ENV_VAR, raising=False)
+    path = tmp_path / "config.toml"
+    path.write_text(f"[daemon]\nstate_file = '{tmp_path / 'state.json'}'\n")
+    return path
+
+
+REFUSED = {
+    "several services and none named": (["scale", "3"], "name the service with --service"),
+    "an unknown service": (["scale", "3", "--service", "api"], "unknown service 'api'"),
+    "above max without --force": (
+        ["scale", "9", "--service", "flowise"], "outside flowise's [min_replicas, max_replicas]",
+    ),
+    "a negative count": (["scale", "-1", "--service", "flowise", "--force"], "0 or more"),
+}
+
+
+@pytest.mark.parametrize("argv,message", REFUSED.values(), ids=REFUSED.keys())
+def test_refused_with_exit_2_before_acting(argv, message, state_config, capsys) -> None:
+    assert main([*argv, "--config", str(state_config)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (state_config.parent / "state.json").exists(), "nothing was pinned"
+
+
+def test_auto_releases_a_pin_without_touching_docker(state_config, capsys) -> None:
+    assert main(["scale", "--auto", "--service", "flowise", "--config", str(state_config)]) == 0
+    assert "flowise: was not pinned" in capsys.readouterr().out

@@ -1,0 +1,72 @@
+"""install-service: the unit systemd would run, and the config written beside it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoscaler.cli import main
+from autoscaler.config import Settings, parse
+
+UNIT = Path("etc/systemd/system/compose-flowise.service")
+CONFIG = Path("etc/compose-flowise/config.toml")
+
+
+def install(prefix: Path, *extra: str) -> int:
+    return main(["install-service", "--prefix", str(prefix), *extra])
+
+
+def test_writes_the_unit_and_a_private_commented_config(tmp_path: Path, capsys) -> None:
+    assert install(tmp_path) == 0
+    unit = (tmp_path / UNIT).read_text()
+    executable = Path(sys.executable).with_name("compose-flowise")
+    assert f"ExecStart={executable} daemon --config /etc/compose-flowise/config.toml" in unit
+    assert "Type=notify" in unit and "Restart=on-failure" in unit
+    assert "ReadWritePaths=/var/lib/compose-flowise\n" in unit
+    assert (tmp_path / "var/lib/compose-flowise").is_dir()
+    config = tmp_path / CONFIG
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert "systemctl enable --now compose-flowise.service" in capsys.readouterr().out
+
+
+def test_the_commented_config_uncommented_is_the_defaults(tmp_path: Path) -> None:
+    assert install(tmp_path) == 0
+    text = (tmp_path / CONFIG).read_text()
+    assert parse(text, "commented") == Settings(), "all commented: the defaults"
+    keys = [line[2:] for line in text.splitlines() if line.startswith("# ") and " = " in line
+            and not line.startswith("# [") and "services" not in line]  # fmt: skip
+    sections = [line for line in text.splitlines() if line.startswith("[")]
+    assert sections == ["[compose]", "[redis]", "[nginx]", "[daemon]"]
+    assert any(key.startswith("interval_seconds = ") for key in keys)
+
+
+def test_refuses_to_overwrite_the_unit_without_force(tmp_path: Path, capsys) -> None:
+    assert install(tmp_path) == 0
+    assert install(tmp_path) == 1
+    assert "exists; add --force" in capsys.readouterr().err
+    assert install(tmp_path, "--force") == 0
+
+
+def test_an_existing_config_is_kept_and_its_paths_made_writable(tmp_path: Path) -> None:
+    config = tmp_path / CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_text("[daemon]\nstate_file = '/srv/cf/state.json'\n")
+    assert install(tmp_path) == 0
+    assert config.read_text().startswith("[daemon]")
+    unit = (tmp_path / UNIT).read_text()
+    assert "ReadWritePaths=/srv/cf /var/lib/compose-flowise/nginx\n" in unit
+
+
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is missing (.ci/provision-host installs systemd)")
+    assert install(tmp_path) == 0
+    result = subprocess.run([analyze, "verify", str(tmp_path / UNIT)],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "compose-flowise.service" not in result.stderr, result.stderr
