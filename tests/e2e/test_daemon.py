@@ -134,6 +134,15 @@ def test_dry_run_explains_and_changes_nothing(stack, config) -> None:
     assert workers(stack) == 1
 
 
+def test_json_logs_one_object_per_tick(stack, config) -> None:
+    result = run("daemon", "--once", "--dry-run", "--log-format", "json", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    ticks = [json.loads(line) for line in result.stderr.splitlines() if '"event": "tick"' in line]
+    assert len(ticks) == 1
+    assert ticks[0]["leading"] is True
+    assert ticks[0]["services"]["flowise"]["current"] == 1
+
+
 def test_sigterm_finishes_the_tick_exits_0_and_frees_the_lease(stack, config, daemons) -> None:
     daemon = daemons(config)
     daemon.wait_for(r"tick \(leading")

@@ -1,0 +1,44 @@
+"""What the daemon tells systemd and its operators, and that one bad tick is not the end."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from autoscaler import daemon as daemon_module
+from autoscaler.config import LoadedConfig, Settings
+from autoscaler.observability import notify_systemd
+
+
+def test_notify_reaches_systemds_socket(tmp_path: Path, monkeypatch) -> None:
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(address)
+        monkeypatch.setenv("NOTIFY_SOCKET", address)
+        notify_systemd("READY=1")
+        assert systemd.recv(64) == b"READY=1"
+
+
+def test_notify_outside_systemd_does_nothing(monkeypatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    notify_systemd("WATCHDOG=1")
+
+
+def test_a_tick_that_raises_is_logged_counted_and_survived(tmp_path, monkeypatch, caplog) -> None:
+    settings = Settings.model_validate({"daemon": {"state_file": str(tmp_path / "s.json")}})
+    loaded = LoadedConfig(settings, "test")
+    daemon = daemon_module.Daemon(loaded, lambda: loaded, dry_run=True, log_format="human")
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(daemon, "_tick", broken)
+    with caplog.at_level(logging.ERROR, logger="compose-flowise"):
+        daemon.tick()
+        daemon.tick()
+    assert [r.getMessage() for r in caplog.records] == ["tick failed: RuntimeError('boom')"] * 2
+    registry = daemon._metrics.registry
+    assert registry.get_sample_value("compose_flowise_errors_total", {"source": "tick"}) == 2
