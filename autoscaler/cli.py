@@ -16,6 +16,7 @@ from autoscaler import config, manual, service_install, status
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.daemon import DaemonError, run_daemon
 from autoscaler.state import StateError
+from autoscaler.simulation.command import add_command as add_simulate_command
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument("--force", action="store_true", help="overwrite an existing unit")
     install.set_defaults(run=_install_service)
 
+    add_simulate_command(commands)
     return parser
 
 

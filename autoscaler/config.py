@@ -16,10 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, RedisDsn, Validation
 from pydantic import model_validator
 
 from autoscaler.policy.parameters import (
+    Behavior,
+    DirectionRules,
     InFlightSignal,
     QueueSignal,
     RequestRateSignal,
     ServicePolicy,
+    StepPolicy,
 )
 
 ENV_VAR = "COMPOSE_FLOWISE_CONFIG"
@@ -143,8 +146,31 @@ def default_services() -> dict[str, ServicePolicy]:
             min_replicas=1,
             max_replicas=8,
             signals=(QueueSignal(jobs_per_second_per_replica=1.0),),
+            behavior=_queue_worker_behavior(),
         ),
     }
+
+
+def _queue_worker_behavior() -> Behavior:
+    """Workers only pull jobs, so adding some is safe: up to 4x or 4 more per 10 s (one default
+    tick; the HPA's 2x per 15 s follows its own sync), and a surge reaches max replicas in a tick
+    or two. The queue signal already averages arrivals over a minute: one more minute of
+    stabilization, and a minute after any change before a removal, release idle workers within
+    about two minutes instead of the HPA's five."""
+    return Behavior(
+        scale_up=DirectionRules(
+            stabilization_window_seconds=0,
+            policies=(
+                StepPolicy(type="pods", value=4, period_seconds=10),
+                StepPolicy(type="percent", value=300, period_seconds=10),
+            ),
+        ),
+        scale_down=DirectionRules(
+            stabilization_window_seconds=60,
+            cooldown_seconds=60,
+            policies=(StepPolicy(type="percent", value=100, period_seconds=15),),
+        ),
+    )
 
 
 class Settings(Section):

@@ -38,7 +38,7 @@ def _commented_keys(model: type[BaseModel], values: dict[str, Any]) -> list[str]
     for key, field in model.model_fields.items():
         lines += _comment(field.description)
         if key in values:
-            lines.append("# " + tomli_w.dumps({key: values[key]}).strip())
+            lines += ["# " + line for line in tomli_w.dumps({key: values[key]}).splitlines()]
         else:
             lines.append(f"# {key}: not set")
     return lines

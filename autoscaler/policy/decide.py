@@ -6,6 +6,7 @@ Purely computational, no I/O here.
 from __future__ import annotations
 
 from autoscaler.policy.behavior import clamp, cool_down, limit_rate, stabilize
+from autoscaler.policy.learning import learn
 from autoscaler.policy.model import (
     Decision,
     Observation,
@@ -27,7 +28,10 @@ def decide(
     now: float,
 ) -> Decision:
     current = observation.current_replicas
-    proposals = tuple(propose(s, observation, policy.behavior) for s in policy.signals)
+    learned = learn(policy.signals, observation, history.queues, now)
+    proposals = tuple(
+        propose(s, observation, policy.behavior, learned.get(s.name)) for s in policy.signals
+    )
     guarded = _guard_missing_data(proposals, current)
     recommendation = guarded.replicas
 
@@ -35,14 +39,16 @@ def decide(
     if override is not None and override.active(now):
         until = "for good" if override.until is None else f"until t={override.until:.0f}"
         steps = (guarded, Step("override", override.replicas, f"pinned by hand {until}"))
-        return Decision(service, current, override.replicas, recommendation, proposals, steps)
+        return Decision(
+            service, current, override.replicas, recommendation, proposals, steps, learned
+        )
 
     stabilized = stabilize(recommendation, current, history.recommendations, policy.behavior, now)
     cooled = cool_down(stabilized.replicas, current, history.events, policy.behavior, now)
     limited = limit_rate(cooled.replicas, current, history.events, policy.behavior, now)
     clamped = clamp(limited.replicas, policy)
     steps = (guarded, stabilized, cooled, limited, clamped)
-    return Decision(service, current, clamped.replicas, recommendation, proposals, steps)
+    return Decision(service, current, clamped.replicas, recommendation, proposals, steps, learned)
 
 
 def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
@@ -66,9 +72,11 @@ def remember(
     now: float,
     applied: bool,
 ) -> ServiceHistory:
-    """The history after a decision: its recommendation, and its change if it was applied."""
+    """The history after a decision: its recommendation, what it learned, and its change if it
+    was applied."""
     horizon = _memory_seconds(policy)
     history = history.remembering(Recommendation(now, decision.recommendation), horizon)
+    history = history.with_queues(decision.queues)
     if applied and decision.change:
         history = history.with_event(ScaleEvent(now, decision.current, decision.replicas), horizon)
     override = history.override

@@ -53,12 +53,39 @@ class Override:
 
 
 @dataclass(frozen=True)
+class RateReading:
+    at: float
+    rate: float
+
+
+@dataclass(frozen=True)
+class QueueHistory:
+    """What the policy learned from a queue's past reads."""
+
+    per_replica: float
+    """Jobs per second one ready replica completes, as learned so far."""
+    backlogged: bool
+    """The last read found at least one job waiting per ready replica: all of them were busy."""
+    ready: int
+    """Ready replicas at the last read."""
+    arrival_rates: tuple[RateReading, ...] = ()
+    """The arrival rates read within the signal's arrival window, oldest first."""
+
+    def mean_arrival_rate(self) -> float | None:
+        if not self.arrival_rates:
+            return None
+        return sum(r.rate for r in self.arrival_rates) / len(self.arrival_rates)
+
+
+@dataclass(frozen=True)
 class ServiceHistory:
     """What the policy remembers of a service between ticks."""
 
     recommendations: tuple[Recommendation, ...] = ()
     events: tuple[ScaleEvent, ...] = ()
     override: Override | None = None
+    queues: Mapping[str, QueueHistory] = field(default_factory=dict)
+    """Queue signal name -> what its reads taught."""
 
     def remembering(self, recommendation: Recommendation, horizon: float) -> ServiceHistory:
         """This history plus a recommendation, without what is older than `horizon` seconds."""
@@ -74,6 +101,9 @@ class ServiceHistory:
 
     def with_override(self, override: Override | None) -> ServiceHistory:
         return replace(self, override=override)
+
+    def with_queues(self, queues: Mapping[str, QueueHistory]) -> ServiceHistory:
+        return replace(self, queues=queues)
 
 
 @dataclass(frozen=True)
@@ -109,6 +139,8 @@ class Decision:
     """The count the signals asked for before stabilization: the history remembers it."""
     proposals: tuple[Proposal, ...]
     steps: tuple[Step, ...]
+    queues: Mapping[str, QueueHistory] = field(default_factory=dict)
+    """What the queues' reads taught up to this decision: the history remembers it."""
 
     @property
     def change(self) -> int:

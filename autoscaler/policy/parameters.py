@@ -95,13 +95,28 @@ class QueueSignal(Strict):
         "`-upsertion` or `-schedule`.",
     )
     jobs_per_second_per_replica: float = Field(
-        gt=0, description="How many jobs per second one replica completes when it is busy."
+        gt=0,
+        description="How many jobs per second one replica completes when it is busy: the "
+        "starting estimate, refined from the completions the queue shows.",
     )
     drain_backlog_seconds: float = Field(
         default=60,
         gt=0,
         description="Size the service so a backlog is worked off within this many seconds, on "
         "top of keeping up with arrivals.",
+    )
+    arrival_window_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="Keep up with the mean arrival rate over this many seconds: a burst "
+        "shorter than that is worked off from the queue, not with replicas.",
+    )
+    surge_factor: float = Field(
+        default=2,
+        gt=1,
+        description="An interval whose arrival rate is this many times what the ready "
+        "replicas complete is a surge: scale for it at once, not for the window's mean.",
     )
 
     @property

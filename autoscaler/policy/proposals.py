@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from autoscaler.metrics import HttpLoad, QueueLoad, Unavailable
-from autoscaler.policy.model import Observation, Proposal, Reading
+from autoscaler.policy.model import Observation, Proposal, QueueHistory, Reading
 from autoscaler.policy.parameters import (
     Behavior,
     InFlightSignal,
@@ -18,12 +18,19 @@ from autoscaler.policy.parameters import (
 _EPSILON = 1e-9
 
 
-def propose(signal: Signal, observation: Observation, behavior: Behavior) -> Proposal:
+def propose(
+    signal: Signal,
+    observation: Observation,
+    behavior: Behavior,
+    learned: QueueHistory | None = None,
+) -> Proposal:
+    """`learned`: what a queue signal's reads taught; without it, the configured throughput and
+    the last arrival rate hold."""
     reading = observation.readings.get(signal.name, Unavailable("not read"))
     if isinstance(reading, Unavailable):
         return Proposal(signal.name, None, f"unavailable: {reading.reason}")
     if isinstance(signal, QueueSignal) and isinstance(reading, QueueLoad):
-        return _queue_proposal(signal, reading, observation, behavior)
+        return _queue_proposal(signal, reading, learned, observation, behavior)
     if isinstance(signal, InFlightSignal) and isinstance(reading, HttpLoad):
         return _proportional(
             signal.name, reading.in_flight, "in flight", signal.target_per_replica,
@@ -40,27 +47,52 @@ def propose(signal: Signal, observation: Observation, behavior: Behavior) -> Pro
 
 
 def _queue_proposal(
-    signal: QueueSignal, load: QueueLoad, observation: Observation, behavior: Behavior
+    signal: QueueSignal,
+    load: QueueLoad,
+    learned: QueueHistory | None,
+    observation: Observation,
+    behavior: Behavior,
 ) -> Proposal:
     """Replicas for the arrival rate, plus replicas to work off the backlog in time.
 
     A backlog-only rule (KEDA's) reads 0 the moment the queue catches up and scales in while
     jobs still pour in; the arrival rate does not.
     """
+    per_replica = learned.per_replica if learned else signal.jobs_per_second_per_replica
+    ready_capacity = max(observation.ready_replicas, 1) * per_replica
+    arrival_rate, taken = _arrival_rate(signal, load, learned, ready_capacity)
     drain_rate = load.backlog / signal.drain_backlog_seconds
-    arrival_rate = load.arrival_rate
     if arrival_rate is None:
-        needed = drain_rate / signal.jobs_per_second_per_replica
+        needed = drain_rate / per_replica
         described = f"backlog {load.backlog}, arrival rate not known yet"
     else:
-        needed = (arrival_rate + drain_rate) / signal.jobs_per_second_per_replica
-        described = f"{arrival_rate:.2f} jobs/s arriving, backlog {load.backlog}"
+        needed = (arrival_rate + drain_rate) / per_replica
+        described = f"{arrival_rate:.2f} jobs/s arriving ({taken}), backlog {load.backlog}"
+    described += f", {per_replica:.2f} jobs/s per replica"
     if load.backlog + load.active > 0:
         needed = max(needed, 1.0)  # work is waiting or running: never propose zero workers
     proposal = _within_tolerance(signal.name, needed, described, observation, behavior)
     if arrival_rate is None:
         return Proposal(proposal.signal, proposal.replicas, proposal.reason, may_scale_down=False)
     return proposal
+
+
+def _arrival_rate(
+    signal: QueueSignal, load: QueueLoad, learned: QueueHistory | None, ready_capacity: float
+) -> tuple[float | None, str]:
+    """The rate to size for, and how it was taken.
+
+    The mean over the arrival window: a burst shorter than that is worked off from the queue.
+    But a surge, an interval with `surge_factor` times what the ready replicas complete, is
+    sized for at once: waiting a window for it to show in the mean only grows the backlog.
+    """
+    if learned is None:
+        return load.arrival_rate, "last interval"
+    mean = learned.mean_arrival_rate()
+    last = load.arrival_rate
+    if last is not None and mean is not None and last >= signal.surge_factor * ready_capacity:
+        return max(last, mean), "surge"
+    return mean, f"mean over {signal.arrival_window_seconds:g}s"
 
 
 def _proportional(
