@@ -112,6 +112,13 @@ class QueueSignal(Strict):
         description="Keep up with the mean arrival rate over this many seconds: a burst "
         "shorter than that is worked off from the queue, not with replicas.",
     )
+    target_utilization: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Size for this share of what the replicas can complete: the headroom takes "
+        "arrivals above the mean without a backlog.",
+    )
     surge_factor: float = Field(
         default=2,
         gt=1,

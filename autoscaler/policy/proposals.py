@@ -59,16 +59,18 @@ def _queue_proposal(
     jobs still pour in; the arrival rate does not.
     """
     per_replica = learned.per_replica if learned else signal.jobs_per_second_per_replica
+    target_per_replica = per_replica * signal.target_utilization
     ready_capacity = max(observation.ready_replicas, 1) * per_replica
     arrival_rate, taken = _arrival_rate(signal, load, learned, ready_capacity)
     drain_rate = load.backlog / signal.drain_backlog_seconds
     if arrival_rate is None:
-        needed = drain_rate / per_replica
+        needed = drain_rate / target_per_replica
         described = f"backlog {load.backlog}, arrival rate not known yet"
     else:
-        needed = (arrival_rate + drain_rate) / per_replica
+        needed = (arrival_rate + drain_rate) / target_per_replica
         described = f"{arrival_rate:.2f} jobs/s arriving ({taken}), backlog {load.backlog}"
-    described += f", {per_replica:.2f} jobs/s per replica"
+    utilization = signal.target_utilization
+    described += f", {per_replica:.2f} jobs/s per replica, sized for {utilization:.0%} of it"
     if load.backlog + load.active > 0:
         needed = max(needed, 1.0)  # work is waiting or running: never propose zero workers
     proposal = _within_tolerance(signal.name, needed, described, observation, behavior)

@@ -28,7 +28,9 @@ from autoscaler.policy.parameters import (
 
 IN_FLIGHT = InFlightSignal(target_per_replica=10)
 RATE = RequestRateSignal(target_per_replica=5)
-QUEUE = QueueSignal(queue="q", jobs_per_second_per_replica=2, drain_backlog_seconds=10)
+QUEUE = QueueSignal(
+    queue="q", jobs_per_second_per_replica=2, drain_backlog_seconds=10, target_utilization=1
+)
 NOW = 1000.0
 
 
@@ -126,6 +128,10 @@ QUEUE_PROPOSALS = {
     ),
     "queue caught up but jobs still arriving: no scale-in to the backlog's 0": Case(
         policy(QUEUE), 5, {QUEUE.name: QueueLoad(0, 8, arrival_rate=9.5, completion_rate=9.5)}, 5,
+    ),
+    "target utilization: headroom above the arrival rate": Case(
+        policy(QueueSignal(queue="q", jobs_per_second_per_replica=2, target_utilization=0.5)),
+        1, {"bullmq_queue:q": QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)}, 7,
     ),
     "idle queue: down to min": Case(
         policy(QUEUE, min_replicas=0), 3,

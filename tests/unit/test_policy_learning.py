@@ -18,7 +18,9 @@ from autoscaler.policy.parameters import (
     StepPolicy,
 )
 
-QUEUE = QueueSignal(queue="q", jobs_per_second_per_replica=1, arrival_window_seconds=60)
+QUEUE = QueueSignal(
+    queue="q", jobs_per_second_per_replica=1, arrival_window_seconds=60, target_utilization=1
+)
 NOW = 1000.0
 
 
