@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from autoscaler.metrics import HttpLoad, QueueLoad, Unavailable
-from autoscaler.policy.model import Observation, Proposal, QueueHistory, Reading
+from autoscaler.policy.model import Observation, Proposal, QueueHistory
 from autoscaler.policy.parameters import (
     Behavior,
     InFlightSignal,
