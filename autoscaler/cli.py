@@ -14,6 +14,7 @@ import tomli_w
 
 from autoscaler import config, manual, service_install, status
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.cli_options import add_config_option, load_config
 from autoscaler.daemon import DaemonError, run_daemon
 from autoscaler.state import StateError
 from autoscaler.simulation.command import add_command as add_simulate_command
@@ -48,26 +49,39 @@ def _parser() -> argparse.ArgumentParser:
         description="Autoscale Flowise on Docker Compose, with nginx upstreams that follow.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_config_commands(commands)
+    _add_daemon_command(commands)
+    _add_scale_command(commands)
+    _add_status_command(commands)
+    _add_install_command(commands)
+    add_simulate_command(commands)
+    return parser
 
+
+def _add_config_commands(commands) -> None:
     config_command = commands.add_parser("config", help="check or show the config file")
-    config_actions = config_command.add_subparsers(title="actions", metavar="ACTION")
-    check = config_actions.add_parser("check", help="validate the config; exit 2 on a mistake")
-    _add_config_option(check)
+    actions = config_command.add_subparsers(title="actions", metavar="ACTION")
+    check = actions.add_parser("check", help="validate the config; exit 2 on a mistake")
+    add_config_option(check)
     check.set_defaults(run=_config_check)
-    show = config_actions.add_parser("show", help="print the effective config, secrets masked")
-    _add_config_option(show)
+    show = actions.add_parser("show", help="print the effective config, secrets masked")
+    add_config_option(show)
     show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     show.set_defaults(run=_config_show)
 
+
+def _add_daemon_command(commands) -> None:
     daemon = commands.add_parser("daemon", help="run the autoscaler (systemd runs this)")
-    _add_config_option(daemon)
+    add_config_option(daemon)
     daemon.add_argument("--once", action="store_true", help="run one tick and exit")
     daemon.add_argument("--dry-run", action="store_true", help="decide and explain, change nothing")
     daemon.add_argument("--log-format", choices=["human", "json"], default="human")
     daemon.set_defaults(run=_daemon)
 
+
+def _add_scale_command(commands) -> None:
     scale = commands.add_parser("scale", help="scale now and pin the count, or hand it back")
-    _add_config_option(scale)
+    add_config_option(scale)
     target = scale.add_mutually_exclusive_group(required=True)
     target.add_argument("replicas", nargs="?", type=int, help="the count to scale to and pin")
     target.add_argument("--auto", action="store_true", help="release the pin: the daemon decides")
@@ -77,11 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     scale.add_argument("--force", action="store_true", help="allow a count outside [min, max]")
     scale.set_defaults(run=_scale)
 
+
+def _add_status_command(commands) -> None:
     status_command = commands.add_parser("status", help="replicas, metrics, what the daemon would do")
-    _add_config_option(status_command)
+    add_config_option(status_command)
     status_command.add_argument("--json", action="store_true", help="print JSON")
     status_command.set_defaults(run=_status)
 
+
+def _add_install_command(commands) -> None:
     install = commands.add_parser("install-service", help="write the systemd unit and a config")
     install.add_argument("--config", type=Path, default=config.SYSTEM_CONFIG, metavar="FILE",
                          help="the config the service runs with; written, commented, if absent "
@@ -90,33 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument("--force", action="store_true", help="overwrite an existing unit")
     install.set_defaults(run=_install_service)
 
-    add_simulate_command(commands)
-    return parser
-
-
-def _add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help=f"config file (default: ${config.ENV_VAR}, then {config.SYSTEM_CONFIG}, "
-        "then the embedded defaults)",
-    )
-
-
-def _load(args: argparse.Namespace) -> config.LoadedConfig:
-    return config.load(args.config, os.environ)
-
 
 def _config_check(args: argparse.Namespace) -> int:
-    loaded = _load(args)
+    loaded = load_config(args)
     services = ", ".join(loaded.settings.services)
     print(f"{loaded.source}: valid (services: {services})")
     return 0
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    loaded = _load(args)
+    loaded = load_config(args)
     view = config.public_view(loaded.settings)
     if args.json:
         print(json.dumps(view, indent=2))
@@ -131,7 +132,7 @@ def _daemon(args: argparse.Namespace) -> int:
 
 
 def _scale(args: argparse.Namespace) -> int:
-    settings = _load(args).settings
+    settings = load_config(args).settings
     service = manual.pick_service(settings, args.service)
     if args.auto:
         released = manual.release(settings, service)
@@ -153,7 +154,7 @@ def _scale(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    report = status.gather(_load(args).settings)
+    report = status.gather(load_config(args).settings)
     print(json.dumps(report, indent=2) if args.json else status.render(report))
     return 0
 

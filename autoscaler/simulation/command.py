@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TypeVar
 
-from autoscaler import config
+from autoscaler.cli_options import add_config_option, load_config
 from autoscaler.simulation.run import PolicyResult
 from autoscaler.simulation.scenario import Scenario, ScenarioError, compare, scenario
 from autoscaler.simulation.service import ServiceModel
@@ -73,13 +72,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help=f"config file (default: ${config.ENV_VAR}, then {config.SYSTEM_CONFIG}, "
-        "then the embedded defaults)",
-    )
+    add_config_option(parser)
     parser.add_argument(
         "--capacity",
         type=_positive_float,
@@ -123,7 +116,7 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         trace = read_trace(args.trace)
         chosen = scenario(
-            config.load(args.config, os.environ).settings,
+            load_config(args).settings,
             ServiceModel(capacity=args.capacity, startup_seconds=args.startup),
             args.slo,
             args.min_replicas,
