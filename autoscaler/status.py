@@ -10,61 +10,90 @@ from typing import Any
 
 from autoscaler import wiring
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.scaling import Snapshot
 from autoscaler.config import Settings
 from autoscaler.lease import Lease
 from autoscaler.metrics import HttpLoad, QueueLoad, Unavailable
 from autoscaler.policy import Observation, decide
-from autoscaler.state import StateError, StateFile
+from autoscaler.policy.model import Reading
+from autoscaler.policy.parameters import ServicePolicy
+from autoscaler.state import State, StateError, StateFile
 
 # Rates need two reads; status waits this long between them.
 SAMPLE_SECONDS = 1.0
 
 
 def gather(settings: Settings) -> dict[str, Any]:
-    sources = wiring.sources(settings)
-    sources.read(time.time(), settings.services)
-    time.sleep(SAMPLE_SECONDS)
-    now = time.time()
-    readings = sources.read(now, settings.services)
-    try:
-        snapshot, docker_error = wiring.scaler(settings).snapshot(), None
-    except ActuatorError as error:
-        snapshot, docker_error = None, str(error)
-    try:
-        state, state_error = StateFile(settings.daemon.state_file).read(), None
-    except StateError as error:
-        state, state_error = None, str(error)
-    services = {}
-    for name, policy in settings.services.items():
-        history = state.history(name) if state else None
-        replicas = (snapshot or {}).get(name, [])
-        current = sum(r.state == "running" for r in replicas)
-        ready = sum(r.routable for r in replicas)
-        entry: dict[str, Any] = {
-            "min_replicas": policy.min_replicas,
-            "max_replicas": policy.max_replicas,
-            "replicas": [{"name": r.name, "state": r.state, "health": r.health} for r in replicas],
-            "running": current,
-            "ready": ready,
-        }
-        if snapshot is not None and history is not None:
-            decision = decide(name, policy, Observation(current, ready, readings), history, now)
-            entry["would_scale_to"] = decision.replicas
-            entry["why"] = decision.explain()
-        override = history.override if history else None
-        entry["override"] = (
-            {"replicas": override.replicas, "until": _iso(override.until)}
-            if override is not None and override.active(now) else None
-        )  # fmt: skip
-        services[name] = entry
-    holder = Lease(wiring.redis_client(settings), settings.compose.project_name, "status", 1)
+    now, readings = _read_metrics(settings)
+    snapshot, docker_error = _replicas(settings)
+    state, state_error = _state(settings)
+    services = {
+        name: _service(name, policy, snapshot, state, readings, now)
+        for name, policy in settings.services.items()
+    }
+    lease = Lease(wiring.redis_client(settings), settings.compose.project_name, "status", 1)
     return {
         "project": settings.compose.project_name,
         "services": services,
         "metrics": _metrics(readings),
-        "daemon": _daemon(state, holder.current_holder(), now),
+        "daemon": _daemon(state, lease.current_holder(), now),
         "errors": [e for e in (docker_error, state_error) if e],
     }
+
+
+def _read_metrics(settings: Settings) -> tuple[float, dict[str, Reading]]:
+    """Two reads, SAMPLE_SECONDS apart, so that the rates are known."""
+    sources = wiring.sources(settings)
+    sources.read(time.time(), settings.services)
+    time.sleep(SAMPLE_SECONDS)
+    now = time.time()
+    return now, sources.read(now, settings.services)
+
+
+def _replicas(settings: Settings) -> tuple[Snapshot | None, str | None]:
+    try:
+        return wiring.scaler(settings).snapshot(), None
+    except ActuatorError as error:
+        return None, str(error)
+
+
+def _state(settings: Settings) -> tuple[State | None, str | None]:
+    try:
+        return StateFile(settings.daemon.state_file).read(), None
+    except StateError as error:
+        return None, str(error)
+
+
+def _service(
+    name: str,
+    policy: ServicePolicy,
+    snapshot: Snapshot | None,
+    state: State | None,
+    readings: dict[str, Reading],
+    now: float,
+) -> dict[str, Any]:
+    replicas = (snapshot or {}).get(name, [])
+    current = sum(r.state == "running" for r in replicas)
+    ready = sum(r.routable for r in replicas)
+    entry: dict[str, Any] = {
+        "min_replicas": policy.min_replicas,
+        "max_replicas": policy.max_replicas,
+        "replicas": [{"name": r.name, "state": r.state, "health": r.health} for r in replicas],
+        "running": current,
+        "ready": ready,
+        "override": None,
+    }
+    if state is None:
+        return entry
+    history = state.history(name)
+    if snapshot is not None:
+        decision = decide(name, policy, Observation(current, ready, readings), history, now)
+        entry["would_scale_to"] = decision.replicas
+        entry["why"] = decision.explain()
+    override = history.override
+    if override is not None and override.active(now):
+        entry["override"] = {"replicas": override.replicas, "until": _iso(override.until)}
+    return entry
 
 
 def _metrics(readings) -> dict[str, Any]:
