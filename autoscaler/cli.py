@@ -18,6 +18,7 @@ from autoscaler.cli_options import add_config_option, load_config
 from autoscaler.daemon import DaemonError, run_daemon
 from autoscaler.state import StateError
 from autoscaler.simulation.command import add_command as add_simulate_command
+from autoscaler.stack.commands import add_commands as add_stack_commands
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_status_command(commands)
     _add_install_command(commands)
     add_simulate_command(commands)
+    add_stack_commands(commands)
     return parser
 
 

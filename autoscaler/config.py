@@ -24,6 +24,7 @@ from autoscaler.policy.parameters import (
     ServicePolicy,
     StepPolicy,
 )
+from autoscaler.shipped import SHIPPED
 
 ENV_VAR = "COMPOSE_FLOWISE_CONFIG"
 SYSTEM_CONFIG = Path("/etc/compose-flowise/config.toml")
@@ -42,14 +43,16 @@ class ComposeSettings(Section):
         pattern=r"^[a-z0-9][a-z0-9_-]*$",
         description="The compose project name (`docker compose -p`).",
     )
-    directory: Path | None = Field(
-        default=None,
-        description="The project directory (holds `.env`); default: the stack shipped with "
-        "compose-flowise.",
+    directory: Path = Field(
+        default=SYSTEM_CONFIG.parent,
+        description="The project directory: it holds the `.env` and the `nginx.conf` that "
+        "`compose-flowise init` writes.",
     )
     files: tuple[Path, ...] = Field(
-        default=(),
-        description="Compose files, relative to `directory`; default: the shipped compose file.",
+        default=(SHIPPED / "compose" / "compose.yaml",),
+        description="The compose files, later ones overriding earlier ones, relative to "
+        "`directory`; default: the compose file shipped with compose-flowise. To change it, "
+        "list it and your override.",
     )
     env_file: Path | None = Field(
         default=None,

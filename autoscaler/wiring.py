@@ -26,7 +26,7 @@ from autoscaler.state import StateFile
 def docker_client(settings: Settings) -> DockerClient:
     compose = settings.compose
     return DockerClient(
-        compose_files=list(compose.files),
+        compose_files=[compose.directory / file for file in compose.files],  # relative to it
         compose_project_name=compose.project_name,
         compose_project_directory=compose.directory,
         compose_env_files=[compose.env_file] if compose.env_file else [],

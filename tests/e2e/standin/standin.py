@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Stand-in for a Flowise main server in the end-to-end tests (Python stdlib only).
+"""Stand-in for a Flowise main server in the end-to-end tests.
 
 Listens on $PORT (default 3000):
   GET  /api/v1/ping          -> 200 "pong"
+  POST /api/v1/prediction/ID -> {"question": "N"}: with MODE=queue a BullMQ job for the workers
+                                (queue_mode.py), else run here; the result, with "main": hostname
   GET|POST /hold?ms=N        -> holds the request N ms, then 200 {"hostname": ..., "held_ms": N}
   GET  /whoami               -> 200 the container hostname
 
@@ -19,7 +21,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import flow
+
 HOSTNAME = socket.gethostname()
+PREDICTION = "/api/v1/prediction/"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -31,9 +36,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith(PREDICTION):
+            return self._predict(self.path[len(PREDICTION):], body)
         self._route()
+
+    def _predict(self, chatflow_id, body):
+        try:
+            question = str(json.loads(body or b"{}").get("question", ""))
+        except (ValueError, AttributeError):
+            return self._send(400, "the body must be a JSON object")
+        data = {"chatflowid": chatflow_id, "question": question}
+        succeeded, result = self.server.predict(data)
+        self._send(200 if succeeded else 500, json.dumps({**result, "main": HOSTNAME}), "application/json")
 
     def _route(self):
         url = urlsplit(self.path)
@@ -63,6 +78,29 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default listen backlog of 5 drops connections under load tests
+    daemon_threads = True
+
+    def __init__(self, address, handler):
+        super().__init__(address, handler)
+        self.predict = _prediction_runner()
+
+
+def _prediction_runner():
+    """Where predictions run: the workers in queue mode, this process otherwise."""
+    if os.environ.get("MODE") != "queue":
+        return _run_here
+    from queue_mode import PredictionQueue  # bullmq is only needed in queue mode
+
+    queue = PredictionQueue(os.environ["REDIS_URL"], os.environ.get("QUEUE_NAME") or "flowise-queue")
+    return queue.predict
+
+
+def _run_here(data):
+    try:
+        time.sleep(flow.sleep_seconds(data["question"]))
+    except flow.FlowFailed as error:
+        return False, {"error": str(error)}
+    return True, flow.answer(data["question"])
 
 
 def _exit_now(signum, _frame):

@@ -1,0 +1,41 @@
+"""The one error the stack's commands report: what failed, in words an operator can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from python_on_whales.client_config import ClientNotFoundError
+from python_on_whales.exceptions import DockerException
+
+from autoscaler.actuators.errors import ActuatorError
+
+
+class StackError(Exception):
+    pass
+
+
+@contextmanager
+def failing_as(action: str) -> Iterator[None]:
+    """Turns a Docker, actuator or file error into a StackError that starts with `action`.
+
+    Only the last line of Docker's standard error is kept: the error itself, after compose's
+    progress lines. Its standard output can hold the resolved settings, secrets included.
+    """
+    try:
+        yield
+    except DockerException as error:
+        detail = _last_line(error.stderr) or f"exit status {error.return_code}"
+        raise StackError(f"{action}: {detail}") from None
+    except ClientNotFoundError:
+        raise StackError(f"{action}: the docker command is not installed") from None
+    except ActuatorError as error:
+        raise StackError(f"{action}: {error}") from None
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise StackError(f"{action}: {error.strerror or error}{where}") from None
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""

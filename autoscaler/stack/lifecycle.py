@@ -1,0 +1,148 @@
+"""`up` and `down`: the stack started, checked healthy and routed, or stopped.
+
+Talks to the Docker engine, to nginx through the actuators, and to the URL `up` announces.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from python_on_whales import DockerClient
+
+from autoscaler import wiring
+from autoscaler.actuators.scaling import Scaler, Snapshot
+from autoscaler.config import Settings
+from autoscaler.stack.errors import StackError, failing_as
+from autoscaler.stack.files import ensure_upstream, env_file_of
+from autoscaler.stack.plan import ContainerState, initial_scales, readiness
+
+Progress = Callable[[str], None]
+
+_POLL_SECONDS = 2.0
+_SERVING_TIMEOUT_SECONDS = 30.0
+_SERVING_STREAK = 3
+"""Answers in a row that `up` wants: right after a reload, nginx's old workers may still 503."""
+_WILDCARDS = {"0.0.0.0", "::", ""}
+
+
+@dataclass(frozen=True)
+class Started:
+    url: str
+    replicas: dict[str, int]
+    """Each scaled service's running replicas."""
+
+
+def up(settings: Settings, progress: Progress) -> Started:
+    _require_env_file(settings)
+    if ensure_upstream(settings):
+        progress(f"wrote {settings.nginx.upstream_file}: nginx answers 503 until a replica is fit")
+    docker = wiring.docker_client(settings)
+    scaler = wiring.scaler(settings)
+    _start(docker, scaler, settings, progress)
+    _wait_until_ready(docker, settings.compose.ready_timeout_seconds, progress)
+    with failing_as("route nginx to the healthy replicas"):
+        snapshot = scaler.snapshot()
+        scaler.reconcile(snapshot)
+    url, probe = _public_url(docker, settings.nginx.service)
+    _wait_until_serving(probe)
+    counts = _running_counts(snapshot)
+    return Started(url, {name: counts.get(name, 0) for name in settings.services})
+
+
+def down(settings: Settings, volumes: bool) -> None:
+    with failing_as("docker compose down"):
+        wiring.docker_client(settings).compose.down(
+            remove_orphans=True, volumes=volumes, quiet=True
+        )
+
+
+def _require_env_file(settings: Settings) -> None:
+    env_file = env_file_of(settings)
+    if not env_file.exists():
+        raise StackError(
+            f"{env_file} does not exist: `compose-flowise init {settings.compose.directory}` "
+            "writes it"
+        )
+
+
+def _start(docker: DockerClient, scaler: Scaler, settings: Settings, progress: Progress) -> None:
+    """`docker compose up`, each scaled service at its min or at what runs already."""
+    with failing_as("read the running stack"):
+        running = _running_counts(scaler.snapshot())
+    scales = initial_scales(settings.services, running)
+    services = ", ".join(f"{name} x{count}" for name, count in scales.items())
+    progress(f"starting {services} (the first start pulls the images: that can take minutes)")
+    with failing_as("docker compose up"):
+        docker.compose.up(detach=True, scales=scales, quiet=True)
+
+
+def _running_counts(snapshot: Snapshot) -> dict[str, int]:
+    return {
+        service: sum(r.state == "running" for r in replicas)
+        for service, replicas in snapshot.items()
+    }
+
+
+def _wait_until_ready(docker: DockerClient, timeout: float, progress: Progress) -> None:
+    deadline = time.monotonic() + timeout
+    progress(f"waiting for every container to be healthy (up to {timeout:.0f}s)")
+    while True:
+        with failing_as("read the containers' health"):
+            state = readiness(_container_states(docker))
+        if state.failed:
+            raise StackError(f"failed: {', '.join(state.failed)}: see {_logs_hint(docker)}")
+        if state.ready:
+            return
+        if time.monotonic() >= deadline:
+            raise StackError(
+                f"not healthy after {timeout:.0f}s: {', '.join(state.waiting)}; see "
+                f"{_logs_hint(docker)} (compose.ready_timeout_seconds sets the wait)"
+            )
+        time.sleep(_POLL_SECONDS)
+
+
+def _container_states(docker: DockerClient) -> list[ContainerState]:
+    states = []
+    for container in docker.compose.ps(all=True):
+        state = container.state
+        health = state.health.status if state.health else None
+        states.append(
+            ContainerState(
+                container.name, state.status, health, state.exit_code or 0, container.restart_count
+            )
+        )
+    return states
+
+
+def _logs_hint(docker: DockerClient) -> str:
+    return f"`docker compose -p {docker.client_config.compose_project_name} logs SERVICE`"
+
+
+def _public_url(docker: DockerClient, nginx_service: str) -> tuple[str, str]:
+    """The URL to announce, and the one to probe it at from this host."""
+    with failing_as(f"find the published port of {nginx_service}"):
+        host, port = docker.compose.port(nginx_service, 80)
+    if port is None:
+        raise StackError(f"the service {nginx_service} publishes no port for its port 80")
+    if host in _WILDCARDS:
+        return f"http://localhost:{port}", f"http://127.0.0.1:{port}"
+    return f"http://{host}:{port}", f"http://{host}:{port}"
+
+
+def _wait_until_serving(url: str) -> None:
+    """Until nginx routes /api/v1/ping to a replica a few times in a row."""
+    deadline = time.monotonic() + _SERVING_TIMEOUT_SECONDS
+    streak, answer = 0, "no answer"
+    while streak < _SERVING_STREAK:
+        if time.monotonic() >= deadline:
+            raise StackError(f"{url}/api/v1/ping does not answer 200 through nginx: {answer}")
+        try:
+            status = requests.get(f"{url}/api/v1/ping", timeout=5).status_code
+            answer = f"HTTP {status}"
+        except requests.RequestException as error:
+            status, answer = None, type(error).__name__
+        streak = streak + 1 if status == 200 else 0
+        time.sleep(0.2)

@@ -1,0 +1,170 @@
+"""The product's own stack for the end-to-end tests: `compose-flowise init` and `up` with the
+shipped compose file unchanged, its image variables pointed at the local images. Each stack has
+a project name of its own and is torn down, volumes and all, even when a test fails."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from harness import HarnessError, free_port, local_images
+
+from autoscaler import config, wiring
+from autoscaler.cli import main
+from autoscaler.config import Settings
+
+COMPOSE_FLOWISE = Path(sys.executable).with_name("compose-flowise")
+SLOW_COMMAND_SECONDS = 300
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed compose-flowise command, as an operator runs it."""
+    return subprocess.run(
+        [str(COMPOSE_FLOWISE), *args],
+        capture_output=True, text=True, timeout=SLOW_COMMAND_SECONDS, env=env, check=False,
+    )  # fmt: skip
+
+
+def run_in_process(*args: str) -> subprocess.CompletedProcess:
+    """compose-flowise's main() in this process: the same, without a second of start-up."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(list(args))
+    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+
+
+def set_env(env_file: Path, values: dict[str, str]) -> None:
+    """Set `values` in an env file: existing keys in place, new ones at the end."""
+    lines = env_file.read_text().splitlines()
+    pending = dict(values)
+    for index, line in enumerate(lines):
+        key = line.split("=", 1)[0]
+        if "=" in line and not line.startswith("#") and key in pending:
+            lines[index] = f"{key}={pending.pop(key)}"
+    lines += [f"{key}={value}" for key, value in pending.items()]
+    env_file.write_text("\n".join(lines) + "\n")
+
+
+def local_site() -> dict[str, str]:
+    """What an air-gapped site sets in .env: its own images, no pulls; here also no MinIO (no
+    local image: the e2e stack stores nothing) and the public port on loopback only."""
+    images = local_images()
+    return {
+        "FLOWISE_IMAGE": images["CF_IMAGE_STANDIN"],
+        "POSTGRES_IMAGE": images["CF_IMAGE_POSTGRES"],
+        "REDIS_IMAGE": images["CF_IMAGE_REDIS"],
+        "NGINX_IMAGE": images["CF_IMAGE_NGINX"],
+        "PULL_POLICY": "never",
+        "COMPOSE_PROFILES": "",
+        "FLOWISE_HTTP_ADDRESS": "127.0.0.1",
+    }
+
+
+@dataclass
+class FlowiseStack:
+    folder: Path
+    config_file: Path
+    settings: Settings
+    http_url: str
+    up_output: str = ""
+
+    def cli(self, *args: str, in_process: bool = False) -> subprocess.CompletedProcess:
+        run = run_in_process if in_process else run_cli
+        return run(*args, "--config", str(self.config_file))
+
+    def tear_down(self) -> None:
+        wiring.docker_client(self.settings).compose.down(
+            volumes=True, remove_orphans=True, timeout=5, quiet=True
+        )
+
+
+def initialized_stack(folder: Path, in_process: bool = False, **env: str) -> FlowiseStack:
+    """`compose-flowise init FOLDER` with free ports, then the local site's .env settings."""
+    project = f"cfstack-{secrets.token_hex(4)}"
+    http, redis_port, status = free_port(), free_port(), free_port()
+    result = (run_in_process if in_process else run_cli)(
+        "init", str(folder), "--project-name", project, "--http-port", str(http),
+        "--redis-port", str(redis_port), "--status-port", str(status),
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise HarnessError(f"compose-flowise init failed: {result.stderr}")
+    set_env(folder / ".env", {**local_site(), **env})
+    config_file = folder / "config.toml"
+    settings = config.load(config_file, {}).settings
+    return FlowiseStack(folder, config_file, settings, f"http://127.0.0.1:{http}")
+
+
+@contextmanager
+def running_flowise_stack(folder: Path, **env: str) -> Iterator[FlowiseStack]:
+    """`init`, then `up`; always torn down at the end, volumes and all."""
+    stack = initialized_stack(folder, **env)
+    try:
+        result = stack.cli("up")
+        if result.returncode != 0:
+            raise HarnessError(f"compose-flowise up failed:\n{result.stdout}\n{result.stderr}")
+        stack.up_output = result.stdout
+        yield stack
+    finally:
+        stack.tear_down()
+
+
+def predict(url: str, question: str, timeout: float = 60) -> requests.Response:
+    return requests.post(f"{url}/api/v1/prediction/e2e-flow", json={"question": question},
+                         timeout=timeout)  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    started: float
+    ended: float
+    status: int | None
+    main: str | None = None
+
+
+@dataclass
+class Predictions:
+    """Clients sending predictions through nginx one after another, until stopped.
+
+    Bounded: each stops by itself after `max_seconds`, whatever the test does.
+    """
+
+    url: str
+    question: str
+    clients: int = 6
+    max_seconds: float = 120
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def __enter__(self) -> Predictions:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _client(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                response = predict(self.url, self.question)
+                main = response.json().get("main") if response.ok else None
+                outcome = Outcome(started, time.monotonic(), response.status_code, main)
+            except (requests.RequestException, ValueError):
+                outcome = Outcome(started, time.monotonic(), None)
+            with self._lock:
+                self.outcomes.append(outcome)

@@ -1,0 +1,122 @@
+"""`compose-flowise init`: the files it writes, their modes, and what it refuses to do."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from autoscaler import config
+from autoscaler.cli import main
+from autoscaler.stack import files
+from autoscaler.stack.envfile import parse_env
+from autoscaler.stack.init import (
+    DEFAULT_DIRECTORY,
+    SECRETS,
+    Layout,
+    Ports,
+    chosen_secrets,
+    env_groups,
+    layout_for,
+    render_config,
+)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_writes_env_and_config_private_and_points_the_config_at_the_folder(
+    tmp_path: Path, capsys
+) -> None:
+    folder = tmp_path / "stack"
+    assert main(["init", str(folder), "--project-name", "shop", "--redis-port", "16379"]) == 0
+    env = parse_env((folder / ".env").read_text())
+    assert (mode(folder / ".env"), mode(folder / "config.toml")) == (0o600, 0o600)
+    assert (folder / "nginx.conf").read_text().startswith("# nginx in front of the Flowise mains")
+    settings = config.load(folder / "config.toml", {}).settings
+    assert settings.compose.project_name == "shop"
+    assert settings.compose.directory == folder
+    assert settings.compose.env_file == folder / ".env"
+    assert str(settings.redis.url) == f"redis://:{env['REDIS_PASSWORD']}@127.0.0.1:16379/0"
+    assert settings.nginx.upstream_file == folder / "state" / "nginx" / "flowise.conf"
+    assert env["FLOWISE_UPSTREAM_DIR"] == str(folder / "state" / "nginx")
+    assert settings.nginx.upstream_file.parent.is_dir()
+    out = capsys.readouterr().out
+    assert f"compose-flowise up --config {folder / 'config.toml'}" in out
+    assert not any(env[name] in out for name in SECRETS), "secrets are never printed"
+
+
+def test_every_secret_is_new_strong_and_distinct(tmp_path: Path) -> None:
+    main(["init", str(tmp_path / "a")])
+    main(["init", str(tmp_path / "b")])
+    first = parse_env((tmp_path / "a" / ".env").read_text())
+    second = parse_env((tmp_path / "b" / ".env").read_text())
+    values = [first[name] for name in SECRETS]
+    assert all(len(value) == 64 and int(value, 16) >= 0 for value in values)
+    assert len(set(values)) == len(SECRETS)
+    assert not set(values) & {second[name] for name in SECRETS}
+
+
+def test_refuses_to_overwrite_without_force(tmp_path: Path, capsys) -> None:
+    assert main(["init", str(tmp_path)]) == 0
+    before = (tmp_path / ".env").read_text()
+    assert main(["init", str(tmp_path)]) == 1
+    assert "already exist: add --force" in capsys.readouterr().err
+    assert (tmp_path / ".env").read_text() == before
+
+
+def test_force_rewrites_the_files_but_keeps_the_secrets(tmp_path: Path) -> None:
+    main(["init", str(tmp_path)])
+    before = parse_env((tmp_path / ".env").read_text())
+    (tmp_path / "nginx.conf").write_text("broken")
+    assert main(["init", str(tmp_path), "--force", "--http-port", "8080"]) == 0
+    after = parse_env((tmp_path / ".env").read_text())
+    assert {n: after[n] for n in SECRETS} == {n: before[n] for n in SECRETS}
+    assert after["FLOWISE_HTTP_PORT"] == "8080"
+    assert (tmp_path / "nginx.conf").read_text() != "broken"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--project-name", "Shop!"], "lower-case letters"), (["--http-port", "70000"], "1 to 65535")],
+    ids=["bad project name", "bad port"],
+)  # fmt: skip
+def test_rejects_bad_options_with_exit_2(tmp_path: Path, capsys, args, message) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["init", str(tmp_path), *args])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_system_folder_keeps_its_state_in_var_lib() -> None:
+    assert layout_for(DEFAULT_DIRECTORY).state == config.STATE_DIR
+    assert DEFAULT_DIRECTORY / "config.toml" == config.SYSTEM_CONFIG
+
+
+def test_the_rendered_config_is_valid_and_matches_the_env_file() -> None:
+    layout = Layout(Path("/srv/flowise"), Path("/srv/flowise/state"))
+    ports = Ports(http=8080, redis=16379, stub_status=18081)
+    secrets = chosen_secrets({}, lambda: "x" * 64)
+    settings = config.parse(render_config(layout, "shop", ports, secrets["REDIS_PASSWORD"]), "t")
+    env = {k: v for _, values in env_groups(layout, ports, secrets) for k, v in values.items()}
+    assert str(settings.nginx.stub_status_url) == f"http://127.0.0.1:{env['NGINX_STATUS_PORT']}/nginx_status"
+    assert settings.redis.url.port == int(env["REDIS_HOST_PORT"])
+    assert settings.nginx.upstream_file.parent == Path(env["FLOWISE_UPSTREAM_DIR"])
+    assert settings.daemon.state_file == Path("/srv/flowise/state/state.json")
+
+
+def test_kept_secrets_win_over_new_ones() -> None:
+    chosen = chosen_secrets({"REDIS_PASSWORD": "old", "JWT_ISSUER": "mine"}, lambda: "new")
+    assert (chosen["REDIS_PASSWORD"], chosen["POSTGRES_PASSWORD"]) == ("old", "new")
+    assert (chosen["JWT_ISSUER"], chosen["JWT_AUDIENCE"]) == ("mine", "compose-flowise")
+
+
+def test_a_folder_it_may_not_write_gets_a_hint(tmp_path: Path, monkeypatch, capsys) -> None:
+    def refused(*_args) -> None:
+        raise PermissionError(13, "Permission denied", "/etc/compose-flowise")
+
+    monkeypatch.setattr(files, "_write_stack_files", refused)
+    assert main(["init", str(tmp_path)]) == 1
+    assert "run as root, or give a folder of your own" in capsys.readouterr().err

@@ -1,0 +1,47 @@
+"""What `up` starts, and when it counts the stack as ready. Pure: no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoscaler.config import default_services
+from autoscaler.stack.plan import ContainerState, initial_scales, readiness
+
+
+def test_starts_each_scaled_service_at_its_min() -> None:
+    assert initial_scales(default_services(), {}) == {"flowise": 2, "flowise-worker": 1}
+
+
+def test_never_scales_in_a_running_stack() -> None:
+    running = {"flowise": 5, "flowise-worker": 0}
+    assert initial_scales(default_services(), running) == {"flowise": 5, "flowise-worker": 1}
+
+
+def state(status: str, health: str | None = None, exit_code: int = 0, restarts: int = 0):
+    return ContainerState("p-svc-1", status, health, exit_code, restarts)
+
+
+CASES = {
+    "running without a healthcheck": (state("running"), "ready"),
+    "healthy": (state("running", "healthy"), "ready"),
+    "a one-shot service that succeeded": (state("exited", exit_code=0), "ready"),
+    "health starting": (state("running", "starting"), "waiting"),
+    "unhealthy for now": (state("running", "unhealthy"), "waiting"),
+    "created, not started": (state("created"), "waiting"),
+    "restarting once": (state("restarting", exit_code=1, restarts=1), "waiting"),
+    "exited with an error": (state("exited", exit_code=3), "failed"),
+    "crash loop": (state("running", "starting", exit_code=1, restarts=3), "failed"),
+}
+
+
+@pytest.mark.parametrize(("container", "verdict"), CASES.values(), ids=CASES.keys())
+def test_readiness(container: ContainerState, verdict: str) -> None:
+    result = readiness([container])
+    found = "failed" if result.failed else "waiting" if result.waiting else "ready"
+    assert found == verdict
+    assert result.ready == (verdict == "ready")
+
+
+def test_names_what_it_waits_for() -> None:
+    result = readiness([state("running", "starting"), state("running", "healthy")])
+    assert result.waiting == ("p-svc-1 (starting)",)
