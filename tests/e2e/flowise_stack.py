@@ -8,15 +8,14 @@ import io
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from harness import HarnessError, free_port, local_images
+from harness import Clients, HarnessError, free_port, local_images
 
 from autoscaler import config, wiring
 from autoscaler.cli import main
@@ -130,41 +129,23 @@ class Outcome:
     main: str | None = None
 
 
-@dataclass
-class Predictions:
-    """Clients sending predictions through nginx one after another, until stopped.
+class Predictions(Clients):
+    """Clients sending predictions through nginx one after another, until stopped."""
 
-    Bounded: each stops by itself after `max_seconds`, whatever the test does.
-    """
+    def __init__(self, url: str, question: str, clients: int = 6, max_seconds: float = 120):
+        super().__init__(clients, max_seconds)
+        self.url = url
+        self.question = question
 
-    url: str
-    question: str
-    clients: int = 6
-    max_seconds: float = 120
-    outcomes: list[Outcome] = field(default_factory=list)
+    def send(self, session: requests.Session) -> Outcome:
+        started = time.monotonic()
+        try:
+            response = predict(self.url, self.question)
+            main = response.json().get("main") if response.ok else None
+            return Outcome(started, time.monotonic(), response.status_code, main)
+        except (requests.RequestException, ValueError):
+            return Outcome(started, time.monotonic(), None)
 
-    def __enter__(self) -> Predictions:
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _client(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                response = predict(self.url, self.question)
-                main = response.json().get("main") if response.ok else None
-                outcome = Outcome(started, time.monotonic(), response.status_code, main)
-            except (requests.RequestException, ValueError):
-                outcome = Outcome(started, time.monotonic(), None)
-            with self._lock:
-                self.outcomes.append(outcome)
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return self.results

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -136,29 +136,20 @@ def wait_until_serving(url: str, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-@dataclass
-class Answer:
-    started: float
-    ended: float
-    status: int | None
-    hostname: str | None = None
-    error: str | None = None
+class Clients:
+    """`clients` threads, each sending one request after another until stopped. Bounded: each
+    stops by itself after `max_seconds`, whatever the test does. A subclass says what one
+    request is (`send`), and gets back what each one gave (`results`)."""
 
+    def __init__(self, clients: int, max_seconds: float) -> None:
+        self.clients = clients
+        self.max_seconds = max_seconds
+        self.results: list = []
 
-@dataclass
-class Load:
-    """Clients sending requests that each stay in flight `hold_ms`, until stopped.
+    def send(self, session: requests.Session):
+        raise NotImplementedError
 
-    Bounded: it stops by itself after `max_seconds` whatever the test does.
-    """
-
-    url: str
-    hold_ms: int
-    clients: int = 6
-    max_seconds: float = 240
-    answers: list[Answer] = field(default_factory=list)
-
-    def __enter__(self) -> Load:
+    def __enter__(self):
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
@@ -175,15 +166,40 @@ class Load:
         session = requests.Session()
         deadline = time.monotonic() + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                response = session.post(f"{self.url}/hold?ms={self.hold_ms}", timeout=60)
-                hostname = response.json().get("hostname") if response.ok else None
-                answer = Answer(started, time.monotonic(), response.status_code, hostname)
-            except (requests.RequestException, ValueError) as error:
-                answer = Answer(started, time.monotonic(), None, error=repr(error))
+            result = self.send(session)
             with self._lock:
-                self.answers.append(answer)
+                self.results.append(result)
+
+
+@dataclass
+class Answer:
+    started: float
+    ended: float
+    status: int | None
+    hostname: str | None = None
+    error: str | None = None
+
+
+class Load(Clients):
+    """Requests through nginx that each stay in flight `hold_ms` at a stand-in main."""
+
+    def __init__(self, url: str, hold_ms: int, clients: int = 6, max_seconds: float = 240):
+        super().__init__(clients, max_seconds)
+        self.url = url
+        self.hold_ms = hold_ms
+
+    def send(self, session: requests.Session) -> Answer:
+        started = time.monotonic()
+        try:
+            response = session.post(f"{self.url}/hold?ms={self.hold_ms}", timeout=60)
+            hostname = response.json().get("hostname") if response.ok else None
+            return Answer(started, time.monotonic(), response.status_code, hostname)
+        except (requests.RequestException, ValueError) as error:
+            return Answer(started, time.monotonic(), None, error=repr(error))
+
+    @property
+    def answers(self) -> list[Answer]:
+        return self.results
 
     @property
     def failures(self) -> list[Answer]:

@@ -11,7 +11,7 @@ import pytest
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
-from autoscaler.loop import Sources, Tick
+from autoscaler.loop import Tick
 from autoscaler.metrics import QueueLoad, Unavailable
 from autoscaler.policy import Override
 from autoscaler.state import StateFile

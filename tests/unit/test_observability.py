@@ -6,7 +6,6 @@ import logging
 import socket
 from pathlib import Path
 
-import pytest
 
 from autoscaler import daemon as daemon_module
 from autoscaler.config import LoadedConfig, Settings
