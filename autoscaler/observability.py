@@ -29,6 +29,8 @@ def setup_logging(log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # APScheduler says "Running job ..." at every tick: our own tick line says more.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def log_event(log_format: str, level: int, event: str, message: str, **fields) -> None:
