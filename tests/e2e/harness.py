@@ -3,6 +3,7 @@ nginx.conf, Redis, and stand-in Flowise mains, under a project name of its own."
 
 from __future__ import annotations
 
+import random
 import secrets
 import socket
 import threading
@@ -59,10 +60,21 @@ def local_images() -> dict[str, str]:
     return dict(line.split("=", 1) for line in IMAGES_ENV.read_text().split())
 
 
+# Below the kernel's ephemeral range (32768 and up), where the port the kernel gives a client
+# connection cannot take ours between picking it and Docker binding it.
+_TEST_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nothing listens on now, for a container to publish."""
+    while True:
+        port = random.choice(_TEST_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @contextmanager
