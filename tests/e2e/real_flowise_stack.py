@@ -1,0 +1,254 @@
+"""Real Flowise 3.1.4 for the end-to-end tests and bench/real_flowise.py: the product's stack
+(`compose-flowise init` + `up`, flowise_stack.py) running the local image that
+.ci/build-flowise-image builds, bootstrapped headless the way an operator's script would do it:
+register the admin, log in, create an API key, create the LLM-free flow of
+../shared/flowise/sleep-agentflow.json (a question "N" sleeps N ms on a worker)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import secrets
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import requests
+import tomli_w
+
+from autoscaler import wiring
+from flowise_stack import COMPOSE_FLOWISE, FlowiseStack, running_flowise_stack
+from harness import HarnessError, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE_ENV = REPO / ".ci" / "flowise-image.env"
+FLOW_FILE = REPO.parent / "shared" / "flowise" / "sleep-agentflow.json"
+"""Beside the clone, as CI lays shared/ out; a clone elsewhere needs a copy of shared/ beside it."""
+
+QUEUE = "flowise-queue-prediction"
+WORKER_CONCURRENCY = 2
+"""Small, so that a burst of predictions builds a backlog at once."""
+ADMIN_PASSWORD = "Compose-Flowise-e2e-1"  # Flowise wants upper, lower, digit and a symbol
+API_KEY_PERMISSIONS = ["chatflows:view", "chatflows:create", "chatflows:update", "chatflows:delete"]
+
+
+def flowise_image() -> str:
+    """The local image's reference, checked to exist."""
+    if not IMAGE_ENV.exists():
+        raise HarnessError(f"{IMAGE_ENV} is missing: run .ci/build-flowise-image (.ci/run does)")
+    image = IMAGE_ENV.read_text().strip().split("=", 1)[1]
+    found = subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False)
+    if found.returncode != 0:
+        raise HarnessError(f"no image {image}: run .ci/build-flowise-image (.ci/run does)")
+    return image
+
+
+def sleep_flow() -> dict:
+    """The body that creates the LLM-free flow."""
+    if not FLOW_FILE.is_file():
+        raise HarnessError(
+            f"{FLOW_FILE} is missing: the real-Flowise tests read the flow from shared/ beside "
+            f"the clone ({REPO.parent}/shared/flowise/), as CI lays it out; copy shared/ there"
+        )
+    return json.loads(FLOW_FILE.read_text())
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    api_key: str
+    flow_id: str
+
+
+def bootstrap(url: str, flow: dict) -> Account:
+    """The first account (it owns the organisation), an API key, and the flow; no UI."""
+    session = requests.Session()
+    email = f"admin-{secrets.token_hex(3)}@example.com"
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        response = session.request(method, f"{url}/api/v1/{path}", timeout=60, **kwargs)
+        if not response.ok:
+            raise HarnessError(f"{method} /api/v1/{path}: {response.status_code} {response.text}")
+        return response
+
+    user = {"name": "admin", "email": email, "credential": ADMIN_PASSWORD}
+    call("POST", "account/register", json={"user": user})
+    call("POST", "auth/login", json={"email": email, "password": ADMIN_PASSWORD})
+    # The login cookies count only with this header, on every endpoint but login itself.
+    internal = {"x-request-from": "internal"}
+    keys = call("POST", "apikey", headers=internal,
+                json={"keyName": "compose-flowise-e2e", "permissions": API_KEY_PERMISSIONS}).json()  # fmt: skip
+    api_key = next(k["apiKey"] for k in keys if k["keyName"] == "compose-flowise-e2e")
+    session.cookies.clear()  # from here on, the API key alone
+    created = call("POST", "chatflows", json=flow, headers={"Authorization": f"Bearer {api_key}"})
+    return Account(email, api_key, created.json()["id"])
+
+
+@dataclass
+class RealFlowise:
+    stack: FlowiseStack
+    account: Account
+
+    @property
+    def url(self) -> str:
+        return self.stack.http_url
+
+    def predict(self, question: str, timeout: float = 180) -> requests.Response:
+        return requests.post(f"{self.url}/api/v1/prediction/{self.account.flow_id}",
+                             json={"question": question}, timeout=timeout)  # fmt: skip
+
+    def redis(self) -> redis.Redis:
+        return wiring.redis_client(self.stack.settings)
+
+    def queue(self) -> tuple[int, int]:
+        """(waiting, active) of the prediction queue, straight from BullMQ's keys."""
+        client = self.redis()
+        return client.llen(f"bull:{QUEUE}:wait"), client.llen(f"bull:{QUEUE}:active")
+
+    def running(self, service: str) -> list:
+        docker = wiring.docker_client(self.stack.settings)
+        return [c for c in docker.compose.ps(services=[service]) if c.state.running]
+
+    def daemon_config(self, path: Path, services: dict) -> Path:
+        """The stack's own config file (written by init) with `services` and a free metrics
+        port laid over it: what an operator edits."""
+        import tomllib
+
+        settings = tomllib.loads(self.stack.config_file.read_text())
+        settings.setdefault("daemon", {})["metrics_port"] = free_port()
+        settings["services"] = services
+        path.write_text(tomli_w.dumps(settings))
+        path.chmod(0o600)
+        return path
+
+
+@contextmanager
+def running_real_flowise(folder: Path, **env: str) -> Iterator[RealFlowise]:
+    """init + up with the real image (2 mains, 1 worker), bootstrapped; torn down at the end."""
+    image, flow = flowise_image(), sleep_flow()  # fail before starting anything
+    env = {"FLOWISE_IMAGE": image, "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY), **env}
+    with running_flowise_stack(folder, **env) as stack:
+        yield RealFlowise(stack, bootstrap(stack.http_url, flow))
+
+
+@dataclass
+class Outcome:
+    started: float
+    ended: float
+    status: int | None
+    text: str = ""
+
+
+@dataclass
+class PredictionLoad:
+    """Clients sending predictions through nginx one after another, until stopped.
+
+    `held()` lets no new request start while it is held (those in flight go on). Bounded: each
+    client stops by itself after `max_seconds`, whatever the test does.
+    """
+
+    flowise: RealFlowise
+    question: str
+    clients: int = 4
+    max_seconds: float = 300
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def __enter__(self) -> PredictionLoad:
+        self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._go.set()
+        for thread in self._threads:
+            thread.join()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._go.clear()
+        try:
+            time.sleep(0.2)  # a client past its check sends now: let it
+            yield
+        finally:
+            self._go.set()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def _client(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self._go.wait()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                self._in_flight += 1
+            started = time.monotonic()
+            try:
+                response = self.flowise.predict(self.question, timeout=120)
+                outcome = Outcome(started, time.monotonic(), response.status_code, response.text)
+            except requests.RequestException as error:
+                outcome = Outcome(started, time.monotonic(), None, repr(error))
+            with self._lock:
+                self._in_flight -= 1
+                self.outcomes.append(outcome)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status != 200]
+
+
+class Daemon:
+    """`compose-flowise daemon` in its own process, as systemd runs it; log lines kept."""
+
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [str(COMPOSE_FLOWISE), "daemon", "--config", str(config)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._new: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip())
+            self._new.put(line.rstrip())
+
+    def wait_for(self, pattern: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._new.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if re.search(pattern, line):
+                return line
+        raise HarnessError(
+            f"no daemon line matching {pattern!r} in {timeout:.0f}s: {self.lines[-5:]}"
+        )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()

@@ -1,0 +1,256 @@
+"""The whole stack on REAL Flowise 3.1.4 in queue mode (the local image of
+.ci/build-flowise-image): `init` + `up`, a headless bootstrap, predictions through nginx, the
+daemon scaling the workers on a real BullMQ backlog, the mains scaled and one killed under load,
+`doctor` and `status`. One stack for the module (about 2.7 GB: 2 mains and a worker, up to 5
+Flowise processes at once); each test leaves it as it found it: 2 mains, 1 worker, all routed.
+
+Select with `-m real_flowise` (or leave it out with `-m "not real_flowise"`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from autoscaler import wiring
+from harness import HarnessError
+from real_flowise_stack import (
+    QUEUE,
+    WORKER_CONCURRENCY,
+    Daemon,
+    PredictionLoad,
+    RealFlowise,
+    flowise_image,
+    running_real_flowise,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.real_flowise]
+
+MAINS, WORKERS = "flowise", "flowise-worker"
+BURST = 24
+"""Predictions sent at once: a backlog of 22 behind one worker of WORKER_CONCURRENCY=2."""
+BURST_MS = 6000
+"""Each sleeps this long on a worker: one worker alone would need 72 s for the burst, and a new
+worker takes 15-30 s to start on 2 busy cores."""
+DAEMON_SERVICES = {
+    MAINS: {},  # shipped defaults
+    WORKERS: {
+        "min_replicas": 1,
+        "max_replicas": 3,
+        # Shortened from the shipped 60 s and 60 s, so that the test sees the scale-in soon.
+        "behavior": {"scale_down": {"stabilization_window_seconds": 20, "cooldown_seconds": 20}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def flowise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFlowise]:
+    try:
+        with running_real_flowise(tmp_path_factory.mktemp("real-flowise")) as running:
+            yield running
+    except HarnessError as error:
+        pytest.fail(str(error))
+
+
+def upstream_servers(flowise: RealFlowise) -> set[str]:
+    text = flowise.stack.settings.nginx.upstream_file.read_text()
+    return {line.split()[1] for line in text.splitlines() if "max_fails" in line}
+
+
+def main_servers(flowise: RealFlowise, routable_only: bool = True) -> dict[str, str]:
+    """Each main's `IP:3000` on nginx's network -> its container name."""
+    snapshot = wiring.scaler(flowise.stack.settings).snapshot()
+    networks = snapshot["nginx"][0].addresses
+    return {
+        f"{r.address_on(networks)}:3000": r.name
+        for r in snapshot[MAINS]
+        if r.routable or not routable_only
+    }
+
+
+def assert_routed_to_every_main(flowise: RealFlowise, count: int) -> None:
+    assert upstream_servers(flowise) == set(main_servers(flowise))
+    assert len(upstream_servers(flowise)) == count
+
+
+def victim_fit(scaler, name: str):
+    """None while the replica `name` is still fit to route to; else the snapshot that says so."""
+    snapshot = scaler.snapshot()
+    fit = any(r.name == name and r.routable for r in snapshot[MAINS])
+    return None if fit else snapshot
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(every)
+    return value
+
+
+def test_up_runs_real_flowise_and_predictions_answer_through_nginx(flowise) -> None:
+    docker = wiring.docker_client(flowise.stack.settings)
+    by_service: dict[str, int] = {}
+    for container in docker.compose.ps():
+        assert container.state.running, container.name
+        assert container.state.health is None or container.state.health.status == "healthy"
+        service = container.config.labels["com.docker.compose.service"]
+        by_service[service] = by_service.get(service, 0) + 1
+        if service in (MAINS, WORKERS):
+            assert container.config.image == flowise_image()
+    assert by_service == {MAINS: 2, WORKERS: 1, "nginx": 1, "postgres": 1, "redis": 1}
+    assert_routed_to_every_main(flowise, 2)
+
+    jobs_before = int(flowise.redis().get(f"bull:{QUEUE}:id") or 0)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: flowise.predict(str(500 + n)), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert [a.json()["text"].split(";")[0] for a in answers] == [
+        f"slept {500 + n} ms" for n in range(8)
+    ]
+    assert int(flowise.redis().get(f"bull:{QUEUE}:id")) - jobs_before == 8, "each ran as a job"
+
+    failing = flowise.predict("fail")
+    assert failing.status_code == 500 and "deliberate failure" in failing.text
+
+
+def test_doctor_finds_the_running_real_stack_healthy(flowise) -> None:
+    result = flowise.stack.cli("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no problem found" in result.stdout
+
+
+def test_the_daemon_scales_the_workers_out_on_a_backlog_and_back_in_without_a_failure(
+    flowise, tmp_path: Path
+) -> None:
+    daemon = Daemon(flowise.daemon_config(tmp_path / "config.toml", DAEMON_SERVICES))
+    try:
+        daemon.wait_for(r"tick \(leading", timeout=60)
+        waiting_seen = active_seen = 0
+        workers_seen = {1}
+        status = None
+        with ThreadPoolExecutor(BURST) as pool:
+            burst = [pool.submit(flowise.predict, str(BURST_MS)) for _ in range(BURST)]
+            deadline = time.monotonic() + 240
+            while not all(f.done() for f in burst):
+                assert time.monotonic() < deadline, "the burst did not finish within 240 s"
+                waiting, active = flowise.queue()
+                waiting_seen, active_seen = max(waiting_seen, waiting), max(active_seen, active)
+                workers_seen.add(len(flowise.running(WORKERS)))
+                if status is None and waiting > 0:
+                    status = flowise.stack.cli("status", "--json")
+                time.sleep(0.5)
+        answers = [f.result() for f in burst]
+        assert [a.status_code for a in answers] == [200] * BURST
+        assert waiting_seen >= BURST // 2, f"no backlog formed: at most {waiting_seen} waited"
+        assert max(workers_seen) >= 2, f"never scaled out: {sorted(workers_seen)}"
+        assert active_seen > WORKER_CONCURRENCY, (
+            f"at most {active_seen} jobs ran at once: no new worker took jobs"
+        )
+        assert any(f"{WORKERS} 1 -> " in line and "[acted]" in line for line in daemon.lines)
+
+        # `status` during the backlog: real figures from Redis, nginx and the engine
+        assert status is not None and status.returncode == 0, status and status.stderr
+        report = json.loads(status.stdout)
+        figures = report["metrics"][f"bullmq_queue:{QUEUE}"]
+        assert figures["backlog"] > 0 and figures["active"] > 0
+        assert report["daemon"]["last_tick"]["leading"] is True
+        mains = report["services"][MAINS]["replicas"]
+        assert [m["health"] for m in mains] == ["healthy", "healthy"]
+
+        # After the burst: back to one worker, while a client keeps predicting
+        with PredictionLoad(flowise, "2000", clients=1) as trickle:
+            wait_for(lambda: len(flowise.running(WORKERS)) == 1, 150, "back to 1 worker")
+            time.sleep(3)
+        assert trickle.outcomes and not trickle.failures, trickle.failures
+        scaled_in = [
+            line
+            for line in daemon.lines
+            if re.search(rf"{WORKERS} [23] -> [12]\b.*\[acted\]", line)
+        ]
+        assert scaled_in, daemon.lines[-5:]
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-5:]
+
+
+def test_mains_scale_2_3_2_under_long_predictions_with_no_failed_request(flowise) -> None:
+    scaler = wiring.scaler(flowise.stack.settings)
+    before = set(main_servers(flowise))
+    served_by_new: set[str] = set()
+    with PredictionLoad(flowise, "3000", clients=4) as load:
+        time.sleep(4)
+        out = flowise.stack.cli("scale", "3", "--service", MAINS)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert len(upstream_servers(flowise)) == 3
+        new = set(main_servers(flowise)) - before
+        nginx = scaler.snapshot()["nginx"][0]
+        # nginx sends the new main requests (least_conn) once its reload has settled
+        deadline = time.monotonic() + 60
+        while not served_by_new and time.monotonic() < deadline:
+            open_to = scaler.upstream.open_connections(nginx, new)
+            served_by_new = {server for server, count in open_to.items() if count}
+            time.sleep(0.5)
+        time.sleep(4)
+        back = flowise.stack.cli("scale", "2", "--service", MAINS)
+        assert back.returncode == 0, back.stdout + back.stderr
+        time.sleep(3)
+    released = flowise.stack.cli("scale", "--auto", "--service", MAINS)
+    assert released.returncode == 0, released.stderr
+    assert served_by_new == new, "the new main took requests"
+    assert len(load.outcomes) >= 8
+    assert not load.failures, [(o.status, o.text[:100]) for o in load.failures]
+    assert_routed_to_every_main(flowise, 2)
+    assert len(flowise.running(MAINS)) == 2
+
+
+def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_heals_in_a_tick(
+    flowise,
+) -> None:
+    settings = flowise.stack.settings
+    scaler = wiring.scaler(settings)
+    docker = wiring.docker_client(settings)
+    with PredictionLoad(flowise, "3000", clients=4) as load:
+        time.sleep(5)
+        with load.held():  # no request starts until the kill: the count on the victim is exact
+            snapshot = scaler.snapshot()
+            nginx = snapshot["nginx"][0]
+            servers = main_servers(flowise)
+            victim_server, victim_name = min(servers.items())
+            on_victim = scaler.upstream.open_connections(nginx, [victim_server])[victim_server]
+            in_flight = load.in_flight
+            assert on_victim >= 1, (
+                f"no request on {victim_name} to kill under ({in_flight} in flight)"
+            )
+            victim = docker.container.inspect(victim_name)
+            restarts = victim.restart_count  # python-on-whales rereads it on each access
+            killed_at = time.monotonic()
+            docker.container.execute(victim, ["pkill", "-KILL", "-P", "1"])  # node dies, init exits
+        # The engine sees it die (and restarts it: health `starting`, so not fit). The next tick's
+        # reconcile routes to the survivor only; meanwhile nginx passes over the dead one
+        # (`proxy_next_upstream error`: it refuses connections).
+        dead = wait_for(lambda: victim_fit(scaler, victim_name), 10, "the engine sees it die", 0.1)
+        scaler.reconcile(dead)
+        assert victim_server not in upstream_servers(flowise)
+        assert len(upstream_servers(flowise)) == 1
+        time.sleep(8)
+    failures = load.failures
+    assert len(failures) <= on_victim, (
+        f"{len(failures)} failed, {on_victim} were on the killed main ({in_flight} in flight)"
+    )
+    assert all(f.started < killed_at for f in failures), "only requests already on it failed"
+    after = [o for o in load.outcomes if o.started > killed_at]
+    assert after and all(o.status == 200 for o in after), [(o.status, o.text[:80]) for o in after]
+
+    # Docker restarts it (restart: unless-stopped); one tick after it is healthy, it is routed.
+    wait_for(lambda: len(main_servers(flowise)) == 2, 180, "the killed main healthy again", 2)
+    scaler.reconcile(scaler.snapshot())
+    assert_routed_to_every_main(flowise, 2)
+    assert docker.container.inspect(victim.id).restart_count == restarts + 1
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: flowise.predict("200"), range(6)))
+    assert [a.status_code for a in answers] == [200] * 6
