@@ -215,7 +215,7 @@ def test_nginx_down_holds_the_mains_and_recovery_follows(stack, config, daemons)
         daemon.wait_for(r"errors: .*nginx stub_status")
     assert len(stack.running("flowise")) == 3, "no metric, no scale-down"
     stack.docker.compose.start(["nginx"])
-    daemon.wait_for(r"flowise 3 -> 1.*\[acted\]", timeout=60)
+    daemon.wait_for(r"flowise 3 -> 1.*\[acted\]", timeout=180)
     assert len(stack.running("flowise")) == 1
 
 
@@ -234,7 +234,7 @@ def test_redis_frozen_holds_the_workers_and_recovery_follows(stack, tmp_path, da
         daemon.wait_for(r"errors: .*redis")
     assert workers(stack) == 3, "no metric, no scale-down"
     stack.docker.compose.unpause(["redis"])
-    daemon.wait_for(r"flowise-worker 3 -> 1.*\[acted\]", timeout=60)
+    daemon.wait_for(r"flowise-worker 3 -> 1.*\[acted\]", timeout=180)
 
 
 def test_scale_pins_the_count_until_released(stack, config) -> None:
