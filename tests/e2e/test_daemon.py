@@ -107,8 +107,10 @@ def daemons():
         return started[-1]
 
     yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
+    for daemon in started:  # SIGTERM: the tick in progress ends, with its docker commands
+        try:
+            daemon.stop()
+        except subprocess.TimeoutExpired:
             daemon.process.kill()
             daemon.process.wait()
 
