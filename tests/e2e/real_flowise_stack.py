@@ -2,7 +2,7 @@
 (`compose-flowise init` + `up`, flowise_stack.py) running the local image that
 .ci/build-flowise-image builds, bootstrapped headless the way an operator's script would do it:
 register the admin, log in, create an API key, create the LLM-free flow of
-../shared/flowise/sleep-agentflow.json (a question "N" sleeps N ms on a worker)."""
+flows/sleep-agentflow.json (a question "N" sleeps N ms on a worker)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ from harness import HarnessError, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ENV = REPO / ".ci" / "flowise-image.env"
-FLOW_FILE = REPO.parent / "shared" / "flowise" / "sleep-agentflow.json"
-"""Beside the clone, as CI lays shared/ out; a clone elsewhere needs a copy of shared/ beside it."""
+FLOW_FILE = Path(__file__).resolve().parent / "flows" / "sleep-agentflow.json"
+"""Start -> Custom Function, no LLM: built from the "SQL Agent" template of flowise 3.1.4."""
 
 QUEUE = "flowise-queue-prediction"
 WORKER_CONCURRENCY = 2
@@ -52,11 +53,6 @@ def flowise_image() -> str:
 
 def sleep_flow() -> dict:
     """The body that creates the LLM-free flow."""
-    if not FLOW_FILE.is_file():
-        raise HarnessError(
-            f"{FLOW_FILE} is missing: the real-Flowise tests read the flow from shared/ beside "
-            f"the clone ({REPO.parent}/shared/flowise/), as CI lays it out; copy shared/ there"
-        )
     return json.loads(FLOW_FILE.read_text())
 
 
@@ -112,15 +108,16 @@ class RealFlowise:
         client = self.redis()
         return client.llen(f"bull:{QUEUE}:wait"), client.llen(f"bull:{QUEUE}:active")
 
-    def running(self, service: str) -> list:
-        docker = wiring.docker_client(self.stack.settings)
-        return [c for c in docker.compose.ps(services=[service]) if c.state.running]
+    def running(self, service: str) -> list[str]:
+        """The names of the service's running replicas. Through the product's own listing (one
+        `docker container inspect` of the project): replicas come and go during these tests,
+        and python-on-whales' per-container objects fail on one removed under them."""
+        snapshot = wiring.scaler(self.stack.settings).snapshot()
+        return [r.name for r in snapshot.get(service, []) if r.state == "running"]
 
     def daemon_config(self, path: Path, services: dict) -> Path:
         """The stack's own config file (written by init) with `services` and a free metrics
         port laid over it: what an operator edits."""
-        import tomllib
-
         settings = tomllib.loads(self.stack.config_file.read_text())
         settings.setdefault("daemon", {})["metrics_port"] = free_port()
         settings["services"] = services
