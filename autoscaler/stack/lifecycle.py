@@ -17,7 +17,7 @@ from autoscaler.actuators.scaling import Scaler, Snapshot
 from autoscaler.config import Settings
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.files import ensure_upstream, env_file_of
-from autoscaler.stack.plan import ContainerState, initial_scales, readiness
+from autoscaler.stack.plan import ContainerState, first_start_scales, initial_scales, readiness
 
 Progress = Callable[[str], None]
 
@@ -42,7 +42,6 @@ def up(settings: Settings, progress: Progress) -> Started:
     docker = wiring.docker_client(settings)
     scaler = wiring.scaler(settings)
     _start(docker, scaler, settings, progress)
-    _wait_until_ready(docker, settings.compose.ready_timeout_seconds, progress)
     with failing_as("route nginx to the healthy replicas"):
         snapshot = scaler.snapshot()
         scaler.reconcile(snapshot)
@@ -69,14 +68,29 @@ def _require_env_file(settings: Settings) -> None:
 
 
 def _start(docker: DockerClient, scaler: Scaler, settings: Settings, progress: Progress) -> None:
-    """`docker compose up`, each scaled service at its min or at what runs already."""
+    """`docker compose up`, each scaled service at its min or at what runs already, each
+    container healthy at the end. From nothing running, one main starts alone first."""
     with failing_as("read the running stack"):
         running = _running_counts(scaler.snapshot())
     scales = initial_scales(settings.services, running)
+    first = settings.nginx.upstream_service
+    staged = first_start_scales(scales, running, first)
+    pulling = " (the first start pulls the images: that can take minutes)"
+    if staged:
+        progress(f"starting one {first} alone first, to migrate the database{pulling}")
+        _compose_up(docker, staged, settings.compose.ready_timeout_seconds, progress)
+        pulling = ""
     services = ", ".join(f"{name} x{count}" for name, count in scales.items())
-    progress(f"starting {services} (the first start pulls the images: that can take minutes)")
+    progress(f"starting {services}{pulling}")
+    _compose_up(docker, scales, settings.compose.ready_timeout_seconds, progress)
+
+
+def _compose_up(
+    docker: DockerClient, scales: dict[str, int], timeout: float, progress: Progress
+) -> None:
     with failing_as("docker compose up"):
         docker.compose.up(detach=True, scales=scales, quiet=True)
+    _wait_until_ready(docker, timeout, progress)
 
 
 def _running_counts(snapshot: Snapshot) -> dict[str, int]:

@@ -14,6 +14,19 @@ def initial_scales(policies: Mapping[str, ServicePolicy], running: Mapping[str, 
     return {name: max(p.min_replicas, running.get(name, 0)) for name, p in policies.items()}
 
 
+def first_start_scales(
+    scales: Mapping[str, int], running: Mapping[str, int], first: str
+) -> dict[str, int] | None:
+    """On a start with no replica running: `first` alone, every other scaled service at 0.
+
+    Each Flowise process, main or worker, migrates the database as it starts; several at once
+    on a new database (or a new Flowise version) race, and the losers crash. One alone migrates,
+    and the rest find the work done. None when nothing needs staging."""
+    if first not in scales or sum(scales.values()) <= 1 or any(running.get(n) for n in scales):
+        return None
+    return {name: int(name == first) for name in scales}
+
+
 @dataclass(frozen=True)
 class ContainerState:
     name: str

@@ -54,6 +54,20 @@ def test_up_brings_every_service_to_healthy_and_routes_the_min_mains(stack) -> N
     assert len(upstream_servers(stack)) == 2
 
 
+def test_up_starts_one_main_alone_before_the_other_flowise_replicas(stack) -> None:
+    """Compose creates every container of an `up` before it starts any: the other replicas
+    created after the first main started were created by a second `up`."""
+    flowise = [
+        c
+        for c in wiring.docker_client(stack.settings).compose.ps()
+        if c.config.labels["com.docker.compose.service"] in ("flowise", "flowise-worker")
+    ]
+    first = min(flowise, key=lambda c: c.state.started_at)
+    assert first.config.labels["com.docker.compose.service"] == "flowise"
+    assert all(c.created > first.state.started_at for c in flowise if c is not first)
+    assert "starting one flowise alone first" in stack.up_output
+
+
 def test_predictions_through_nginx_run_on_the_workers(stack) -> None:
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda _: predict(stack.http_url, "300"), range(12)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.config import default_services
-from autoscaler.stack.plan import ContainerState, initial_scales, readiness
+from autoscaler.stack.plan import ContainerState, first_start_scales, initial_scales, readiness
 
 
 def test_starts_each_scaled_service_at_its_min() -> None:
@@ -15,6 +15,24 @@ def test_starts_each_scaled_service_at_its_min() -> None:
 def test_never_scales_in_a_running_stack() -> None:
     running = {"flowise": 5, "flowise-worker": 0}
     assert initial_scales(default_services(), running) == {"flowise": 5, "flowise-worker": 1}
+
+
+def test_from_nothing_running_one_main_starts_alone_first() -> None:
+    scales = {"flowise": 2, "flowise-worker": 1}
+    assert first_start_scales(scales, {}, "flowise") == {"flowise": 1, "flowise-worker": 0}
+
+
+NO_STAGING = {
+    "a main runs": ({"flowise": 2, "flowise-worker": 1}, {"flowise": 1}),
+    "a worker runs": ({"flowise": 2, "flowise-worker": 1}, {"flowise-worker": 1}),
+    "one replica in all": ({"flowise": 1, "flowise-worker": 0}, {}),
+    "the upstream service is not scaled": ({"flowise-worker": 3}, {}),
+}
+
+
+@pytest.mark.parametrize("scales, running", NO_STAGING.values(), ids=NO_STAGING)
+def test_no_staging_when_migrations_cannot_race(scales, running) -> None:
+    assert first_start_scales(scales, running, "flowise") is None
 
 
 def state(status: str, health: str | None = None, exit_code: int = 0, restarts: int = 0):
