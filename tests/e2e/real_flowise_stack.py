@@ -241,6 +241,13 @@ class Daemon:
             f"no daemon line matching {pattern!r} in {timeout:.0f}s: {self.lines[-5:]}"
         )
 
+    def ticks_from_now(self, count: int, timeout: float = 60) -> None:
+        """Until `count` ticks more have ended: the first may have begun before this call."""
+        while not self._new.empty():
+            self._new.get_nowait()
+        for _ in range(count):
+            self.wait_for(r"tick \(", timeout)
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

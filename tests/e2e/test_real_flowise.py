@@ -37,6 +37,10 @@ BURST = 24
 BURST_MS = 6000
 """Each sleeps this long on a worker: one worker alone would need 72 s for the burst, and a new
 worker takes 15-30 s to start on 2 busy cores."""
+TRICKLE_MS = 12000
+"""After the burst, one client sends these one after another: under 0.1 jobs/s, which one worker
+takes by the throughput the daemon learned in the burst (0.3 jobs/s at most). Long, so that a
+job is likely running on the worker that is removed: it must finish, not fail."""
 DAEMON_SERVICES = {
     MAINS: {},  # shipped defaults
     WORKERS: {
@@ -55,6 +59,11 @@ def flowise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFlowise]:
             yield running
     except HarnessError as error:
         pytest.fail(str(error))
+
+
+ROUTING_DAEMON_SERVICES = {WORKERS: {"min_replicas": 1, "max_replicas": 1}}
+"""A daemon that scales nothing here (the mains are not its to scale, the worker is held at 1)
+and still reconciles the upstream with the replicas on every tick."""
 
 
 def upstream_servers(flowise: RealFlowise) -> set[str]:
@@ -103,6 +112,8 @@ def test_up_runs_real_flowise_and_predictions_answer_through_nginx(flowise) -> N
         by_service[service] = by_service.get(service, 0) + 1
         if service in (MAINS, WORKERS):
             assert container.config.image == flowise_image()
+            # one main started alone first, so no process lost a race to migrate the database
+            assert container.restart_count == 0, f"{container.name} crashed on its start"
     assert by_service == {MAINS: 2, WORKERS: 1, "nginx": 1, "postgres": 1, "redis": 1}
     assert_routed_to_every_main(flowise, 2)
 
@@ -164,9 +175,11 @@ def test_the_daemon_scales_the_workers_out_on_a_backlog_and_back_in_without_a_fa
         assert [m["health"] for m in mains] == ["healthy", "healthy"]
 
         # After the burst: back to one worker, while a client keeps predicting
-        with PredictionLoad(flowise, "2000", clients=1) as trickle:
-            wait_for(lambda: len(flowise.running(WORKERS)) == 1, 150, "back to 1 worker")
-            time.sleep(3)
+        with PredictionLoad(flowise, str(TRICKLE_MS), clients=1) as trickle:
+            try:
+                wait_for(lambda: len(flowise.running(WORKERS)) == 1, 240, "back to 1 worker")
+            except AssertionError as error:
+                raise AssertionError(f"{error}; the daemon's last: {daemon.lines[-3:]}") from None
         assert trickle.outcomes and not trickle.failures, trickle.failures
         scaled_in = [
             line
@@ -209,48 +222,53 @@ def test_mains_scale_2_3_2_under_long_predictions_with_no_failed_request(flowise
 
 
 def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_heals_in_a_tick(
-    flowise,
+    flowise, tmp_path: Path
 ) -> None:
     settings = flowise.stack.settings
     scaler = wiring.scaler(settings)
     docker = wiring.docker_client(settings)
-    with PredictionLoad(flowise, "3000", clients=4) as load:
-        time.sleep(5)
-        with load.held():  # no request starts until the kill: the count on the victim is exact
-            snapshot = scaler.snapshot()
-            nginx = snapshot["nginx"][0]
-            servers = main_servers(flowise)
-            victim_server, victim_name = min(servers.items())
-            on_victim = scaler.upstream.open_connections(nginx, [victim_server])[victim_server]
-            in_flight = load.in_flight
-            assert on_victim >= 1, (
-                f"no request on {victim_name} to kill under ({in_flight} in flight)"
-            )
-            victim = docker.container.inspect(victim_name)
-            restarts = victim.restart_count  # python-on-whales rereads it on each access
-            killed_at = time.monotonic()
-            docker.container.execute(victim, ["pkill", "-KILL", "-P", "1"])  # node dies, init exits
-        # The engine sees it die (and restarts it: health `starting`, so not fit). The next tick's
-        # reconcile routes to the survivor only; meanwhile nginx passes over the dead one
-        # (`proxy_next_upstream error`: it refuses connections).
-        dead = wait_for(lambda: victim_fit(scaler, victim_name), 10, "the engine sees it die", 0.1)
-        scaler.reconcile(dead)
-        assert victim_server not in upstream_servers(flowise)
-        assert len(upstream_servers(flowise)) == 1
-        time.sleep(8)
-    failures = load.failures
-    assert len(failures) <= on_victim, (
-        f"{len(failures)} failed, {on_victim} were on the killed main ({in_flight} in flight)"
-    )
-    assert all(f.started < killed_at for f in failures), "only requests already on it failed"
-    after = [o for o in load.outcomes if o.started > killed_at]
-    assert after and all(o.status == 200 for o in after), [(o.status, o.text[:80]) for o in after]
+    daemon = Daemon(flowise.daemon_config(tmp_path / "config.toml", ROUTING_DAEMON_SERVICES))
+    try:
+        daemon.wait_for(r"tick \(leading", timeout=60)
+        with PredictionLoad(flowise, "3000", clients=4) as load:
+            time.sleep(5)
+            with load.held():  # no request starts until the kill: the count on the victim is exact
+                nginx = scaler.snapshot()["nginx"][0]
+                victim_server, victim_name = min(main_servers(flowise).items())
+                on_victim = scaler.upstream.open_connections(nginx, [victim_server])[victim_server]
+                in_flight = load.in_flight
+                assert on_victim >= 1, (
+                    f"no request on {victim_name} to kill under ({in_flight} in flight)"
+                )
+                victim = docker.container.inspect(victim_name)
+                restarts = victim.restart_count  # python-on-whales rereads it on each access
+                killed_at = time.monotonic()
+                docker.container.execute(victim, ["pkill", "-KILL", "-P", "1"])  # node dies
+            # The engine sees it die and restarts it: health `starting`, so not fit. The daemon's
+            # next tick routes to the survivor only; meanwhile nginx passes over the dead one
+            # (`proxy_next_upstream error`: it refuses connections).
+            wait_for(lambda: victim_fit(scaler, victim_name), 10, "the engine sees it die", 0.1)
+            daemon.ticks_from_now(2)
+            assert victim_server not in upstream_servers(flowise)
+            assert len(upstream_servers(flowise)) == 1
+            time.sleep(8)
+        failures = load.failures
+        assert len(failures) <= on_victim, (
+            f"{len(failures)} failed, {on_victim} were on the killed main ({in_flight} in flight)"
+        )
+        assert all(f.started < killed_at for f in failures), "only requests already on it failed"
+        after = [o for o in load.outcomes if o.started > killed_at]
+        assert after and all(o.status == 200 for o in after), [
+            (o.status, o.text[:80]) for o in after
+        ]
 
-    # Docker restarts it (restart: unless-stopped); one tick after it is healthy, it is routed.
-    wait_for(lambda: len(main_servers(flowise)) == 2, 180, "the killed main healthy again", 2)
-    scaler.reconcile(scaler.snapshot())
-    assert_routed_to_every_main(flowise, 2)
-    assert docker.container.inspect(victim.id).restart_count == restarts + 1
+        # Docker restarts it (restart: unless-stopped); a tick after it is healthy, it is routed.
+        wait_for(lambda: len(main_servers(flowise)) == 2, 180, "the killed main healthy again", 2)
+        daemon.ticks_from_now(2)
+        assert_routed_to_every_main(flowise, 2)
+        assert docker.container.inspect(victim.id).restart_count == restarts + 1
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-5:]
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: flowise.predict("200"), range(6)))
     assert [a.status_code for a in answers] == [200] * 6
