@@ -50,6 +50,9 @@ DAEMON_SERVICES = {
         "behavior": {"scale_down": {"stabilization_window_seconds": 20, "cooldown_seconds": 20}},
     },
 }
+ROUTING_DAEMON_SERVICES = {WORKERS: {"min_replicas": 1, "max_replicas": 1}}
+"""A daemon that scales nothing here (the mains are not its to scale, the worker is held at 1)
+and still reconciles the upstream with the replicas on every tick."""
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +62,6 @@ def flowise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFlowise]:
             yield running
     except HarnessError as error:
         pytest.fail(str(error))
-
-
-ROUTING_DAEMON_SERVICES = {WORKERS: {"min_replicas": 1, "max_replicas": 1}}
-"""A daemon that scales nothing here (the mains are not its to scale, the worker is held at 1)
-and still reconciles the upstream with the replicas on every tick."""
 
 
 def upstream_servers(flowise: RealFlowise) -> set[str]:
@@ -87,11 +85,9 @@ def assert_routed_to_every_main(flowise: RealFlowise, count: int) -> None:
     assert len(upstream_servers(flowise)) == count
 
 
-def victim_fit(scaler, name: str):
-    """None while the replica `name` is still fit to route to; else the snapshot that says so."""
-    snapshot = scaler.snapshot()
-    fit = any(r.name == name and r.routable for r in snapshot[MAINS])
-    return None if fit else snapshot
+def unfit(scaler, name: str) -> bool:
+    """Whether the engine says the main `name` is no longer fit to route to."""
+    return not any(r.name == name and r.routable for r in scaler.snapshot()[MAINS])
 
 
 def wait_for(condition, timeout: float, what: str, every: float = 1.0):
@@ -247,7 +243,7 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
             # The engine sees it die and restarts it: health `starting`, so not fit. The daemon's
             # next tick routes to the survivor only; meanwhile nginx passes over the dead one
             # (`proxy_next_upstream error`: it refuses connections).
-            wait_for(lambda: victim_fit(scaler, victim_name), 10, "the engine sees it die", 0.1)
+            wait_for(lambda: unfit(scaler, victim_name), 10, "the engine sees it die", 0.1)
             daemon.ticks_from_now(2)
             assert victim_server not in upstream_servers(flowise)
             assert len(upstream_servers(flowise)) == 1
