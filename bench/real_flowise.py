@@ -35,9 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from harness import Daemon  # noqa: E402
 from real_flowise_stack import (  # noqa: E402
     WORKER_CONCURRENCY,
-    Daemon,
     PredictionLoad,
     RealFlowise,
     flowise_image,

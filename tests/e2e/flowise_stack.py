@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -15,23 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from harness import Clients, HarnessError, free_port, local_images
+from harness import Clients, HarnessError, free_port, local_images, run_cli
 
 from autoscaler import config, wiring
 from autoscaler.cli import main
 from autoscaler.config import Settings
-
-COMPOSE_FLOWISE = Path(sys.executable).with_name("compose-flowise")
-SLOW_COMMAND_SECONDS = 300
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The installed compose-flowise command, as an operator runs it."""
-    return subprocess.run(
-        [str(COMPOSE_FLOWISE), *args],
-        capture_output=True, text=True, timeout=SLOW_COMMAND_SECONDS, env=env, check=False,
-    )  # fmt: skip
-
 
 def run_in_process(*args: str) -> subprocess.CompletedProcess:
     """compose-flowise's main() in this process: the same, without a second of start-up."""

@@ -3,9 +3,14 @@ nginx.conf, Redis, and stand-in Flowise mains, under a project name of its own."
 
 from __future__ import annotations
 
+import queue
 import random
+import re
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +30,8 @@ from autoscaler.shipped import shipped_path
 
 E2E = Path(__file__).resolve().parent
 IMAGES_ENV = E2E.parents[1] / ".ci" / "images.env"
+COMPOSE_FLOWISE = Path(sys.executable).with_name("compose-flowise")
+SLOW_COMMAND_SECONDS = 300
 
 
 class HarnessError(Exception):
@@ -151,7 +158,8 @@ def wait_until_serving(url: str, timeout: float = 30) -> None:
 class Clients:
     """`clients` threads, each sending one request after another until stopped. Bounded: each
     stops by itself after `max_seconds`, whatever the test does. A subclass says what one
-    request is (`send`), and gets back what each one gave (`results`)."""
+    request is (`send`), and gets back what each one gave (`results`). While `held()`, no new
+    request starts (those in flight go on)."""
 
     def __init__(self, clients: int, max_seconds: float) -> None:
         self.clients = clients
@@ -163,7 +171,10 @@ class Clients:
 
     def __enter__(self):
         self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
         self._lock = threading.Lock()
+        self._in_flight = 0
         self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
         for thread in self._threads:
             thread.start()
@@ -171,15 +182,36 @@ class Clients:
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
+        self._go.set()
         for thread in self._threads:
             thread.join()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._go.clear()
+        try:
+            time.sleep(0.2)  # a client past its check sends now: let it
+            yield
+        finally:
+            self._go.set()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
 
     def _client(self) -> None:
         session = requests.Session()
         deadline = time.monotonic() + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
+            self._go.wait()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                self._in_flight += 1
             result = self.send(session)
             with self._lock:
+                self._in_flight -= 1
                 self.results.append(result)
 
 
@@ -216,3 +248,63 @@ class Load(Clients):
     @property
     def failures(self) -> list[Answer]:
         return [a for a in self.answers if a.status != 200]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = SLOW_COMMAND_SECONDS
+) -> subprocess.CompletedProcess:
+    """The installed compose-flowise command, as an operator runs it."""
+    return subprocess.run(
+        [str(COMPOSE_FLOWISE), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )  # fmt: skip
+
+
+class Daemon:
+    """`compose-flowise daemon` in its own process, as systemd runs it; its log lines are read
+    as they come and kept."""
+
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [str(COMPOSE_FLOWISE), "daemon", "--config", str(config)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._new: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip())
+            self._new.put(line.rstrip())
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+        """The next line matching `pattern`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._new.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if re.search(pattern, line):
+                return line
+        raise HarnessError(
+            f"no daemon line matching {pattern!r} in {timeout:.0f}s: {self.lines[-5:]}"
+        )
+
+    def ticks_from_now(self, count: int, timeout: float = 60) -> None:
+        """Until `count` ticks more have ended: the first may have begun before this call."""
+        while not self._new.empty():
+            self._new.get_nowait()
+        for _ in range(count):
+            self.wait_for(r"tick \(", timeout)
+
+    def stop(self) -> int:
+        """SIGTERM: the tick in progress ends, with its docker commands. The exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()

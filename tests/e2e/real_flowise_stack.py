@@ -7,17 +7,13 @@ flows/sleep-agentflow.json (a question "N" sleeps N ms on a worker)."""
 from __future__ import annotations
 
 import json
-import queue
-import re
 import secrets
-import signal
 import subprocess
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -25,8 +21,8 @@ import requests
 import tomli_w
 
 from autoscaler import wiring
-from flowise_stack import COMPOSE_FLOWISE, FlowiseStack, running_flowise_stack
-from harness import HarnessError, free_port
+from flowise_stack import FlowiseStack, running_flowise_stack
+from harness import Clients, HarnessError, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ENV = REPO / ".ci" / "flowise-image.env"
@@ -143,116 +139,28 @@ class Outcome:
     text: str = ""
 
 
-@dataclass
-class PredictionLoad:
-    """Clients sending predictions through nginx one after another, until stopped.
+class PredictionLoad(Clients):
+    """Clients sending predictions through nginx one after another, until stopped."""
 
-    `held()` lets no new request start while it is held (those in flight go on). Bounded: each
-    client stops by itself after `max_seconds`, whatever the test does.
-    """
+    def __init__(
+        self, flowise: RealFlowise, question: str, clients: int = 4, max_seconds: float = 300
+    ) -> None:
+        super().__init__(clients, max_seconds)
+        self.flowise = flowise
+        self.question = question
 
-    flowise: RealFlowise
-    question: str
-    clients: int = 4
-    max_seconds: float = 300
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def __enter__(self) -> PredictionLoad:
-        self._stop = threading.Event()
-        self._go = threading.Event()
-        self._go.set()
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._go.set()
-        for thread in self._threads:
-            thread.join()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self._go.clear()
+    def send(self, session: requests.Session) -> Outcome:
+        started = time.monotonic()
         try:
-            time.sleep(0.2)  # a client past its check sends now: let it
-            yield
-        finally:
-            self._go.set()
+            response = self.flowise.predict(self.question, timeout=120)
+            return Outcome(started, time.monotonic(), response.status_code, response.text)
+        except requests.RequestException as error:
+            return Outcome(started, time.monotonic(), None, repr(error))
 
     @property
-    def in_flight(self) -> int:
-        with self._lock:
-            return self._in_flight
-
-    def _client(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            self._go.wait()
-            if self._stop.is_set():
-                break
-            with self._lock:
-                self._in_flight += 1
-            started = time.monotonic()
-            try:
-                response = self.flowise.predict(self.question, timeout=120)
-                outcome = Outcome(started, time.monotonic(), response.status_code, response.text)
-            except requests.RequestException as error:
-                outcome = Outcome(started, time.monotonic(), None, repr(error))
-            with self._lock:
-                self._in_flight -= 1
-                self.outcomes.append(outcome)
+    def outcomes(self) -> list[Outcome]:
+        return self.results
 
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status != 200]
-
-
-class Daemon:
-    """`compose-flowise daemon` in its own process, as systemd runs it; log lines kept."""
-
-    def __init__(self, config: Path) -> None:
-        self.process = subprocess.Popen(
-            [str(COMPOSE_FLOWISE), "daemon", "--config", str(config)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._new: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip())
-            self._new.put(line.rstrip())
-
-    def wait_for(self, pattern: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._new.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if re.search(pattern, line):
-                return line
-        raise HarnessError(
-            f"no daemon line matching {pattern!r} in {timeout:.0f}s: {self.lines[-5:]}"
-        )
-
-    def ticks_from_now(self, count: int, timeout: float = 60) -> None:
-        """Until `count` ticks more have ended: the first may have begun before this call."""
-        while not self._new.empty():
-            self._new.get_nowait()
-        for _ in range(count):
-            self.wait_for(r"tick \(", timeout)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()

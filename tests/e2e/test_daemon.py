@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,11 +14,10 @@ import redis
 import requests
 from bullmq import Queue
 
-from harness import Stack, free_port
+from harness import Daemon, Stack, free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 
-COMMAND = str(Path(sys.executable).with_name("compose-flowise"))
 QUEUE = "flowise-queue-prediction"
 
 
@@ -60,44 +54,6 @@ def add_jobs(stack: Stack, count: int) -> None:
     asyncio.run(add())
 
 
-def run(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([COMMAND, *argv], capture_output=True, text=True, timeout=timeout)
-
-
-class Daemon:
-    """`compose-flowise daemon` in its own process; its log lines are read as they come."""
-
-    def __init__(self, config: Path) -> None:
-        self.process = subprocess.Popen(
-            [COMMAND, "daemon", "--config", str(config)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:
-            self.lines.put(line.rstrip())
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if re.search(pattern, line):
-                return line
-        pytest.fail(f"no log line matching {pattern!r} in {timeout}s; last: {self.seen[-5:]}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=120)
-
-
 @pytest.fixture
 def daemons():
     started: list[Daemon] = []
@@ -107,12 +63,8 @@ def daemons():
         return started[-1]
 
     yield start
-    for daemon in started:  # SIGTERM: the tick in progress ends, with its docker commands
-        try:
-            daemon.stop()
-        except subprocess.TimeoutExpired:
-            daemon.process.kill()
-            daemon.process.wait()
+    for daemon in started:
+        daemon.stop()
 
 
 def workers(stack: Stack) -> int:
@@ -121,7 +73,7 @@ def workers(stack: Stack) -> int:
 
 def test_once_scales_the_workers_out_on_a_backlog(stack, config) -> None:
     add_jobs(stack, 30)
-    result = run("daemon", "--once", "--config", str(config))
+    result = run_cli("daemon", "--once", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "flowise-worker 1 -> 3" in result.stderr
     assert workers(stack) == 3
@@ -129,14 +81,14 @@ def test_once_scales_the_workers_out_on_a_backlog(stack, config) -> None:
 
 def test_dry_run_explains_and_changes_nothing(stack, config) -> None:
     add_jobs(stack, 30)
-    result = run("daemon", "--once", "--dry-run", "--config", str(config))
+    result = run_cli("daemon", "--once", "--dry-run", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "flowise-worker 1 -> 3" in result.stderr and "[acted]" not in result.stderr
     assert workers(stack) == 1
 
 
 def test_json_logs_one_object_per_tick(stack, config) -> None:
-    result = run("daemon", "--once", "--dry-run", "--log-format", "json", "--config", str(config))
+    result = run_cli("daemon", "--once", "--dry-run", "--log-format", "json", "--config", str(config))
     assert result.returncode == 0, result.stderr
     ticks = [json.loads(line) for line in result.stderr.splitlines() if '"event": "tick"' in line]
     assert len(ticks) == 1
@@ -170,7 +122,7 @@ def test_sighup_rejects_a_bad_config_and_takes_a_good_one(stack, config, daemons
 
 def test_a_metrics_port_in_use_is_a_clear_error(stack, config, daemons) -> None:
     daemons(config).wait_for(r"tick \(leading")
-    second = run("daemon", "--config", str(config), timeout=60)
+    second = run_cli("daemon", "--config", str(config), timeout=60)
     assert second.returncode == 1
     assert "cannot serve metrics on 127.0.0.1:" in second.stderr
     assert "Traceback" not in second.stderr
@@ -185,7 +137,7 @@ def test_metrics_and_status_show_real_figures_and_no_secret(stack, config, daemo
     assert 'compose_flowise_replicas{kind="desired",service="flowise-worker"}' in metrics
     assert f'compose_flowise_queue{{figure="backlog",queue="{QUEUE}"}} 5.0' in metrics
     assert "compose_flowise_leading 1.0" in metrics
-    result = run("status", "--json", "--config", str(config))
+    result = run_cli("status", "--json", "--config", str(config))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["metrics"][f"bullmq_queue:{QUEUE}"]["backlog"] == 5
@@ -193,7 +145,7 @@ def test_metrics_and_status_show_real_figures_and_no_secret(stack, config, daemo
     assert report["services"]["flowise"]["replicas"][0]["health"] == "healthy"
     password = stack.settings.redis.url.password
     assert password and password not in result.stdout + result.stderr
-    assert password not in "\n".join(daemon.seen)
+    assert password not in "\n".join(daemon.lines)
 
 
 def test_a_second_daemon_stands_by_and_takes_over(stack, config, daemons) -> None:
@@ -240,13 +192,13 @@ def test_redis_frozen_holds_the_workers_and_recovery_follows(stack, tmp_path, da
 
 
 def test_scale_pins_the_count_until_released(stack, config) -> None:
-    pinned = run("scale", "3", "--service", "flowise", "--for", "1h", "--config", str(config))
+    pinned = run_cli("scale", "3", "--service", "flowise", "--for", "1h", "--config", str(config))
     assert pinned.returncode == 0, pinned.stderr
     assert "flowise: 1 -> 3, pinned until" in pinned.stdout
     assert stack.upstream_text().count("max_fails") == 3
-    held = run("daemon", "--once", "--config", str(config))
+    held = run_cli("daemon", "--once", "--config", str(config))
     assert "pinned by hand" in held.stderr and len(stack.running("flowise")) == 3
-    released = run("scale", "--auto", "--service", "flowise", "--config", str(config))
+    released = run_cli("scale", "--auto", "--service", "flowise", "--config", str(config))
     assert "released the pin at 3" in released.stdout
-    run("daemon", "--once", "--config", str(config))
+    run_cli("daemon", "--once", "--config", str(config))
     assert len(stack.running("flowise")) == 1, "idle mains scale in once the pin is gone"

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from flowise_stack import run_cli
+from harness import run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from autoscaler import wiring
-from harness import HarnessError
+from harness import Daemon, HarnessError
 from real_flowise_stack import (
     QUEUE,
     WORKER_CONCURRENCY,
-    Daemon,
     PredictionLoad,
     RealFlowise,
     flowise_image,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flowise_stack import initialized_stack, run_cli
+from flowise_stack import initialized_stack
+from harness import run_cli
 
 pytestmark = pytest.mark.e2e
 
