@@ -227,7 +227,10 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
         daemon.wait_for(r"tick \(leading", timeout=60)
         with PredictionLoad(flowise, "3000", clients=4) as load:
             time.sleep(5)
-            with load.held():  # no request starts until the kill: the count on the victim is exact
+            # No request starts from just before the kill until the engine sees the main dead:
+            # the count on the victim is exact, and none races node's dying (a request that
+            # reaches it as it dies fails: nginx does not resend a POST it may have started).
+            with load.held():
                 nginx = scaler.snapshot()["nginx"][0]
                 victim_server, victim_name = min(main_servers(flowise).items())
                 on_victim = scaler.upstream.open_connections(nginx, [victim_server])[victim_server]
@@ -239,10 +242,10 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
                 restarts = victim.restart_count  # python-on-whales rereads it on each access
                 killed_at = time.monotonic()
                 docker.container.execute(victim, ["pkill", "-KILL", "-P", "1"])  # node dies
-            # The engine sees it die and restarts it: health `starting`, so not fit. The daemon's
-            # next tick routes to the survivor only; meanwhile nginx passes over the dead one
-            # (`proxy_next_upstream error`: it refuses connections).
-            wait_for(lambda: unfit(scaler, victim_name), 10, "the engine sees it die", 0.1)
+                # The engine restarts it: health `starting`, so not fit.
+                wait_for(lambda: unfit(scaler, victim_name), 10, "the engine sees it die", 0.1)
+            # The daemon's next tick routes to the survivor only; meanwhile nginx passes over the
+            # dead one (`proxy_next_upstream error`: it refuses connections).
             daemon.ticks_from_now(2)
             assert victim_server not in upstream_servers(flowise)
             assert len(upstream_servers(flowise)) == 1
