@@ -137,15 +137,16 @@ def ours_worker_out(flowise: RealFlowise, folder: Path) -> tuple[float, float]:
         one_worker(flowise)
 
 
-def plain_worker_out(flowise: RealFlowise) -> tuple[float, float]:
+def plain_scale(flowise: RealFlowise, service: str, count: int) -> None:
+    """`docker compose up --scale service=count`, as an operator types it."""
     docker = wiring.docker_client(flowise.stack.settings)
+    docker.compose.up(services=[service], scales={service: count}, detach=True, recreate=False,
+                      dependencies=False, quiet=True)  # fmt: skip
 
-    def scale() -> None:
-        docker.compose.up(services=[WORKERS], scales={WORKERS: 2}, detach=True, recreate=False,
-                          dependencies=False, quiet=True)  # fmt: skip
 
+def plain_worker_out(flowise: RealFlowise) -> tuple[float, float]:
     try:
-        return burst_with(flowise, scale)
+        return burst_with(flowise, lambda: plain_scale(flowise, WORKERS, 2))
     finally:
         one_worker(flowise)
 
@@ -157,31 +158,29 @@ def three_mains(flowise: RealFlowise) -> None:
         raise RuntimeError(f"a third main did not get ready: {outcome}")
 
 
-def ours_main_in(flowise: RealFlowise) -> tuple[float, int]:
+def main_in_under_load(flowise: RealFlowise, scale_in) -> tuple[float, int]:
+    """From 3 mains, `scale_in()` to 2 while clients predict through nginx: the seconds it took,
+    and the predictions that failed."""
     three_mains(flowise)
-    scaler = wiring.scaler(flowise.stack.settings)
     with PredictionLoad(flowise, str(LOAD_MS), clients=LOAD_CLIENTS) as load:
         time.sleep(8)
         started = time.monotonic()
-        scaler.scale(MAINS, 2, scaler.snapshot())
+        scale_in()
         took = time.monotonic() - started
         time.sleep(2)
     return took, len(load.failures)
+
+
+def ours_main_in(flowise: RealFlowise) -> tuple[float, int]:
+    scaler = wiring.scaler(flowise.stack.settings)
+    return main_in_under_load(flowise, lambda: scaler.scale(MAINS, 2, scaler.snapshot()))
 
 
 def plain_main_in(flowise: RealFlowise) -> tuple[float, int]:
-    three_mains(flowise)
-    docker = wiring.docker_client(flowise.stack.settings)
-    with PredictionLoad(flowise, str(LOAD_MS), clients=LOAD_CLIENTS) as load:
-        time.sleep(8)
-        started = time.monotonic()
-        docker.compose.up(services=[MAINS], scales={MAINS: 2}, detach=True, recreate=False,
-                          dependencies=False, quiet=True)  # fmt: skip
-        took = time.monotonic() - started
-        time.sleep(2)
+    measured = main_in_under_load(flowise, lambda: plain_scale(flowise, MAINS, 2))
     scaler = wiring.scaler(flowise.stack.settings)
     scaler.reconcile(scaler.snapshot())  # what a hand-made setup does at some point
-    return took, len(load.failures)
+    return measured
 
 
 def section(results: dict[str, list], rounds: int, image: str, seconds: float) -> str:
@@ -219,12 +218,11 @@ def section(results: dict[str, list], rounds: int, image: str, seconds: float) -
         "Ours includes noticing the backlog: the daemon on its shipped defaults reads the queue "
         "every 10 s, so up to one interval passes before it acts; the rest is Flowise's own "
         "start (loading its node modules on 2 cores, shared with the running stack: 20 to 50 s "
-        "here). Plain compose is started the "
-        "moment the backlog appears: no operator or cron job reacts that fast, and someone still "
-        "has to decide how many workers and when to remove them. For a main, plain compose "
-        "stops the replica at once: Flowise exits without closing its HTTP "
-        "server and cuts the predictions in flight on it, while compose-flowise first waits "
-        "until nginx has none left on it."
+        "here). Plain compose is started the moment the backlog appears: no operator or cron "
+        "job reacts that fast, and someone still has to decide how many workers and when to "
+        "remove them. For a main, plain compose stops the replica at once: Flowise exits "
+        "without closing its HTTP server and cuts the predictions in flight on it, while "
+        "compose-flowise first waits until nginx has none left on it."
     )
     return "\n".join([
         BEGIN,

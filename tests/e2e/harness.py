@@ -158,8 +158,8 @@ def wait_until_serving(url: str, timeout: float = 30) -> None:
 class Clients:
     """`clients` threads, each sending one request after another until stopped. Bounded: each
     stops by itself after `max_seconds`, whatever the test does. A subclass says what one
-    request is (`send`), and gets back what each one gave (`results`). While `held()`, no new
-    request starts (those in flight go on)."""
+    request is (`send`, whose result has a `status`), and gets back what each one gave
+    (`results`). While `held()`, no new request starts (those in flight go on)."""
 
     def __init__(self, clients: int, max_seconds: float) -> None:
         self.clients = clients
@@ -194,6 +194,10 @@ class Clients:
             yield
         finally:
             self._go.set()
+
+    @property
+    def failures(self) -> list:
+        return [r for r in self.results if r.status != 200]
 
     @property
     def in_flight(self) -> int:
@@ -244,10 +248,6 @@ class Load(Clients):
     @property
     def answers(self) -> list[Answer]:
         return self.results
-
-    @property
-    def failures(self) -> list[Answer]:
-        return [a for a in self.answers if a.status != 200]
 
 
 def run_cli(

@@ -75,9 +75,9 @@ def bootstrap(url: str, flow: dict) -> Account:
     call("POST", "auth/login", json={"email": email, "password": ADMIN_PASSWORD})
     # The login cookies count only with this header, on every endpoint but login itself.
     internal = {"x-request-from": "internal"}
-    keys = call("POST", "apikey", headers=internal,
-                json={"keyName": "compose-flowise-e2e", "permissions": API_KEY_PERMISSIONS}).json()  # fmt: skip
-    api_key = next(k["apiKey"] for k in keys if k["keyName"] == "compose-flowise-e2e")
+    key_request = {"keyName": "compose-flowise-e2e", "permissions": API_KEY_PERMISSIONS}
+    keys = call("POST", "apikey", headers=internal, json=key_request).json()
+    api_key = next(k["apiKey"] for k in keys if k["keyName"] == key_request["keyName"])
     session.cookies.clear()  # from here on, the API key alone
     created = call("POST", "chatflows", json=flow, headers={"Authorization": f"Bearer {api_key}"})
     return Account(email, api_key, created.json()["id"])
@@ -160,7 +160,3 @@ class PredictionLoad(Clients):
     @property
     def outcomes(self) -> list[Outcome]:
         return self.results
-
-    @property
-    def failures(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status != 200]

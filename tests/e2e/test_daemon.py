@@ -88,7 +88,9 @@ def test_dry_run_explains_and_changes_nothing(stack, config) -> None:
 
 
 def test_json_logs_one_object_per_tick(stack, config) -> None:
-    result = run_cli("daemon", "--once", "--dry-run", "--log-format", "json", "--config", str(config))
+    result = run_cli(
+        "daemon", "--once", "--dry-run", "--log-format", "json", "--config", str(config)
+    )
     assert result.returncode == 0, result.stderr
     ticks = [json.loads(line) for line in result.stderr.splitlines() if '"event": "tick"' in line]
     assert len(ticks) == 1
