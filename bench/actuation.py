@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import Load, Stack, running_stack  # noqa: E402
+from harness import Load, Stack, running_stack
 
 ROUNDS = 3
 HOLD_MS = 1500
@@ -95,11 +95,17 @@ def main() -> None:
     plain_in = statistics.median(t for t, _ in results["plain_in"])
     cut_in = sum(f for _, f in results["in"])
     cut_plain = sum(f for _, f in results["plain_in"])
-    print(f"scale-out, decision -> serving through nginx: {out:6.2f} s  "
-          f"(plain compose, healthy but not routed: {plain_out:6.2f} s; ratio {out / plain_out:.2f})")
-    print(f"scale-in, drain then stop:                   {took_in:6.2f} s  "
-          f"(plain compose, stop at once: {plain_in:6.2f} s; ratio {took_in / plain_in:.2f})")
-    print(f"requests cut during {ROUNDS} scale-ins:           ours {cut_in}, plain compose {cut_plain}")
+    print(
+        f"scale-out, decision -> serving through nginx: {out:6.2f} s  "
+        f"(plain compose, healthy but not routed: {plain_out:6.2f} s; ratio {out / plain_out:.2f})"
+    )
+    print(
+        f"scale-in, drain then stop:                   {took_in:6.2f} s  "
+        f"(plain compose, stop at once: {plain_in:6.2f} s; ratio {took_in / plain_in:.2f})"
+    )
+    print(
+        f"requests cut during {ROUNDS} scale-ins:           ours {cut_in}, plain compose {cut_plain}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import Stack, free_port, running_stack  # noqa: E402
+from harness import Stack, free_port, running_stack
 
-from autoscaler import config, wiring  # noqa: E402
+from autoscaler import config
+from autoscaler.runtime import wiring
 
 ROUNDS = 15
 IDLE_SECONDS = 60
@@ -71,10 +72,14 @@ def bench(stack: Stack, folder: Path) -> None:
     tick_seconds = median_seconds(tick)
     ps_seconds = median_seconds(lambda: stack.docker.compose.ps())
     cpu_share, rss = idle_daemon(config_file)
-    print(f"one tick:               {tick_seconds * 1000:7.1f} ms  "
-          f"(one `docker compose ps`: {ps_seconds * 1000:7.1f} ms; ratio {tick_seconds / ps_seconds:.2f})")
-    print(f"idle daemon, 10 s ticks: {cpu_share * 100:6.2f} % of one core, "
-          f"{rss / 2**20:6.1f} MiB resident")
+    print(
+        f"one tick:               {tick_seconds * 1000:7.1f} ms  "
+        f"(one `docker compose ps`: {ps_seconds * 1000:7.1f} ms; ratio {tick_seconds / ps_seconds:.2f})"
+    )
+    print(
+        f"idle daemon, 10 s ticks: {cpu_share * 100:6.2f} % of one core, "
+        f"{rss / 2**20:6.1f} MiB resident"
+    )
 
 
 def main() -> None:

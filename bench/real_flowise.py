@@ -44,7 +44,7 @@ from real_flowise_stack import (  # noqa: E402
     running_real_flowise,
 )
 
-from autoscaler import wiring  # noqa: E402
+from autoscaler.runtime import wiring  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- real-flowise:begin -->", "<!-- real-flowise:end -->"
@@ -120,7 +120,7 @@ def burst_with(flowise: RealFlowise, on_backlog) -> tuple[float, float]:
 
 
 def one_worker(flowise: RealFlowise) -> None:
-    scaler = wiring.scaler(flowise.stack.settings)
+    scaler = wiring.transaction(flowise.stack.settings)
     scaler.scale(WORKERS, 1, scaler.snapshot())
     while flowise.queue() != (0, 0):
         time.sleep(0.5)
@@ -152,7 +152,7 @@ def plain_worker_out(flowise: RealFlowise) -> tuple[float, float]:
 
 
 def three_mains(flowise: RealFlowise) -> None:
-    scaler = wiring.scaler(flowise.stack.settings)
+    scaler = wiring.transaction(flowise.stack.settings)
     outcome = scaler.scale(MAINS, 3, scaler.snapshot())
     if outcome.not_ready:
         raise RuntimeError(f"a third main did not get ready: {outcome}")
@@ -172,13 +172,13 @@ def main_in_under_load(flowise: RealFlowise, scale_in) -> tuple[float, int]:
 
 
 def ours_main_in(flowise: RealFlowise) -> tuple[float, int]:
-    scaler = wiring.scaler(flowise.stack.settings)
+    scaler = wiring.transaction(flowise.stack.settings)
     return main_in_under_load(flowise, lambda: scaler.scale(MAINS, 2, scaler.snapshot()))
 
 
 def plain_main_in(flowise: RealFlowise) -> tuple[float, int]:
     measured = main_in_under_load(flowise, lambda: plain_scale(flowise, MAINS, 2))
-    scaler = wiring.scaler(flowise.stack.settings)
+    scaler = wiring.transaction(flowise.stack.settings)
     scaler.reconcile(scaler.snapshot())  # what a hand-made setup does at some point
     return measured
 

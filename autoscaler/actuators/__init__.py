@@ -1,3 +1,4 @@
 """Actuators. They talk to the outside (the Docker engine, nginx) and only act: they never
-decide. `replicas.py` holds the plain data and the pure choices; the rest does the I/O.
+decide. `replicas` and `plan` are plain data and pure choices; `backend` is the protocol a
+backend implements; `compose`, `upstream` and `transaction` do the I/O.
 """

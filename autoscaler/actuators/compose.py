@@ -1,40 +1,23 @@
 """The Docker Compose backend: lists, adds and removes a service's replicas.
 
-Talks to the Docker engine through python-on-whales; mock only here. A second backend (Docker
-Swarm) implements the same `ReplicaBackend` protocol.
+Talks to the Docker engine through python-on-whales' public API; mock only here.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from python_on_whales import DockerClient
-from python_on_whales.exceptions import DockerException
-from python_on_whales.utils import run
+from python_on_whales.client_config import ClientNotFoundError
+from python_on_whales.exceptions import DockerException, NoSuchContainer
 
 from autoscaler.actuators.errors import ActuatorError
-from autoscaler.actuators.inspect import replica_from_inspect
-from autoscaler.actuators.replicas import Replica
+from autoscaler.actuators.replicas import Replica, Snapshot, replica_from_container
 
 Result = TypeVar("Result")
-
-
-class ReplicaBackend(Protocol):
-    def replicas(self) -> dict[str, list[Replica]]:
-        """Every service's replicas in the project, running or not."""
-
-    def scale_to(self, service: str, count: int) -> None:
-        """Bring the service to `count` replicas, leaving the existing ones untouched."""
-
-    def remove(self, replicas: Sequence[Replica]) -> None:
-        """Stop (with each one's grace period) and remove exactly these replicas."""
-
-    def execute(self, replica: Replica, command: Sequence[str]) -> str:
-        """Run a command inside a replica; its standard output."""
 
 
 class ComposeBackend:
@@ -44,10 +27,9 @@ class ComposeBackend:
         self._docker = docker
         self._project = project
 
-    def replicas(self) -> dict[str, list[Replica]]:
-        by_service: dict[str, list[Replica]] = {}
-        for data in self._inspect_project():
-            replica = replica_from_inspect(data)
+    def replicas(self) -> Snapshot:
+        by_service: Snapshot = {}
+        for replica in self._inspect_project():
             by_service.setdefault(replica.service, []).append(replica)
         for replicas in by_service.values():
             replicas.sort(key=lambda replica: replica.number)
@@ -73,32 +55,22 @@ class ComposeBackend:
         self._call(lambda: self._docker.container.remove(ids))
 
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
-        return self._call(lambda: self._docker.container.execute(replica.id, list(command))) or ""
+        output = self._call(lambda: self._docker.container.execute(replica.id, list(command)))
+        return output if isinstance(output, str) else ""
 
-    def _inspect_project(self) -> list[dict]:
-        """`docker container inspect` of every container of the project, in one call.
-
-        A container may vanish between the list and the inspect: then list again, once.
-        """
-        for attempt in range(2):
-            ids = self._call(lambda: run([*self._docker_command, *self._list_args])).split()
-            if not ids:
-                return []
+    def _inspect_project(self) -> Iterator[Replica]:
+        """Every container of the project, inspected; one removed meanwhile is left out."""
+        project = f"com.docker.compose.project={self._project}"
+        containers = self._call(
+            lambda: self._docker.container.list(all=True, filters=[("label", project)])
+        )
+        for container in containers:
             try:
-                return json.loads(run([*self._docker_command, "container", "inspect", *ids]))
-            except DockerException as error:
-                if attempt == 1:
-                    raise _actuator_error(error) from None
-        return []
-
-    @property
-    def _docker_command(self) -> list[str]:
-        return list(self._docker.container.docker_cmd)
-
-    @property
-    def _list_args(self) -> list[str]:
-        label = f"label=com.docker.compose.project={self._project}"
-        return ["container", "list", "--all", "--quiet", "--no-trunc", "--filter", label]
+                with _docker_errors():
+                    replica = replica_from_container(container)
+            except _Vanished:
+                continue
+            yield replica
 
     @staticmethod
     def _call(action: Callable[[], Result]) -> Result:
@@ -106,14 +78,22 @@ class ComposeBackend:
             return action()
 
 
+class _Vanished(ActuatorError):
+    """The container was removed between the list and its inspection."""
+
+
 @contextmanager
 def _docker_errors() -> Iterator[None]:
     try:
         yield
+    except NoSuchContainer as error:
+        raise _Vanished(_command(error), "no such container") from None
     except DockerException as error:
-        raise _actuator_error(error) from None
+        detail = error.stderr or error.stdout or f"exit {error.return_code}"
+        raise ActuatorError(_command(error), detail) from None
+    except ClientNotFoundError:
+        raise ActuatorError("docker", "the docker command is not installed") from None
 
 
-def _actuator_error(error: DockerException) -> ActuatorError:
-    command = shlex.join(str(part) for part in error.docker_command)
-    return ActuatorError(command, error.stderr or error.stdout or f"exit {error.return_code}")
+def _command(error: DockerException) -> str:
+    return shlex.join(str(part) for part in error.docker_command)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from autoscaler.errors import OperatorError
 
-class ActuatorError(Exception):
+
+class ActuatorError(OperatorError):
     """A Docker or nginx action failed."""
 
     def __init__(self, action: str, detail: str) -> None:

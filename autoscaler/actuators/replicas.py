@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
+
+_COMPOSE_LABELS = "com.docker.compose."
+_NEVER_STARTED = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,50 @@ class Replica:
     def address_on(self, networks: Iterable[str]) -> str | None:
         """The replica's IP on the first of `networks` it is attached to."""
         return next((self.addresses[n] for n in networks if self.addresses.get(n)), None)
+
+
+Snapshot = dict[str, list[Replica]]
+"""Service -> its replicas, as listed at one moment."""
+
+
+@dataclass(frozen=True)
+class ReplicaCount:
+    running: int
+    """Replicas the service has now: the count a change starts from."""
+    ready: int
+    """Replicas fit to take work now: only these count as capacity."""
+
+
+def count(replicas: Iterable[Replica]) -> ReplicaCount:
+    listed = list(replicas)
+    return ReplicaCount(
+        running=sum(r.state == "running" for r in listed),
+        ready=sum(r.routable for r in listed),
+    )
+
+
+def replica_from_container(container: Any) -> Replica:
+    """A python-on-whales Container (its public attributes, i.e. `docker inspect`) -> Replica."""
+    labels = container.config.labels or {}
+    state = container.state
+    networks = container.network_settings.networks or {}
+    return Replica(
+        id=container.id,
+        name=container.name,
+        service=labels.get(f"{_COMPOSE_LABELS}service", ""),
+        number=int(labels.get(f"{_COMPOSE_LABELS}container-number", 0)),
+        state=state.status,
+        health=state.health.status if state.health else None,
+        started_at=_started_at(state.started_at),
+        addresses={name: net.ip_address or "" for name, net in networks.items()},
+    )
+
+
+def _started_at(moment: datetime | None) -> datetime:
+    """Docker reports 0001-01-01 for a container that never started."""
+    if moment is None or moment.year <= 1:
+        return _NEVER_STARTED
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def choose_victims(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from autoscaler.policy.model import Recommendation, ScaleEvent, Step
-from autoscaler.policy.parameters import Behavior, DirectionRules, ServicePolicy
+from autoscaler.policy.parameters import Behavior, DirectionRules
 
 
 def stabilize(
@@ -35,8 +35,7 @@ def stabilize(
         )
     else:
         reason = (
-            f"lowest recommendation in the last "
-            f"{behavior.scale_up.stabilization_window_seconds}s"
+            f"lowest recommendation in the last {behavior.scale_up.stabilization_window_seconds}s"
         )
     return Step("stabilized", stabilized, reason)
 
@@ -74,12 +73,12 @@ def limit_rate(
     return Step("limited", desired, "within the step policies")
 
 
-def clamp(desired: int, policy: ServicePolicy) -> Step:
-    if desired < policy.min_replicas:
-        return Step("clamped", policy.min_replicas, f"raised to min_replicas {policy.min_replicas}")
-    if desired > policy.max_replicas:
-        return Step("clamped", policy.max_replicas, f"capped at max_replicas {policy.max_replicas}")
-    return Step("clamped", desired, f"within [{policy.min_replicas}, {policy.max_replicas}]")
+def clamp(desired: int, min_replicas: int, max_replicas: int) -> Step:
+    if desired < min_replicas:
+        return Step("clamped", min_replicas, f"raised to min_replicas {min_replicas}")
+    if desired > max_replicas:
+        return Step("clamped", max_replicas, f"capped at max_replicas {max_replicas}")
+    return Step("clamped", desired, f"within [{min_replicas}, {max_replicas}]")
 
 
 def _scale_up_limit(

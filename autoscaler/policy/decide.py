@@ -6,49 +6,51 @@ Purely computational, no I/O here.
 from __future__ import annotations
 
 from autoscaler.policy.behavior import clamp, cool_down, limit_rate, stabilize
-from autoscaler.policy.learning import learn
 from autoscaler.policy.model import (
     Decision,
     Observation,
     Proposal,
     Recommendation,
     ScaleEvent,
+    ScalingRules,
     ServiceHistory,
     Step,
 )
-from autoscaler.policy.parameters import ServicePolicy
-from autoscaler.policy.proposals import propose
 
 
 def decide(
     service: str,
-    policy: ServicePolicy,
+    rules: ScalingRules,
     observation: Observation,
     history: ServiceHistory,
     now: float,
 ) -> Decision:
     current = observation.current_replicas
-    learned = learn(policy.signals, observation, history.queues, now)
     proposals = tuple(
-        propose(s, observation, policy.behavior, learned.get(s.name)) for s in policy.signals
+        signal.propose(observation, rules.behavior, history.memory.get(signal.name), now)
+        for signal in rules.signals
     )
+    memory = {p.signal: p.memory for p in proposals if p.memory is not None}
     guarded = _guard_missing_data(proposals, current)
     recommendation = guarded.replicas
 
     override = history.override
     if override is not None and override.active(now):
         until = "for good" if override.until is None else f"until t={override.until:.0f}"
-        steps = (guarded, Step("override", override.replicas, f"pinned by hand {until}"))
+        steps: tuple[Step, ...] = (
+            guarded,
+            Step("override", override.replicas, f"pinned by hand {until}"),
+        )
         return Decision(
-            service, current, override.replicas, recommendation, proposals, steps, learned
+            service, current, override.replicas, recommendation, proposals, steps, memory
         )
 
-    stabilized = stabilize(recommendation, current, history.recommendations, policy.behavior, now)
-    cooled = cool_down(stabilized.replicas, current, history.events, policy.behavior, now)
-    limited = limit_rate(cooled.replicas, current, history.events, policy.behavior, now)
-    clamped = clamp(limited.replicas, policy)
+    stabilized = stabilize(recommendation, current, history.recommendations, rules.behavior, now)
+    cooled = cool_down(stabilized.replicas, current, history.events, rules.behavior, now)
+    limited = limit_rate(cooled.replicas, current, history.events, rules.behavior, now)
+    clamped = clamp(limited.replicas, rules.min_replicas, rules.max_replicas)
     steps = (guarded, stabilized, cooled, limited, clamped)
-    return Decision(service, current, clamped.replicas, recommendation, proposals, steps, learned)
+    return Decision(service, current, clamped.replicas, recommendation, proposals, steps, memory)
 
 
 def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
@@ -59,24 +61,22 @@ def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
     largest = max(known)
     doubtful = [p.signal for p in proposals if p.replicas is None or not p.may_scale_down]
     if doubtful and largest < current:
-        return Step(
-            "guarded", current, f"not scaling down on partial data ({', '.join(doubtful)})"
-        )
+        return Step("guarded", current, f"not scaling down on partial data ({', '.join(doubtful)})")
     return Step("guarded", largest, "largest proposal")
 
 
 def remember(
     history: ServiceHistory,
     decision: Decision,
-    policy: ServicePolicy,
+    rules: ScalingRules,
     now: float,
     applied: bool,
 ) -> ServiceHistory:
     """The history after a decision: its recommendation, what it learned, and its change if it
     was applied."""
-    horizon = _memory_seconds(policy)
+    horizon = _memory_seconds(rules)
     history = history.remembering(Recommendation(now, decision.recommendation), horizon)
-    history = history.with_queues(decision.queues)
+    history = history.with_memory(decision.memory)
     if applied and decision.change:
         history = history.with_event(ScaleEvent(now, decision.current, decision.replicas), horizon)
     override = history.override
@@ -85,11 +85,11 @@ def remember(
     return history
 
 
-def _memory_seconds(policy: ServicePolicy) -> float:
+def _memory_seconds(rules: ScalingRules) -> float:
     """How far back any rule looks: older recommendations and events can be forgotten."""
-    rules = (policy.behavior.scale_up, policy.behavior.scale_down)
+    directions = (rules.behavior.scale_up, rules.behavior.scale_down)
     return max(
-        max(r.stabilization_window_seconds for r in rules),
-        max(r.cooldown_seconds for r in rules),
-        max(p.period_seconds for r in rules for p in r.policies),
+        max(r.stabilization_window_seconds for r in directions),
+        max(r.cooldown_seconds for r in directions),
+        max(p.period_seconds for r in directions for p in r.policies),
     )

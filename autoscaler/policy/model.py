@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from autoscaler.metrics import HttpLoad, QueueLoad, Unavailable
+from autoscaler.policy.parameters import Behavior
 
-Reading = QueueLoad | HttpLoad | Unavailable
+Memory = Mapping[str, Any]
+"""What one signal learned from its past reads, as plain JSON data: the signal kind alone
+knows its shape; the policy only keeps it between decisions."""
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A metric that could not be read this time, and why. Never a reason to scale down."""
+
+    reason: str
+    source: str = ""
+    """What failed to answer (redis, nginx, ...), for the error counts."""
 
 
 @dataclass(frozen=True)
@@ -19,8 +30,8 @@ class Observation:
     """Replicas the service has now: the count a change starts from."""
     ready_replicas: int
     """Replicas that can take work now: only these count as capacity."""
-    readings: Mapping[str, Reading] = field(default_factory=dict)
-    """Signal name -> what its source read."""
+    readings: Mapping[str, object] = field(default_factory=dict)
+    """Signal name -> what its source read: the signal kind's own reading, or Unavailable."""
 
 
 @dataclass(frozen=True)
@@ -53,39 +64,14 @@ class Override:
 
 
 @dataclass(frozen=True)
-class RateReading:
-    at: float
-    rate: float
-
-
-@dataclass(frozen=True)
-class QueueHistory:
-    """What the policy learned from a queue's past reads."""
-
-    per_replica: float
-    """Jobs per second one ready replica completes, as learned so far."""
-    backlogged: bool
-    """The last read found at least one job waiting per ready replica: all of them were busy."""
-    ready: int
-    """Ready replicas at the last read."""
-    arrival_rates: tuple[RateReading, ...] = ()
-    """The arrival rates read within the signal's arrival window, oldest first."""
-
-    def mean_arrival_rate(self) -> float | None:
-        if not self.arrival_rates:
-            return None
-        return sum(r.rate for r in self.arrival_rates) / len(self.arrival_rates)
-
-
-@dataclass(frozen=True)
 class ServiceHistory:
     """What the policy remembers of a service between ticks."""
 
     recommendations: tuple[Recommendation, ...] = ()
     events: tuple[ScaleEvent, ...] = ()
     override: Override | None = None
-    queues: Mapping[str, QueueHistory] = field(default_factory=dict)
-    """Queue signal name -> what its reads taught."""
+    memory: Mapping[str, Memory] = field(default_factory=dict)
+    """Signal name -> what its reads taught it."""
 
     def remembering(self, recommendation: Recommendation, horizon: float) -> ServiceHistory:
         """This history plus a recommendation, without what is older than `horizon` seconds."""
@@ -102,8 +88,8 @@ class ServiceHistory:
     def with_override(self, override: Override | None) -> ServiceHistory:
         return replace(self, override=override)
 
-    def with_queues(self, queues: Mapping[str, QueueHistory]) -> ServiceHistory:
-        return replace(self, queues=queues)
+    def with_memory(self, memory: Mapping[str, Memory]) -> ServiceHistory:
+        return replace(self, memory=memory)
 
 
 @dataclass(frozen=True)
@@ -115,6 +101,8 @@ class Proposal:
     reason: str
     may_scale_down: bool = True
     """False when the data is partial: the proposal may add replicas but never remove them."""
+    memory: Memory | None = None
+    """What the signal learned up to this proposal; None when it learns nothing."""
 
 
 Stage = Literal["proposed", "guarded", "stabilized", "cooldown", "limited", "clamped", "override"]
@@ -139,8 +127,8 @@ class Decision:
     """The count the signals asked for before stabilization: the history remembers it."""
     proposals: tuple[Proposal, ...]
     steps: tuple[Step, ...]
-    queues: Mapping[str, QueueHistory] = field(default_factory=dict)
-    """What the queues' reads taught up to this decision: the history remembers it."""
+    memory: Mapping[str, Memory] = field(default_factory=dict)
+    """What the signals learned up to this decision: the history remembers it."""
 
     @property
     def change(self) -> int:
@@ -151,3 +139,30 @@ class Decision:
         proposals = "; ".join(f"{p.signal}: {p.reason}" for p in self.proposals)
         stages = " -> ".join(f"{s.stage} {s.replicas} ({s.reason})" for s in self.steps)
         return f"{self.service} {self.current} -> {self.replicas}: {proposals} | {stages}"
+
+
+class SignalRule(Protocol):
+    """A configured signal, whatever its kind: it names itself and proposes a count."""
+
+    @property
+    def name(self) -> str: ...
+
+    def propose(
+        self, observation: Observation, behavior: Behavior, memory: Memory | None, now: float
+    ) -> Proposal: ...
+
+
+class ScalingRules(Protocol):
+    """How one service is scaled: its bounds, its signals and how fast to follow them."""
+
+    @property
+    def min_replicas(self) -> int: ...
+
+    @property
+    def max_replicas(self) -> int: ...
+
+    @property
+    def signals(self) -> Sequence[SignalRule]: ...
+
+    @property
+    def behavior(self) -> Behavior: ...

@@ -138,9 +138,7 @@ def scale_down_limit(current: int, events: ScaleEvents, rules: ScalingRules, now
     return min(proposals) if rules.select_policy == "Max" else max(proposals)
 
 
-def rate_limited(
-    desired: int, current: int, events: ScaleEvents, spec: HpaSpec, now: float
-) -> int:
+def rate_limited(desired: int, current: int, events: ScaleEvents, spec: HpaSpec, now: float) -> int:
     """`convertDesiredReplicasWithBehaviorRate`: the step limits, then min and max."""
     if desired > current:
         limit = max(current, scale_up_limit(current, events, spec.scale_up, now))

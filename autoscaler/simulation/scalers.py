@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from autoscaler.metrics import QueueDepth, queue_load
+from autoscaler.config import ServicePolicy
 from autoscaler.policy import Observation, ServiceHistory, decide, remember
-from autoscaler.policy.parameters import QueueSignal, ServicePolicy
+from autoscaler.signals.bullmq_queue import QueueDepth, QueueSignal, queue_load
 from autoscaler.simulation.service import ServiceView
 
 

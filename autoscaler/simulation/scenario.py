@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from autoscaler.config import Settings
-from autoscaler.policy.parameters import QueueSignal, ServicePolicy
+from autoscaler.config import ServicePolicy, Settings
+from autoscaler.errors import BadInput
+from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.simulation.hpa import HorizontalPodAutoscaler, HpaSpec
 from autoscaler.simulation.run import PolicyResult, simulate
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
@@ -17,7 +18,7 @@ from autoscaler.simulation.service import ServiceModel
 HPA_TARGET_SECONDS_OF_WORK = 2
 
 
-class ScenarioError(Exception):
+class ScenarioError(BadInput):
     """The config and the options do not describe something that can be simulated."""
 
 

@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoscaler.errors import BadInput
+
 HEADER = "second,arrivals"
 
 
-class TraceError(Exception):
+class TraceError(BadInput):
     """A trace that cannot be read or does not follow the format."""
 
 

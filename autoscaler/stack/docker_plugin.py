@@ -2,13 +2,12 @@
 
 Docker finds the executable `docker-flowise` in a cli-plugins folder, asks it for its metadata
 (`docker-flowise docker-cli-plugin-metadata`), then runs `docker flowise scale 3` as
-`docker-flowise flowise scale 3`. The executable this writes forwards all of that to
-compose-flowise's main() with this installation's Python.
+`docker-flowise flowise scale 3`. The launcher this writes runs autoscaler.docker_cli_plugin
+with this installation's Python, which answers both.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections.abc import Mapping
@@ -28,17 +27,6 @@ def metadata() -> dict[str, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == [METADATA_COMMAND]:
-        print(json.dumps(metadata()))
-        return 0
-    # Imported here: the CLI imports this module, to register the installer command.
-    from autoscaler.cli import main as compose_flowise
-
-    return compose_flowise(arguments[1:])  # the first one is the plugin's name: `flowise`
-
-
 def default_directory(environ: Mapping[str, str]) -> Path:
     """Docker's own: cli-plugins in $DOCKER_CONFIG, else in ~/.docker."""
     return Path(environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "cli-plugins"
@@ -48,7 +36,7 @@ def launcher(python: str) -> str:
     return (
         "#!/bin/sh\n"
         "# Docker CLI plugin: `docker flowise ARGS` runs `compose-flowise ARGS`.\n"
-        f"exec {shlex.quote(python)} -m autoscaler.stack.docker_plugin \"$@\"\n"
+        f'exec {shlex.quote(python)} -m autoscaler.docker_cli_plugin "$@"\n'
     )
 
 
@@ -58,7 +46,3 @@ def install(directory: Path) -> Path:
     path.write_text(launcher(sys.executable))
     path.chmod(0o755)
     return path
-
-
-if __name__ == "__main__":
-    sys.exit(main())

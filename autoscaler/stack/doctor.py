@@ -1,6 +1,6 @@
 """What is wrong with a Flowise stack, and how to fix it. Purely computational: every check
 reads a `Setup` (the env file, the resolved compose config, the running containers) and
-returns findings; `inspection.py` gathers the Setup.
+returns findings; `setup_reader.py` gathers the Setup.
 
 Messages name variables, services and containers, never a secret's value.
 """

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 
-from autoscaler.actuators.errors import ActuatorError
+from autoscaler.errors import OperatorError
 
 
-class StackError(Exception):
+class StackError(OperatorError):
     pass
 
 
@@ -29,7 +29,7 @@ def failing_as(action: str) -> Iterator[None]:
         raise StackError(f"{action}: {detail}") from None
     except ClientNotFoundError:
         raise StackError(f"{action}: the docker command is not installed") from None
-    except ActuatorError as error:
+    except OperatorError as error:
         raise StackError(f"{action}: {error}") from None
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""

@@ -5,14 +5,13 @@ Talks to the disk only. Files that hold secrets are 0600 from their first byte o
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
+from autoscaler.files import PRIVATE, write_atomically
 from autoscaler.shipped import shipped_path
 from autoscaler.stack.envfile import parse_env
 from autoscaler.stack.errors import StackError, failing_as
@@ -55,23 +54,11 @@ def _write_stack_files(layout: Layout, project: str, ports: Ports) -> None:
     kept = parse_env(layout.env_file.read_text()) if layout.env_file.exists() else {}
     chosen = chosen_secrets(kept, new_secret)
     layout.directory.mkdir(parents=True, exist_ok=True)
-    write_private(layout.env_file, render_env_file(env_groups(layout, ports, chosen)))
+    write_atomically(layout.env_file, render_env_file(env_groups(layout, ports, chosen)), PRIVATE)
     config = render_config(layout, project, ports, chosen["REDIS_PASSWORD"])
-    write_private(layout.config_file, config)
+    write_atomically(layout.config_file, config, PRIVATE)
     shutil.copyfile(shipped_path("nginx/nginx.conf"), layout.nginx_conf)
     layout.upstream_file.parent.mkdir(parents=True, exist_ok=True)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replaces `path` in one rename with a file only its owner can read."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def env_file_of(settings: Settings) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import tomli_w
 
-from autoscaler.config import STATE_DIR, SYSTEM_CONFIG
+from autoscaler.config.settings import STATE_DIR, SYSTEM_CONFIG
 from autoscaler.stack.envfile import render_env
 
 DEFAULT_DIRECTORY = SYSTEM_CONFIG.parent

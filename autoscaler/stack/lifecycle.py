@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import requests
 from python_on_whales import DockerClient
 
-from autoscaler import wiring
-from autoscaler.actuators.scaling import Scaler, Snapshot
+from autoscaler.actuators.replicas import Snapshot, count
+from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
+from autoscaler.runtime import wiring
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.files import ensure_upstream, env_file_of
-from autoscaler.stack.plan import ContainerState, first_start_scales, initial_scales, readiness
+from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales, readiness
 
 Progress = Callable[[str], None]
 
@@ -40,11 +41,11 @@ def up(settings: Settings, progress: Progress) -> Started:
     if ensure_upstream(settings):
         progress(f"wrote {settings.nginx.upstream_file}: nginx answers 503 until a replica is fit")
     docker = wiring.docker_client(settings)
-    scaler = wiring.scaler(settings)
-    _start(docker, scaler, settings, progress)
+    transaction = wiring.transaction(settings)
+    _start(docker, transaction, settings, progress)
     with failing_as("route nginx to the healthy replicas"):
-        snapshot = scaler.snapshot()
-        scaler.reconcile(snapshot)
+        snapshot = transaction.snapshot()
+        transaction.reconcile(snapshot)
     url, probe = _public_url(docker, settings.nginx.service)
     _wait_until_serving(probe)
     counts = _running_counts(snapshot)
@@ -67,11 +68,13 @@ def _require_env_file(settings: Settings) -> None:
         )
 
 
-def _start(docker: DockerClient, scaler: Scaler, settings: Settings, progress: Progress) -> None:
+def _start(
+    docker: DockerClient, transaction: ScaleTransaction, settings: Settings, progress: Progress
+) -> None:
     """`docker compose up`, each scaled service at its min or at what runs already, each
     container healthy at the end. From nothing running, one main starts alone first."""
     with failing_as("read the running stack"):
-        running = _running_counts(scaler.snapshot())
+        running = _running_counts(transaction.snapshot())
     scales = initial_scales(settings.services, running)
     first = settings.nginx.upstream_service
     staged = first_start_scales(scales, running, first)
@@ -94,10 +97,7 @@ def _compose_up(
 
 
 def _running_counts(snapshot: Snapshot) -> dict[str, int]:
-    return {
-        service: sum(r.state == "running" for r in replicas)
-        for service, replicas in snapshot.items()
-    }
+    return {service: count(replicas).running for service, replicas in snapshot.items()}
 
 
 def _wait_until_ready(docker: DockerClient, timeout: float, progress: Progress) -> None:
@@ -125,7 +125,11 @@ def _container_states(docker: DockerClient) -> list[ContainerState]:
         health = state.health.status if state.health else None
         states.append(
             ContainerState(
-                container.name, state.status, health, state.exit_code or 0, container.restart_count
+                container.name,
+                state.status or "unknown",
+                health,
+                state.exit_code or 0,
+                container.restart_count,
             )
         )
     return states

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from harness import HarnessError, Load, Stack, running_stack
 
 pytestmark = pytest.mark.e2e

@@ -16,9 +16,11 @@ from pathlib import Path
 import requests
 from harness import Clients, HarnessError, free_port, local_images, run_cli
 
-from autoscaler import config, wiring
+from autoscaler import config
 from autoscaler.cli import main
 from autoscaler.config import Settings
+from autoscaler.runtime import wiring
+
 
 def run_in_process(*args: str) -> subprocess.CompletedProcess:
     """compose-flowise's main() in this process: the same, without a second of start-up."""

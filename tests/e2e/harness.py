@@ -22,10 +22,10 @@ import requests
 import tomli_w
 from python_on_whales import DockerClient
 
-from autoscaler import wiring
-from autoscaler.actuators.scaling import Scaler
+from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
+from autoscaler.runtime import wiring
 from autoscaler.shipped import shipped_path
 
 E2E = Path(__file__).resolve().parent
@@ -44,8 +44,8 @@ class Stack:
     docker: DockerClient
     http_url: str
 
-    def scaler(self) -> Scaler:
-        return wiring.scaler(self.settings)
+    def scaler(self) -> ScaleTransaction:
+        return wiring.transaction(self.settings)
 
     def upstream_text(self) -> str:
         return self.settings.nginx.upstream_file.read_text()
@@ -130,7 +130,7 @@ def running_stack(folder: Path) -> Iterator[Stack]:
         docker.compose.down(volumes=True, remove_orphans=True, timeout=5)
 
 
-def wait_until_routable(scaler: Scaler, count: int, timeout: float = 60) -> None:
+def wait_until_routable(scaler: ScaleTransaction, count: int, timeout: float = 60) -> None:
     """Reconcile until the upstream routes to `count` fit replicas, like the daemon's ticks."""
     deadline = time.monotonic() + timeout
     while True:

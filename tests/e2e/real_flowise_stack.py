@@ -19,10 +19,10 @@ from pathlib import Path
 import redis
 import requests
 import tomli_w
-
-from autoscaler import wiring
 from flowise_stack import FlowiseStack, running_flowise_stack
 from harness import Clients, HarnessError, free_port
+
+from autoscaler.runtime import wiring
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ENV = REPO / ".ci" / "flowise-image.env"
@@ -108,7 +108,7 @@ class RealFlowise:
         """The names of the service's running replicas. Through the product's own listing (one
         `docker container inspect` of the project): replicas come and go during these tests,
         and python-on-whales' per-container objects fail on one removed under them."""
-        snapshot = wiring.scaler(self.stack.settings).snapshot()
+        snapshot = wiring.transaction(self.stack.settings).snapshot()
         return [r.name for r in snapshot.get(service, []) if r.state == "running"]
 
     def daemon_config(self, path: Path, services: dict) -> Path:

@@ -32,7 +32,8 @@ def test_scale_1_to_4_to_1_under_load_fails_no_request(stack, load) -> None:
     # A container's hostname is its id's first 12 characters.
     victim_hosts = {r.id[:12] for r in before_scale_in["flowise"] if r.name in back.removed}
     in_flight_on_victims = [
-        a for a in running.answers
+        a
+        for a in running.answers
         if a.started < scale_in_started < a.ended and a.hostname in victim_hosts
     ]
     assert in_flight_on_victims, "no request was in flight on a removed replica at the scale-in"

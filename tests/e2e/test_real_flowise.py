@@ -16,8 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from autoscaler import wiring
 from harness import Daemon, HarnessError
 from real_flowise_stack import (
     QUEUE,
@@ -27,6 +25,8 @@ from real_flowise_stack import (
     flowise_image,
     running_real_flowise,
 )
+
+from autoscaler.runtime import wiring
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_flowise]
 
@@ -70,7 +70,7 @@ def upstream_servers(flowise: RealFlowise) -> set[str]:
 
 def main_servers(flowise: RealFlowise, routable_only: bool = True) -> dict[str, str]:
     """Each main's `IP:3000` on nginx's network -> its container name."""
-    snapshot = wiring.scaler(flowise.stack.settings).snapshot()
+    snapshot = wiring.transaction(flowise.stack.settings).snapshot()
     networks = snapshot["nginx"][0].addresses
     return {
         f"{r.address_on(networks)}:3000": r.name
@@ -187,7 +187,7 @@ def test_the_daemon_scales_the_workers_out_on_a_backlog_and_back_in_without_a_fa
 
 
 def test_mains_scale_2_3_2_under_long_predictions_with_no_failed_request(flowise) -> None:
-    scaler = wiring.scaler(flowise.stack.settings)
+    scaler = wiring.transaction(flowise.stack.settings)
     before = set(main_servers(flowise))
     served_by_new: set[str] = set()
     with PredictionLoad(flowise, "3000", clients=4) as load:
@@ -220,7 +220,7 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
     flowise, tmp_path: Path
 ) -> None:
     settings = flowise.stack.settings
-    scaler = wiring.scaler(settings)
+    scaler = wiring.transaction(settings)
     docker = wiring.docker_client(settings)
     daemon = Daemon(flowise.daemon_config(tmp_path / "config.toml", ROUTING_DAEMON_SERVICES))
     try:

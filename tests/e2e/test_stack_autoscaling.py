@@ -12,15 +12,11 @@ import pytest
 from flowise_stack import FlowiseStack, predict, running_flowise_stack
 from harness import HarnessError
 
-from autoscaler import wiring
+from autoscaler.config import ServicePolicy
 from autoscaler.policy import Observation, ServiceHistory, decide, remember
-from autoscaler.policy.parameters import (
-    Behavior,
-    DirectionRules,
-    QueueSignal,
-    ServicePolicy,
-    StepPolicy,
-)
+from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
+from autoscaler.runtime import wiring
+from autoscaler.signals.bullmq_queue import QueueSignal
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +45,7 @@ class WorkerAutoscaler:
 
     def __init__(self, stack: FlowiseStack) -> None:
         settings = stack.settings
-        self._scaler = wiring.scaler(settings)
+        self._scaler = wiring.transaction(settings)
         self._queue = wiring.queue_source(settings, wiring.redis_client(settings), SIGNAL.queue)
         self._history = ServiceHistory()
 

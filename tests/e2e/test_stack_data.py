@@ -9,7 +9,7 @@ import redis
 from flowise_stack import FlowiseStack, predict, running_flowise_stack
 from harness import HarnessError
 
-from autoscaler import wiring
+from autoscaler.runtime import wiring
 
 pytestmark = pytest.mark.e2e
 

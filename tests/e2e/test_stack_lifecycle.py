@@ -13,7 +13,7 @@ import pytest
 from flowise_stack import FlowiseStack, Predictions, predict, running_flowise_stack
 from harness import HarnessError
 
-from autoscaler import wiring
+from autoscaler.runtime import wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def upstream_servers(stack: FlowiseStack) -> set[str]:
 
 
 def routable_mains(stack: FlowiseStack) -> set[str]:
-    snapshot = wiring.scaler(stack.settings).snapshot()
+    snapshot = wiring.transaction(stack.settings).snapshot()
     networks = snapshot["nginx"][0].addresses
     return {f"{r.address_on(networks)}:3000" for r in snapshot["flowise"] if r.routable}
 
@@ -87,7 +87,7 @@ def test_doctor_finds_nothing_wrong_with_the_running_stack(stack) -> None:
 def test_a_main_crashing_under_load_fails_only_the_requests_it_had_and_the_upstream_heals(
     stack,
 ) -> None:
-    scaler = wiring.scaler(stack.settings)
+    scaler = wiring.transaction(stack.settings)
     docker = wiring.docker_client(stack.settings)
     victim = docker.compose.ps(services=["flowise"])[0]
     with Predictions(stack.http_url, "400", clients=8) as load:

@@ -8,8 +8,9 @@ import pytest
 import redis
 from bullmq import Queue
 
-from autoscaler.metrics import QueueDepth, QueueLoad, Unavailable
-from autoscaler.sources.bullmq import BullMQQueue
+from autoscaler.policy import Unavailable
+from autoscaler.runtime.observe import Sensors
+from autoscaler.signals.bullmq_queue import BullMQQueue, QueueDepth, QueueLoad
 
 
 @pytest.fixture
@@ -28,6 +29,11 @@ def add_jobs(url: str, queue: str, count: int, **options) -> None:
         await bull_queue.close()
 
     asyncio.run(add())
+
+
+def read_as_the_daemon(source: BullMQQueue) -> object:
+    """What the daemon's sensors make of a read: a failure is a reading, never an exception."""
+    return Sensors({"queue": source}, {"signal": "queue"}).read(now=0.0)["signal"]
 
 
 def pause(url: str, queue: str) -> None:
@@ -85,29 +91,30 @@ def test_active_jobs_are_read_from_the_active_list(client) -> None:
 def test_arrivals_and_completions_between_two_loads(client, redis_server) -> None:
     source = BullMQQueue(client, "q")
     add_jobs(redis_server, "q", 2)
-    first = source.load(now=100.0)
+    first = source.read(now=100.0)
     assert first == QueueLoad(2, 0, arrival_rate=None, completion_rate=None)
     add_jobs(redis_server, "q", 10)
     client.lpop("bull:q:wait", 5)  # five jobs taken and finished meanwhile
-    second = source.load(now=110.0)
+    second = source.read(now=110.0)
     assert second == QueueLoad(7, 0, arrival_rate=1.0, completion_rate=0.5)
 
 
 def test_the_wrong_password_is_unavailable_and_says_why(redis_server) -> None:
     wrong = redis.Redis.from_url(redis_server.replace("test-secret", "nope"), socket_timeout=2)
-    depth = BullMQQueue(wrong, "q").depth()
-    assert isinstance(depth, Unavailable)
-    assert "redis:" in depth.reason and "nope" not in depth.reason
+    read = read_as_the_daemon(BullMQQueue(wrong, "q"))
+    assert isinstance(read, Unavailable) and read.source == "redis"
+    assert "redis queue bull:q: AuthenticationError" in read.reason
+    assert "nope" not in read.reason
 
 
 def test_a_redis_that_is_down_is_unavailable(unused_port: int) -> None:
     down = redis.Redis(port=unused_port, socket_connect_timeout=1)
-    depth = BullMQQueue(down, "q").depth()
-    assert isinstance(depth, Unavailable)
-    assert "ConnectionError" in depth.reason
+    read = read_as_the_daemon(BullMQQueue(down, "q"))
+    assert isinstance(read, Unavailable)
+    assert "ConnectionError" in read.reason
 
 
 def test_a_key_of_the_wrong_type_is_unavailable(client) -> None:
     client.set("bull:q:wait", "not a list")
     client.set("bull:q:id", 1)
-    assert isinstance(BullMQQueue(client, "q").depth(), Unavailable)
+    assert isinstance(read_as_the_daemon(BullMQQueue(client, "q")), Unavailable)

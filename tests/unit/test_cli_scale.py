@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from autoscaler import config
-from autoscaler.cli import _duration, main
+from autoscaler.cli import main
+from autoscaler.commands.scale import duration as _duration
 
 DURATIONS = {"90s": 90, "30m": 1800, "2h": 7200, "1h30m": 5400, "1h0m5s": 3605}
 
@@ -36,7 +37,8 @@ REFUSED = {
     "several services and none named": (["scale", "3"], "name the service with --service"),
     "an unknown service": (["scale", "3", "--service", "api"], "unknown service 'api'"),
     "above max without --force": (
-        ["scale", "9", "--service", "flowise"], "outside flowise's [min_replicas, max_replicas]",
+        ["scale", "9", "--service", "flowise"],
+        "outside flowise's [min_replicas, max_replicas]",
     ),
     "a negative count": (["scale", "-1", "--service", "flowise", "--force"], "0 or more"),
 }

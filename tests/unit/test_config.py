@@ -8,7 +8,7 @@ import pytest
 
 from autoscaler import config
 from autoscaler.config import ConfigError, Settings, load, parse
-from autoscaler.policy.parameters import QueueSignal
+from autoscaler.signals.bullmq_queue import QueueSignal
 
 
 def problems(text: str) -> list[str]:
@@ -59,7 +59,8 @@ signals = [{ kind = "bullmq_queue", queue = "other", jobs_per_second_per_replica
 
 MISTAKES = {
     "unknown key": (
-        "[redis]\ncolour = 'blue'\n", "site.toml: redis.colour: unknown key",
+        "[redis]\ncolour = 'blue'\n",
+        "site.toml: redis.colour: unknown key",
     ),
     "unknown section": ("[nginxx]\n", "site.toml: nginxx: unknown key"),
     "min above max": (
@@ -89,7 +90,8 @@ MISTAKES = {
         "site.toml: services.flowise.signals[0]: Input tag 'cpu' found using 'kind' does not match",
     ),
     "a new service without signals": (
-        "[services.api]\nmax_replicas = 2\n", "site.toml: services.api.signals: required key is missing",
+        "[services.api]\nmax_replicas = 2\n",
+        "site.toml: services.api.signals: required key is missing",
     ),
     "a step policy of an unknown type": (
         "[services.flowise.behavior.scale_up]\npolicies = [{type = 'pod', value = 1, "
@@ -97,7 +99,8 @@ MISTAKES = {
         "site.toml: services.flowise.behavior.scale_up.policies[0].type = 'pod': Input should be",
     ),
     "TOML syntax, with its line": (
-        "[redis]\nurl = \n", "site.toml: TOML syntax error: Invalid value (at line 2, column 7)",
+        "[redis]\nurl = \n",
+        "site.toml: TOML syntax error: Invalid value (at line 2, column 7)",
     ),
 }
 
@@ -127,7 +130,7 @@ def test_the_public_view_masks_the_redis_password() -> None:
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     explicit, from_env, system = (tmp_path / name for name in ("a.toml", "b.toml", "c.toml"))
     system.touch()
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
+    monkeypatch.setattr(config.loading, "SYSTEM_CONFIG", system)
     env = {config.ENV_VAR: str(from_env)}
     assert config.locate(explicit, env) == explicit
     assert config.locate(None, env) == from_env
@@ -143,5 +146,5 @@ def test_no_file_anywhere_means_the_embedded_defaults(monkeypatch, tmp_path) -> 
 
 
 def test_a_named_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="absent.toml: cannot read the config file"):
+    with pytest.raises(ConfigError, match=r"absent\.toml: cannot read the config file"):
         load(tmp_path / "absent.toml", {})

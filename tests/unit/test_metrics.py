@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.metrics import HttpLoad, QueueDepth, QueueLoad, StubStatus, http_load, queue_load
+from autoscaler.signals.bullmq_queue import QueueDepth, QueueLoad, queue_load
+from autoscaler.signals.nginx_stub_status import HttpLoad, StubStatus, http_load
 
 
 def depth(waiting: int, active: int, created: int, prioritized: int = 0) -> QueueDepth:
@@ -14,19 +15,29 @@ def depth(waiting: int, active: int, created: int, prioritized: int = 0) -> Queu
 QUEUE_CASES = {
     "first read: no rates": (None, (10.0, depth(4, 1, 5)), QueueLoad(4, 1, None, None)),
     "steady: arrivals equal completions": (
-        (0.0, depth(2, 2, 100)), (10.0, depth(2, 2, 150)), QueueLoad(2, 2, 5.0, 5.0),
+        (0.0, depth(2, 2, 100)),
+        (10.0, depth(2, 2, 150)),
+        QueueLoad(2, 2, 5.0, 5.0),
     ),
     "backlog grows: fewer completions than arrivals": (
-        (0.0, depth(0, 2, 100)), (10.0, depth(20, 2, 150)), QueueLoad(20, 2, 5.0, 3.0),
+        (0.0, depth(0, 2, 100)),
+        (10.0, depth(20, 2, 150)),
+        QueueLoad(20, 2, 5.0, 3.0),
     ),
     "prioritized jobs are backlog too": (
-        (0.0, depth(0, 0, 0)), (5.0, depth(1, 0, 3, prioritized=2)), QueueLoad(3, 0, 0.6, 0.0),
+        (0.0, depth(0, 0, 0)),
+        (5.0, depth(1, 0, 3, prioritized=2)),
+        QueueLoad(3, 0, 0.6, 0.0),
     ),
     "counter went back (queue obliterated): no rates": (
-        (0.0, depth(0, 0, 900)), (10.0, depth(3, 0, 3)), QueueLoad(3, 0, None, None),
+        (0.0, depth(0, 0, 900)),
+        (10.0, depth(3, 0, 3)),
+        QueueLoad(3, 0, None, None),
     ),
     "same instant twice: no rates": (
-        (10.0, depth(0, 0, 5)), (10.0, depth(0, 0, 9)), QueueLoad(0, 0, None, None),
+        (10.0, depth(0, 0, 5)),
+        (10.0, depth(0, 0, 9)),
+        QueueLoad(0, 0, None, None),
     ),
 }
 
@@ -44,11 +55,15 @@ HTTP_CASES = {
     "first read: in flight, no rate": (None, (0.0, status(50, 2, 5)), HttpLoad(6, None)),
     "the probe's own request is not in flight": (None, (0.0, status(50, 0, 1)), HttpLoad(0, None)),
     "rate from the counter, less the probe's own request": (
-        (0.0, status(100)), (10.0, status(201)), HttpLoad(0, 10.0),
+        (0.0, status(100)),
+        (10.0, status(201)),
+        HttpLoad(0, 10.0),
     ),
     "idle: only the probes themselves": ((0.0, status(100)), (10.0, status(101)), HttpLoad(0, 0.0)),
     "counter reset (nginx restarted): the new count is the interval's": (
-        (0.0, status(5000)), (10.0, status(41)), HttpLoad(0, 4.0),
+        (0.0, status(5000)),
+        (10.0, status(41)),
+        HttpLoad(0, 4.0),
     ),
 }
 

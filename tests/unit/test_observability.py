@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 from pathlib import Path
 
-
-from autoscaler import daemon as daemon_module
 from autoscaler.config import LoadedConfig, Settings
-from autoscaler.observability import notify_systemd
+from autoscaler.runtime import daemon as daemon_module
+from autoscaler.runtime.telemetry import notify_systemd
 
 
 def test_notify_reaches_systemds_socket(tmp_path: Path, monkeypatch) -> None:
@@ -34,10 +34,43 @@ def test_a_tick_that_raises_is_logged_counted_and_survived(tmp_path, monkeypatch
     def broken() -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(daemon, "_tick", broken)
+    monkeypatch.setattr(daemon._autoscaler, "tick", broken)
     with caplog.at_level(logging.ERROR, logger="compose-flowise"):
         daemon.tick()
         daemon.tick()
     assert [r.getMessage() for r in caplog.records] == ["tick failed: RuntimeError('boom')"] * 2
     registry = daemon._metrics.registry
     assert registry.get_sample_value("compose_flowise_errors_total", {"source": "tick"}) == 2
+
+
+def daemon_for(tmp_path: Path, reload_config=None) -> daemon_module.Daemon:
+    settings = Settings.model_validate({"daemon": {"state_file": str(tmp_path / "s.json")}})
+    loaded = LoadedConfig(settings, "test")
+    return daemon_module.Daemon(loaded, reload_config or (lambda: loaded), True, "human")
+
+
+def test_once_reports_a_failed_tick(tmp_path, monkeypatch) -> None:
+    daemon = daemon_for(tmp_path)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(daemon._autoscaler, "tick", broken)
+    assert daemon.run_once() is False
+
+
+def test_signal_handlers_only_set_flags(tmp_path, monkeypatch) -> None:
+    reloads: list[str] = []
+
+    def reload_config() -> LoadedConfig:
+        reloads.append("read")
+        return LoadedConfig(Settings(), "reloaded")
+
+    daemon = daemon_for(tmp_path, reload_config)
+    monkeypatch.setattr(daemon, "tick", lambda: None)
+    daemon._on_reload(signal.SIGHUP, None)
+    daemon._on_stop(signal.SIGTERM, None)
+    assert reloads == [], "SIGHUP reads no config in the handler"
+    assert daemon._stop.requested
+    daemon._scheduled_tick()
+    assert reloads == ["read"], "the reload happens before the next tick"

@@ -6,25 +6,22 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autoscaler.metrics import HttpLoad, QueueLoad, Unavailable
+from autoscaler.config import ServicePolicy
 from autoscaler.policy import (
     Observation,
     Override,
     Recommendation,
     ScaleEvent,
     ServiceHistory,
+    Unavailable,
     decide,
     remember,
 )
-from autoscaler.policy.parameters import (
-    Behavior,
-    DirectionRules,
-    InFlightSignal,
-    QueueSignal,
-    RequestRateSignal,
-    ServicePolicy,
-    StepPolicy,
-)
+from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
+from autoscaler.signals.bullmq_queue import QueueLoad, QueueSignal
+from autoscaler.signals.nginx_in_flight import InFlightSignal
+from autoscaler.signals.nginx_request_rate import RequestRateSignal
+from autoscaler.signals.nginx_stub_status import HttpLoad
 
 IN_FLIGHT = InFlightSignal(target_per_replica=10)
 RATE = RequestRateSignal(target_per_replica=5)
@@ -88,90 +85,143 @@ def check(case: Case) -> None:
 
 PROPOSALS = {
     "above target: ceil(value / target)": Case(policy(), 2, in_flight(41), 5),
-    "within the scale-up tolerance: keep": Case(policy(), 4, in_flight(44), 4, reason="within tolerance"),
+    "within the scale-up tolerance: keep": Case(
+        policy(), 4, in_flight(44), 4, reason="within tolerance"
+    ),
     "just past the scale-up tolerance: scale": Case(policy(), 4, in_flight(45), 5),
     "within the scale-down tolerance: keep": Case(policy(), 4, in_flight(36), 4),
     "below the scale-down tolerance: scale down": Case(policy(), 4, in_flight(29), 3),
     "far below target: scale down": Case(policy(), 4, in_flight(12), 2),
     "per-direction tolerance: a wide down band keeps the count": Case(
-        policy(behavior=Behavior(
-            scale_up=rules(0, pods(100)), scale_down=rules(0, percent(100), tolerance=0.5))),
-        4, in_flight(21), 4, reason="within tolerance",
+        policy(
+            behavior=Behavior(
+                scale_up=rules(0, pods(100)), scale_down=rules(0, percent(100), tolerance=0.5)
+            )
+        ),
+        4,
+        in_flight(21),
+        4,
+        reason="within tolerance",
     ),
     "ratio over READY replicas: unready ones are not capacity": Case(
-        policy(), 4, in_flight(21), 4, ready=2, reason="1.05 of 2 ready replicas",
+        policy(),
+        4,
+        in_flight(21),
+        4,
+        ready=2,
+        reason="1.05 of 2 ready replicas",
     ),
     "no ready replica and load: scale from the load": Case(policy(), 1, in_flight(25), 3, ready=0),
     "no load at all: down to min": Case(policy(min_replicas=1), 3, in_flight(0), 1),
     "request rate: ceil(rate / target)": Case(
-        policy(RATE), 1, {RATE.name: HttpLoad(in_flight=0, request_rate=17.0)}, 4,
+        policy(RATE),
+        1,
+        {RATE.name: HttpLoad(in_flight=0, request_rate=17.0)},
+        4,
     ),
     "request rate on the first read: unknown, hold": Case(
-        policy(RATE), 3, {RATE.name: HttpLoad(in_flight=0, request_rate=None)}, 3,
+        policy(RATE),
+        3,
+        {RATE.name: HttpLoad(in_flight=0, request_rate=None)},
+        3,
         reason="needs a second read",
     ),
     "largest proposal wins": Case(
-        policy(IN_FLIGHT, RATE), 2, {
+        policy(IN_FLIGHT, RATE),
+        2,
+        {
             IN_FLIGHT.name: HttpLoad(in_flight=10, request_rate=None),
             RATE.name: HttpLoad(in_flight=10, request_rate=30.0),
-        }, 6,
+        },
+        6,
     ),
 }
 
 QUEUE_PROPOSALS = {
     "arrivals only: rate / throughput": Case(
-        policy(QUEUE), 1, {QUEUE.name: QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)}, 4,
+        policy(QUEUE),
+        1,
+        {QUEUE.name: QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)},
+        4,
     ),
     "arrivals plus backlog drained in time": Case(
-        policy(QUEUE), 1, {QUEUE.name: QueueLoad(60, 4, arrival_rate=7.0, completion_rate=4.0)},
+        policy(QUEUE),
+        1,
+        {QUEUE.name: QueueLoad(60, 4, arrival_rate=7.0, completion_rate=4.0)},
         7,  # (7 + 60/10) / 2 = 6.5
     ),
     "queue caught up but jobs still arriving: no scale-in to the backlog's 0": Case(
-        policy(QUEUE), 5, {QUEUE.name: QueueLoad(0, 8, arrival_rate=9.5, completion_rate=9.5)}, 5,
+        policy(QUEUE),
+        5,
+        {QUEUE.name: QueueLoad(0, 8, arrival_rate=9.5, completion_rate=9.5)},
+        5,
     ),
     "target utilization: headroom above the arrival rate": Case(
         policy(QueueSignal(queue="q", jobs_per_second_per_replica=2, target_utilization=0.5)),
-        1, {"bullmq_queue:q": QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)}, 7,
+        1,
+        {"bullmq_queue:q": QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)},
+        7,
     ),
     "idle queue: down to min": Case(
-        policy(QUEUE, min_replicas=0), 3,
-        {QUEUE.name: QueueLoad(0, 0, arrival_rate=0.0, completion_rate=0.0)}, 0,
+        policy(QUEUE, min_replicas=0),
+        3,
+        {QUEUE.name: QueueLoad(0, 0, arrival_rate=0.0, completion_rate=0.0)},
+        0,
     ),
     "a job running keeps one worker even at a tiny rate": Case(
-        policy(QUEUE, min_replicas=0), 2,
-        {QUEUE.name: QueueLoad(0, 1, arrival_rate=0.01, completion_rate=0.01)}, 1,
+        policy(QUEUE, min_replicas=0),
+        2,
+        {QUEUE.name: QueueLoad(0, 1, arrival_rate=0.01, completion_rate=0.01)},
+        1,
     ),
     "scale from zero on a backlog": Case(
-        policy(QUEUE, min_replicas=0), 0,
-        {QUEUE.name: QueueLoad(3, 0, arrival_rate=0.0, completion_rate=0.0)}, 1,
+        policy(QUEUE, min_replicas=0),
+        0,
+        {QUEUE.name: QueueLoad(3, 0, arrival_rate=0.0, completion_rate=0.0)},
+        1,
     ),
     "first read, no rate yet: the backlog may scale up": Case(
-        policy(QUEUE), 1, {QUEUE.name: QueueLoad(100, 2, arrival_rate=None, completion_rate=None)},
+        policy(QUEUE),
+        1,
+        {QUEUE.name: QueueLoad(100, 2, arrival_rate=None, completion_rate=None)},
         5,
     ),
     "first read, no rate yet: never scale down": Case(
-        policy(QUEUE), 6, {QUEUE.name: QueueLoad(0, 0, arrival_rate=None, completion_rate=None)},
-        6, reason="partial data",
+        policy(QUEUE),
+        6,
+        {QUEUE.name: QueueLoad(0, 0, arrival_rate=None, completion_rate=None)},
+        6,
+        reason="partial data",
     ),
 }
 
 MISSING_DATA = {
     "one metric missing, the other says down: hold": Case(
-        policy(IN_FLIGHT, QUEUE), 5,
-        {IN_FLIGHT.name: HttpLoad(0, None), QUEUE.name: Unavailable("redis down")}, 5,
+        policy(IN_FLIGHT, QUEUE),
+        5,
+        {IN_FLIGHT.name: HttpLoad(0, None), QUEUE.name: Unavailable("redis down")},
+        5,
         reason="not scaling down on partial data",
     ),
     "one metric missing, the other says up: scale up": Case(
-        policy(IN_FLIGHT, QUEUE), 2,
-        {IN_FLIGHT.name: HttpLoad(70, None), QUEUE.name: Unavailable("redis down")}, 7,
+        policy(IN_FLIGHT, QUEUE),
+        2,
+        {IN_FLIGHT.name: HttpLoad(70, None), QUEUE.name: Unavailable("redis down")},
+        7,
     ),
     "every metric missing: hold": Case(
-        policy(IN_FLIGHT), 4, {IN_FLIGHT.name: Unavailable("nginx down")}, 4,
+        policy(IN_FLIGHT),
+        4,
+        {IN_FLIGHT.name: Unavailable("nginx down")},
+        4,
         reason="no metric available",
     ),
     "a metric never read counts as missing": Case(policy(IN_FLIGHT, RATE), 4, in_flight(0), 4),
     "every metric missing below min: still raised to min": Case(
-        policy(IN_FLIGHT, min_replicas=2), 1, {IN_FLIGHT.name: Unavailable("nginx down")}, 2,
+        policy(IN_FLIGHT, min_replicas=2),
+        1,
+        {IN_FLIGHT.name: Unavailable("nginx down")},
+        2,
     ),
 }
 
@@ -188,103 +238,201 @@ HPA_DEFAULTS = Behavior()  # scale-up max(4 pods, 100 %) per 15 s; down 100 % pe
 
 BEHAVIOR = {
     "HPA: scale-down takes the highest recommendation of the last 300 s": Case(
-        policy(behavior=HPA_DEFAULTS), 6, in_flight(10),
-        5, history=recommendations((290, 5), (100, 3)),
+        policy(behavior=HPA_DEFAULTS),
+        6,
+        in_flight(10),
+        5,
+        history=recommendations((290, 5), (100, 3)),
         reason="highest recommendation in the last 300s",
     ),
     "HPA: recommendations older than the window are forgotten": Case(
-        policy(behavior=HPA_DEFAULTS), 6, in_flight(10), 1, history=recommendations((301, 5)),
+        policy(behavior=HPA_DEFAULTS),
+        6,
+        in_flight(10),
+        1,
+        history=recommendations((301, 5)),
     ),
     "HPA: the scale-down window never raises above the current count": Case(
-        policy(behavior=HPA_DEFAULTS), 3, in_flight(10), 3, history=recommendations((10, 8)),
+        policy(behavior=HPA_DEFAULTS),
+        3,
+        in_flight(10),
+        3,
+        history=recommendations((10, 8)),
     ),
     "HPA: scale-up has no window by default": Case(
-        policy(behavior=HPA_DEFAULTS), 2, in_flight(60), 6, history=recommendations((5, 1)),
+        policy(behavior=HPA_DEFAULTS),
+        2,
+        in_flight(60),
+        6,
+        history=recommendations((5, 1)),
     ),
     "scale-up window: up only to the lowest recent recommendation": Case(
         policy(behavior=Behavior(scale_up=rules(60, pods(100)), scale_down=rules(0, percent(100)))),
-        2, in_flight(60), 4, history=recommendations((50, 4), (20, 9)),
+        2,
+        in_flight(60),
+        4,
+        history=recommendations((50, 4), (20, 9)),
         reason="lowest recommendation in the last 60s",
     ),
     "HPA: scale-up from 1 limited to +4 pods per 15 s": Case(
-        policy(behavior=HPA_DEFAULTS), 1, in_flight(200), 5, reason="scale-up limited to 5",
+        policy(behavior=HPA_DEFAULTS),
+        1,
+        in_flight(200),
+        5,
+        reason="scale-up limited to 5",
     ),
     "HPA: scale-up from 10 limited to +100 % per 15 s": Case(
-        policy(behavior=HPA_DEFAULTS), 10, in_flight(400), 20,
+        policy(behavior=HPA_DEFAULTS),
+        10,
+        in_flight(400),
+        20,
     ),
     "HPA: changes within the period count against the limit": Case(
-        policy(behavior=HPA_DEFAULTS), 6, in_flight(400), 6, history=events((10, 2, 6)),
+        policy(behavior=HPA_DEFAULTS),
+        6,
+        in_flight(400),
+        6,
+        history=events((10, 2, 6)),
     ),
     "HPA: changes older than the period do not": Case(
-        policy(behavior=HPA_DEFAULTS), 6, in_flight(400), 12, history=events((16, 2, 6)),
+        policy(behavior=HPA_DEFAULTS),
+        6,
+        in_flight(400),
+        12,
+        history=events((16, 2, 6)),
     ),
     "HPA: scale-down 100 % per 15 s goes straight to the target": Case(
-        policy(behavior=HPA_DEFAULTS), 20, in_flight(10), 1,
+        policy(behavior=HPA_DEFAULTS),
+        20,
+        in_flight(10),
+        1,
     ),
     "pods policy down: one replica per minute": Case(
         policy(behavior=Behavior(scale_up=rules(0, pods(4)), scale_down=rules(0, pods(1, 60)))),
-        5, in_flight(0), 4, reason="scale-down limited to 4",
+        5,
+        in_flight(0),
+        4,
+        reason="scale-down limited to 4",
     ),
     "pods policy down: a removal within the period blocks the next": Case(
         policy(behavior=Behavior(scale_up=rules(0, pods(4)), scale_down=rules(0, pods(1, 60)))),
-        4, in_flight(0), 4, history=events((30, 5, 4)),
+        4,
+        in_flight(0),
+        4,
+        history=events((30, 5, 4)),
     ),
     "select min: the policy allowing the smaller change applies": Case(
-        policy(behavior=Behavior(
-            scale_up=rules(0, pods(4), percent(100), select="min"),
-            scale_down=rules(0, percent(100)))),
-        10, in_flight(400), 14,
+        policy(
+            behavior=Behavior(
+                scale_up=rules(0, pods(4), percent(100), select="min"),
+                scale_down=rules(0, percent(100)),
+            )
+        ),
+        10,
+        in_flight(400),
+        14,
     ),
     "percent down rounds toward keeping replicas": Case(
         policy(behavior=Behavior(scale_up=rules(0, pods(4)), scale_down=rules(0, percent(50)))),
-        5, in_flight(0), 2,  # int(5 * 0.5) = 2: the HPA truncates
+        5,
+        in_flight(0),
+        2,  # int(5 * 0.5) = 2: the HPA truncates
     ),
     "scale-down cooldown after a change: hold": Case(
-        policy(behavior=Behavior(
-            scale_up=rules(0, pods(4)), scale_down=rules(0, percent(100), cooldown_seconds=120))),
-        5, in_flight(0), 5, history=events((60, 1, 5)), reason="cooldown 120s",
+        policy(
+            behavior=Behavior(
+                scale_up=rules(0, pods(4)), scale_down=rules(0, percent(100), cooldown_seconds=120)
+            )
+        ),
+        5,
+        in_flight(0),
+        5,
+        history=events((60, 1, 5)),
+        reason="cooldown 120s",
     ),
     "scale-down cooldown over: scale down": Case(
-        policy(behavior=Behavior(
-            scale_up=rules(0, pods(4)), scale_down=rules(0, percent(100), cooldown_seconds=120))),
-        5, in_flight(0), 1, history=events((121, 1, 5)),
+        policy(
+            behavior=Behavior(
+                scale_up=rules(0, pods(4)), scale_down=rules(0, percent(100), cooldown_seconds=120)
+            )
+        ),
+        5,
+        in_flight(0),
+        1,
+        history=events((121, 1, 5)),
     ),
     "the scale-down cooldown does not hold a scale-up": Case(
-        policy(behavior=Behavior(
-            scale_up=rules(0, pods(4)), scale_down=rules(0, percent(100), cooldown_seconds=120))),
-        5, in_flight(80), 8, history=events((20, 1, 5)),
+        policy(
+            behavior=Behavior(
+                scale_up=rules(0, pods(4)), scale_down=rules(0, percent(100), cooldown_seconds=120)
+            )
+        ),
+        5,
+        in_flight(80),
+        8,
+        history=events((20, 1, 5)),
     ),
     "scale-up cooldown after a change: hold": Case(
-        policy(behavior=Behavior(
-            scale_up=rules(0, pods(4), cooldown_seconds=30), scale_down=rules(0, percent(100)))),
-        2, in_flight(80), 2, history=events((10, 4, 2)),
+        policy(
+            behavior=Behavior(
+                scale_up=rules(0, pods(4), cooldown_seconds=30), scale_down=rules(0, percent(100))
+            )
+        ),
+        2,
+        in_flight(80),
+        2,
+        history=events((10, 4, 2)),
     ),
 }
 
 LIMITS = {
-    "capped at max": Case(policy(max_replicas=4), 2, in_flight(100), 4, reason="capped at max_replicas 4"),
+    "capped at max": Case(
+        policy(max_replicas=4), 2, in_flight(100), 4, reason="capped at max_replicas 4"
+    ),
     "raised to min": Case(policy(min_replicas=3), 3, in_flight(0), 3),
     "below min (changed by hand): raised to min at once": Case(
-        policy(min_replicas=3, behavior=HPA_DEFAULTS), 1, in_flight(0), 3,
+        policy(min_replicas=3, behavior=HPA_DEFAULTS),
+        1,
+        in_flight(0),
+        3,
     ),
     "above max (changed by hand): lowered to max": Case(
-        policy(max_replicas=4, behavior=HPA_DEFAULTS), 9, in_flight(90), 4,
+        policy(max_replicas=4, behavior=HPA_DEFAULTS),
+        9,
+        in_flight(90),
+        4,
     ),
 }
 
 OVERRIDES = {
     "an active override pins the count": Case(
-        policy(), 2, in_flight(200), 3,
-        history=ServiceHistory(override=Override(3, until=NOW + 60)), reason="pinned by hand",
+        policy(),
+        2,
+        in_flight(200),
+        3,
+        history=ServiceHistory(override=Override(3, until=NOW + 60)),
+        reason="pinned by hand",
     ),
     "an override for good pins the count": Case(
-        policy(), 2, in_flight(0), 7, history=ServiceHistory(override=Override(7)),
+        policy(),
+        2,
+        in_flight(0),
+        7,
+        history=ServiceHistory(override=Override(7)),
     ),
     "a forced override outside [min, max] is applied as asked": Case(
-        policy(max_replicas=4), 2, in_flight(0), 9, history=ServiceHistory(override=Override(9)),
+        policy(max_replicas=4),
+        2,
+        in_flight(0),
+        9,
+        history=ServiceHistory(override=Override(9)),
     ),
     "an expired override is ignored": Case(
-        policy(), 2, in_flight(60), 6, history=ServiceHistory(override=Override(3, until=NOW)),
+        policy(),
+        2,
+        in_flight(60),
+        6,
+        history=ServiceHistory(override=Override(3, until=NOW)),
     ),
 }
 
@@ -322,7 +470,11 @@ def test_overrides(case: Case) -> None:
 def test_a_decision_explains_every_stage() -> None:
     decision = Case(policy(max_replicas=3), 1, in_flight(100), 3).decision()
     assert [step.stage for step in decision.steps] == [
-        "guarded", "stabilized", "cooldown", "limited", "clamped",
+        "guarded",
+        "stabilized",
+        "cooldown",
+        "limited",
+        "clamped",
     ]
     assert decision.recommendation == 10
     assert "100 in flight at 10 per replica" in decision.explain()

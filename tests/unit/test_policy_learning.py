@@ -6,17 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from autoscaler.metrics import QueueLoad, Unavailable
-from autoscaler.policy import Observation, ServiceHistory, decide, remember
-from autoscaler.policy.learning import learn
-from autoscaler.policy.model import QueueHistory, RateReading
-from autoscaler.policy.parameters import (
-    Behavior,
-    DirectionRules,
-    QueueSignal,
-    ServicePolicy,
-    StepPolicy,
-)
+from autoscaler.config import ServicePolicy
+from autoscaler.policy import Observation, ServiceHistory, Unavailable, decide, remember
+from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
+from autoscaler.signals.bullmq_queue import QueueLoad, QueueMemory, QueueSignal, RateReading
 
 QUEUE = QueueSignal(
     queue="q", jobs_per_second_per_replica=1, arrival_window_seconds=60, target_utilization=1
@@ -28,14 +21,23 @@ def load(backlog=0, completion_rate=None, arrival_rate=None, active=0) -> QueueL
     return QueueLoad(backlog, active, arrival_rate=arrival_rate, completion_rate=completion_rate)
 
 
-def known(per_replica=1.0, backlogged=False, ready=2, rates=()) -> QueueHistory:
+def known(per_replica=1.0, backlogged=False, ready=2, rates=()) -> QueueMemory:
     readings = tuple(RateReading(NOW - age, rate) for age, rate in rates)
-    return QueueHistory(per_replica, backlogged, ready, readings)
+    return QueueMemory(per_replica, backlogged, ready, readings)
+
+
+def learn(before: QueueMemory | None, reading: QueueLoad | Unavailable, ready: int) -> QueueMemory:
+    """What the signal remembers after this read."""
+    observation = Observation(ready, ready, {QUEUE.name: reading})
+    memory = None if before is None else before.to_memory()
+    proposal = QUEUE.propose(observation, Behavior(), memory, NOW)
+    assert proposal.memory is not None
+    return QueueMemory.from_memory(proposal.memory)
 
 
 @dataclass
 class Read:
-    before: QueueHistory | None
+    before: QueueMemory | None
     reading: QueueLoad | Unavailable
     ready: int
     expected: float
@@ -64,10 +66,8 @@ THROUGHPUT = {
 
 @pytest.mark.parametrize("case", THROUGHPUT.values(), ids=THROUGHPUT.keys())
 def test_per_replica_throughput(case: Read) -> None:
-    before = {} if case.before is None else {QUEUE.name: case.before}
-    observation = Observation(case.ready, case.ready, {QUEUE.name: case.reading})
-    learned = learn((QUEUE,), observation, before, NOW)
-    assert learned[QUEUE.name].per_replica == pytest.approx(case.expected)
+    learned = learn(case.before, case.reading, case.ready)
+    assert learned.per_replica == pytest.approx(case.expected)
 
 
 RATES = {
@@ -79,10 +79,8 @@ RATES = {
 
 @pytest.mark.parametrize("before, rate, expected", RATES.values(), ids=RATES.keys())
 def test_arrival_rates_within_the_window(before, rate, expected) -> None:
-    known_before = {} if before is None else {QUEUE.name: before}
-    observation = Observation(2, 2, {QUEUE.name: load(0, 1.0, rate)})
-    learned = learn((QUEUE,), observation, known_before, NOW)
-    assert [r.rate for r in learned[QUEUE.name].arrival_rates] == expected
+    learned = learn(before, load(0, 1.0, rate), ready=2)
+    assert [r.rate for r in learned.arrival_rates] == expected
 
 
 # No window, no limit that matters: the proposal comes straight through.
@@ -101,14 +99,14 @@ WORKERS = ServicePolicy(min_replicas=1, max_replicas=50, signals=(QUEUE,), behav
 
 @dataclass
 class Sized:
-    history: QueueHistory
+    history: QueueMemory
     reading: QueueLoad
     ready: int
     expected: int
     reason: str
 
 
-def steady(per_replica, rates) -> QueueHistory:
+def steady(per_replica, rates) -> QueueMemory:
     """A history of reads every 10 s at these rates, the last one 10 s ago."""
     ages = range(10 * len(rates), 0, -10)
     return known(per_replica, ready=3, rates=list(zip(ages, rates, strict=True)))
@@ -132,7 +130,7 @@ SIZING = {
 
 @pytest.mark.parametrize("case", SIZING.values(), ids=SIZING.keys())
 def test_queue_sizing(case: Sized) -> None:
-    history = ServiceHistory(queues={QUEUE.name: case.history})
+    history = ServiceHistory(memory={QUEUE.name: case.history.to_memory()})
     observation = Observation(case.ready, case.ready, {QUEUE.name: case.reading})
     decision = decide("workers", WORKERS, observation, history, NOW)
     assert decision.replicas == case.expected, decision.explain()
@@ -140,9 +138,9 @@ def test_queue_sizing(case: Sized) -> None:
 
 
 def test_remember_keeps_what_the_decision_learned() -> None:
-    before = ServiceHistory(queues={QUEUE.name: known()})
+    before = ServiceHistory(memory={QUEUE.name: known().to_memory()})
     observation = Observation(2, 2, {QUEUE.name: load(0, 8.0, 8.0)})
     decision = decide("workers", WORKERS, observation, before, NOW)
     after = remember(before, decision, WORKERS, NOW, applied=True)
-    assert after.queues == decision.queues
-    assert after.queues[QUEUE.name].per_replica == 4.0
+    assert after.memory == decision.memory
+    assert QueueMemory.from_memory(after.memory[QUEUE.name]).per_replica == 4.0

@@ -1,15 +1,15 @@
-"""Which replicas go on scale-in, and how a docker inspect record reads."""
+"""Which replicas go on scale-in, and how a container's inspection reads."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
-from autoscaler.actuators.inspect import replica_from_inspect
-from autoscaler.actuators.replicas import Replica, choose_victims
+from autoscaler.actuators.replicas import Replica, choose_victims, replica_from_container
 
-START = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def replica(number: int, age_minutes: int, health: str | None = "healthy") -> Replica:
@@ -22,19 +22,33 @@ def replica(number: int, age_minutes: int, health: str | None = "healthy") -> Re
 
 VICTIMS = {
     "the newest when nothing else tells them apart": (
-        [replica(1, 30), replica(2, 5), replica(3, 10)], 1, None, ["id2"],
+        [replica(1, 30), replica(2, 5), replica(3, 10)],
+        1,
+        None,
+        ["id2"],
     ),
     "unhealthy ones first, even when older": (
-        [replica(1, 30, "unhealthy"), replica(2, 5), replica(3, 10)], 1, None, ["id1"],
+        [replica(1, 30, "unhealthy"), replica(2, 5), replica(3, 10)],
+        1,
+        None,
+        ["id1"],
     ),
     "starting ones before serving ones": (
-        [replica(1, 30), replica(2, 1, "starting"), replica(3, 10)], 2, None, ["id2", "id3"],
+        [replica(1, 30), replica(2, 1, "starting"), replica(3, 10)],
+        2,
+        None,
+        ["id2", "id3"],
     ),
     "the least busy before the newest": (
-        [replica(1, 30), replica(2, 5), replica(3, 10)], 1, {"id1": 0, "id2": 4, "id3": 2}, ["id1"],
+        [replica(1, 30), replica(2, 5), replica(3, 10)],
+        1,
+        {"id1": 0, "id2": 4, "id3": 2},
+        ["id1"],
     ),
     "busyness ties fall back to the newest": (
-        [replica(1, 30), replica(2, 5), replica(3, 10)], 2, {"id1": 1, "id2": 1, "id3": 0},
+        [replica(1, 30), replica(2, 5), replica(3, 10)],
+        2,
+        {"id1": 1, "id2": 1, "id3": 0},
         ["id3", "id2"],
     ),
 }
@@ -45,36 +59,37 @@ def test_choose_victims(replicas, count, busyness, expected) -> None:
     assert [r.id for r in choose_victims(replicas, count, busyness)] == expected
 
 
-# Trimmed from `docker container inspect` of a compose replica (Docker 20.10).
-INSPECT = {
-    "Id": "4f1c0de5a1b2",
-    "Name": "/cfe2e-1a2b3c4d-flowise-2",
-    "State": {
-        "Status": "running",
-        "StartedAt": "2026-11-26T12:40:01.123456789Z",
-        "Health": {"Status": "starting", "FailingStreak": 0, "Log": []},
-    },
-    "Config": {
-        "Labels": {
+def container(status: str, health: str | None, started_at: datetime | None):
+    """What python-on-whales' Container exposes of `docker inspect` (its public attributes)."""
+    return SimpleNamespace(
+        id="4f1c0de5a1b2",
+        name="cfe2e-1a2b3c4d-flowise-2",
+        state=SimpleNamespace(
+            status=status,
+            health=SimpleNamespace(status=health) if health else None,
+            started_at=started_at,
+        ),
+        config=SimpleNamespace(labels={
             "com.docker.compose.project": "cfe2e-1a2b3c4d",
             "com.docker.compose.service": "flowise",
             "com.docker.compose.container-number": "2",
-        }
-    },
-    "NetworkSettings": {"Networks": {"cfe2e-1a2b3c4d_default": {"IPAddress": "172.20.0.5"}}},
-}
+        }),
+        network_settings=SimpleNamespace(
+            networks={"cfe2e-1a2b3c4d_default": SimpleNamespace(ip_address="172.20.0.5")}
+        ),
+    )  # fmt: skip
 
 
-def test_reads_a_docker_inspect_record() -> None:
-    assert replica_from_inspect(INSPECT) == Replica(
+def test_reads_a_container_as_docker_inspect_describes_it() -> None:
+    started = datetime(2026, 11, 26, 12, 40, 1, 123456, tzinfo=UTC)
+    assert replica_from_container(container("running", "starting", started)) == Replica(
         id="4f1c0de5a1b2", name="cfe2e-1a2b3c4d-flowise-2", service="flowise", number=2,
-        state="running", health="starting",
-        started_at=datetime(2026, 11, 26, 12, 40, 1, 123456, tzinfo=timezone.utc),
+        state="running", health="starting", started_at=started,
         addresses={"cfe2e-1a2b3c4d_default": "172.20.0.5"},
     )  # fmt: skip
 
 
-def test_a_container_without_healthcheck_or_start_time() -> None:
-    record = {**INSPECT, "State": {"Status": "created", "StartedAt": "0001-01-01T00:00:00Z"}}
-    read = replica_from_inspect(record)
+def test_a_container_without_healthcheck_that_never_started() -> None:
+    never = datetime(1, 1, 1, tzinfo=UTC)
+    read = replica_from_container(container("created", None, never))
     assert (read.health, read.started_at.year, read.routable) == (None, 1, False)

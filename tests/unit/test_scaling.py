@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica
-from autoscaler.actuators.scaling import Routing, Scaler
+from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
+from autoscaler.errors import Interrupted
 
-START = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NET = "p_default"
 
 
@@ -34,7 +37,9 @@ class FakeEngine:
     """Replicas in memory; records every action; nginx's connections are scripted."""
 
     def __init__(self, flowise: int, connections: list[list[int]] | None = None) -> None:
-        self.containers = [container("nginx", 1)] + [container("flowise", n) for n in range(1, flowise + 1)]
+        self.containers = [container("nginx", 1)] + [
+            container("flowise", n) for n in range(1, flowise + 1)
+        ]
         self.actions: list[str] = []
         self.connections = connections or []
         self.fail_on: str | None = None
@@ -77,10 +82,13 @@ class Clock:
         self.now += seconds
 
 
-def scaler_for(engine: FakeEngine, tmp_path: Path, clock: Clock) -> tuple[Scaler, Path]:
+def scaler_for(
+    engine: FakeEngine, tmp_path: Path, clock: Clock, pause: Callable[[float], None] | None = None
+) -> tuple[ScaleTransaction, Path]:
     path = tmp_path / "flowise.conf"
     routing = Routing("nginx", "flowise", 3000, ready_timeout_seconds=10, drain_timeout_seconds=5)
-    scaler = Scaler(engine, NginxUpstream(engine, path), routing, lambda: clock.now, clock.sleep)
+    upstream = NginxUpstream(engine, path)
+    scaler = ScaleTransaction(engine, upstream, routing, lambda: clock.now, pause or clock.sleep)
     scaler.reconcile(scaler.snapshot())
     engine.actions.clear()
     return scaler, path
@@ -99,7 +107,8 @@ def test_scale_in_takes_victims_out_of_nginx_drains_then_removes_them(tmp_path) 
     assert outcome.removed == ("p-flowise-2", "p-flowise-3")
     assert outcome.undrained == 0
     assert engine.actions == [
-        "nginx -t", "nginx -s reload",
+        "nginx -t",
+        "nginx -s reload",
         "remove p-flowise-2 p-flowise-3",
         "scale_to flowise 1",
     ]
@@ -147,7 +156,8 @@ def test_a_service_nginx_does_not_route_to_is_scaled_in_without_drain(tmp_path) 
     outcome = scaler.scale("flowise-worker", 1, scaler.snapshot())
     assert outcome.removed == ("p-flowise-worker-3", "p-flowise-worker-2")
     assert engine.actions == [
-        "remove p-flowise-worker-3 p-flowise-worker-2", "scale_to flowise-worker 1",
+        "remove p-flowise-worker-3 p-flowise-worker-2",
+        "scale_to flowise-worker 1",
     ]
 
 
@@ -166,3 +176,28 @@ def test_no_running_nginx_is_an_actuator_error(tmp_path) -> None:
     engine.containers = [r for r in engine.containers if r.service != "nginx"]
     with pytest.raises(ActuatorError, match="no running container of the service 'nginx'"):
         scaler.reconcile(scaler.snapshot())
+
+
+def test_the_plan_says_what_will_be_done_and_does_none_of_it(tmp_path) -> None:
+    engine = FakeEngine(3, connections=[[1, 1, 3]])
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    plan = scaler.plan("flowise", 1, scaler.snapshot())
+    assert [r.name for r in plan.victims] == ["p-flowise-2", "p-flowise-3"]
+    assert plan.steps() == (
+        "take p-flowise-2, p-flowise-3 out of the nginx upstream (nginx -t, reload)",
+        "wait up to 5s until nginx has no request in flight to them",
+        "stop and remove p-flowise-2, p-flowise-3",
+    )
+    assert engine.actions == [], "planning only reads"
+
+
+def test_a_stop_during_the_drain_ends_it_at_once_and_routes_the_victims_again(tmp_path) -> None:
+    def stop_requested(seconds: float) -> None:
+        raise Interrupted("stopping")
+
+    engine = FakeEngine(2, connections=[[1, 2]] + [[2]] * 100)
+    scaler, path = scaler_for(engine, tmp_path, Clock(), pause=stop_requested)
+    with pytest.raises(Interrupted):
+        scaler.scale("flowise", 1, scaler.snapshot())
+    assert not any(action.startswith("remove") for action in engine.actions)
+    assert len(servers(path)) == 2, "the victim still runs, so it is routed to again"

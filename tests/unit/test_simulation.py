@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.policy.parameters import QueueSignal, ServicePolicy
+from autoscaler.config import ServicePolicy
+from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.simulation.run import PolicyResult, simulate
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
 from autoscaler.simulation.service import ServiceModel, ServiceView
@@ -163,5 +164,5 @@ def test_parse_trace_rejects(text, message):
 
 
 def test_read_trace_names_a_missing_file(tmp_path: Path):
-    with pytest.raises(TraceError, match="missing.csv: cannot read the trace"):
+    with pytest.raises(TraceError, match=r"missing\.csv: cannot read the trace"):
         read_trace(tmp_path / "missing.csv")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from autoscaler import docker_cli_plugin
 from autoscaler.stack import docker_plugin
 
 
 def test_answers_the_metadata_request_with_docker_s_schema(capsys) -> None:
-    assert docker_plugin.main(["docker-cli-plugin-metadata"]) == 0
+    assert docker_cli_plugin.main(["docker-cli-plugin-metadata"]) == 0
     metadata = json.loads(capsys.readouterr().out)
     assert metadata["SchemaVersion"] == "0.1.0"
     assert metadata["Vendor"] == "compose-flowise"
@@ -24,7 +25,7 @@ def test_drops_the_plugin_name_docker_passes_first(monkeypatch, capsys, tmp_path
     config_file = tmp_path / "config.toml"
     config_file.write_text("")
     monkeypatch.delenv("COMPOSE_FLOWISE_CONFIG", raising=False)
-    code = docker_plugin.main(["flowise", "config", "check", "--config", str(config_file)])
+    code = docker_cli_plugin.main(["flowise", "config", "check", "--config", str(config_file)])
     assert code == 0
     assert capsys.readouterr().out.startswith(f"{config_file}: valid")
 
@@ -50,4 +51,4 @@ def test_installs_where_docker_looks_by_default(environ, expected) -> None:
 
 def test_the_launcher_quotes_the_interpreter_path() -> None:
     text = docker_plugin.launcher("/opt/my tools/bin/python")
-    assert "exec '/opt/my tools/bin/python' -m autoscaler.stack.docker_plugin \"$@\"" in text
+    assert "exec '/opt/my tools/bin/python' -m autoscaler.docker_cli_plugin \"$@\"" in text

@@ -152,9 +152,12 @@ def test_a_healthy_setup_has_no_finding() -> None:
 
 
 def test_a_running_healthy_stack_has_no_finding() -> None:
-    setup = running(main_container("p-flowise-1"), main_container("p-flowise-2"),
-                    RunningContainer("p-flowise-worker-1", "flowise-worker", ENVIRONMENT),
-                    RunningContainer("p-redis-1", "redis", {}, (Published(6379, "127.0.0.1"),)))
+    setup = running(
+        main_container("p-flowise-1"),
+        main_container("p-flowise-2"),
+        RunningContainer("p-flowise-worker-1", "flowise-worker", ENVIRONMENT),
+        RunningContainer("p-redis-1", "redis", {}, (Published(6379, "127.0.0.1"),)),
+    )
     assert diagnose(setup) == []  # fmt: skip
 
 
@@ -176,7 +179,9 @@ def test_one_main_and_no_worker_outside_queue_mode_is_fine() -> None:
 
 
 def test_findings_never_show_a_secret_s_value() -> None:
-    setup = with_environment(WORKER, JWT_AUTH_TOKEN_SECRET="s3cr3t-value", REDIS_URL="redis://:pw@x")
+    setup = with_environment(
+        WORKER, JWT_AUTH_TOKEN_SECRET="s3cr3t-value", REDIS_URL="redis://:pw@x"
+    )
     text = " ".join(f"{f.problem} {f.fix}" for f in diagnose(setup))
     assert "JWT_AUTH_TOKEN_SECRET" in text
     assert "s3cr3t-value" not in text and "pw@" not in text

@@ -101,7 +101,10 @@ def test_the_rendered_config_is_valid_and_matches_the_env_file() -> None:
     secrets = chosen_secrets({}, lambda: "x" * 64)
     settings = config.parse(render_config(layout, "shop", ports, secrets["REDIS_PASSWORD"]), "t")
     env = {k: v for _, values in env_groups(layout, ports, secrets) for k, v in values.items()}
-    assert str(settings.nginx.stub_status_url) == f"http://127.0.0.1:{env['NGINX_STATUS_PORT']}/nginx_status"
+    assert (
+        str(settings.nginx.stub_status_url)
+        == f"http://127.0.0.1:{env['NGINX_STATUS_PORT']}/nginx_status"
+    )
     assert settings.redis.url.port == int(env["REDIS_HOST_PORT"])
     assert settings.nginx.upstream_file.parent == Path(env["FLOWISE_UPSTREAM_DIR"])
     assert settings.daemon.state_file == Path("/srv/flowise/state/state.json")

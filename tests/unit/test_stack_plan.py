@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.config import default_services
-from autoscaler.stack.plan import ContainerState, first_start_scales, initial_scales, readiness
+from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales, readiness
 
 
 def test_starts_each_scaled_service_at_its_min() -> None:

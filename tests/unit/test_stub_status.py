@@ -9,9 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from autoscaler.metrics import HttpLoad, StubStatus, Unavailable
-from autoscaler.sources.stub_status import (
+from autoscaler.policy import Unavailable
+from autoscaler.runtime.observe import Sensors
+from autoscaler.signals.nginx_stub_status import (
+    HttpLoad,
     NginxStubStatus,
+    StubStatus,
     StubStatusFormatError,
     parse_stub_status,
 )
@@ -51,7 +54,7 @@ class Page(BaseHTTPRequestHandler):
     body = RECORDED
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         self.send_response(self.status)
         self.end_headers()
         self.wfile.write(self.body.encode())
@@ -73,16 +76,16 @@ def served() -> Iterator[tuple[ThreadingHTTPServer, str]]:
 def test_reads_in_flight_and_rate_over_http(served) -> None:
     server, url = served
     source = NginxStubStatus(requests.Session(), url, timeout_seconds=2)
-    assert source.load(now=0.0) == HttpLoad(in_flight=184, request_rate=None)
+    assert source.read(now=0.0) == HttpLoad(in_flight=184, request_rate=None)
     server.RequestHandlerClass.body = RECORDED.replace("31070465", "31070566")
-    assert source.load(now=10.0) == HttpLoad(in_flight=184, request_rate=10.0)
+    assert source.read(now=10.0) == HttpLoad(in_flight=184, request_rate=10.0)
 
 
 def test_an_error_status_is_unavailable(served) -> None:
     server, url = served
     server.RequestHandlerClass.status = 404
     status = NginxStubStatus(requests.Session(), url, timeout_seconds=2).status()
-    assert status == Unavailable(f"nginx stub_status at {url}: HTTP 404")
+    assert status == Unavailable(f"nginx stub_status at {url}: HTTP 404", "nginx")
 
 
 def test_a_page_that_is_not_stub_status_is_unavailable(served) -> None:
@@ -95,5 +98,8 @@ def test_a_page_that_is_not_stub_status_is_unavailable(served) -> None:
 
 def test_nginx_down_is_unavailable(unused_port: int) -> None:
     url = f"http://127.0.0.1:{unused_port}/nginx_status"
-    status = NginxStubStatus(requests.Session(), url, timeout_seconds=2).status()
-    assert status == Unavailable(f"nginx stub_status at {url}: ConnectionError")
+    source = NginxStubStatus(requests.Session(), url, timeout_seconds=2)
+    read = Sensors({"page": source}, {"nginx_in_flight": "page"}).read(now=0.0)
+    status = read["nginx_in_flight"]
+    assert isinstance(status, Unavailable) and status.source == "nginx"
+    assert status.reason.startswith(f"nginx stub_status at {url}: ConnectionError")

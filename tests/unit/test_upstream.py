@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from autoscaler.actuators.upstream import (
 def replica(number: int, state="running", health="healthy", network="p_default") -> Replica:
     return Replica(
         id=f"id{number}", name=f"p-flowise-{number}", service="flowise", number=number,
-        state=state, health=health, started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        state=state, health=health, started_at=datetime(2026, 1, 1, tzinfo=UTC),
         addresses={network: f"172.18.0.{number}"},
     )  # fmt: skip
 

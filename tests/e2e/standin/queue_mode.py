@@ -38,7 +38,9 @@ class PredictionQueue:
         key = self._queue.toKey(job.id)
         client = self._queue.client
         while True:
-            finished, result, reason = await client.hmget(key, "finishedOn", "returnvalue", "failedReason")
+            finished, result, reason = await client.hmget(
+                key, "finishedOn", "returnvalue", "failedReason"
+            )
             if finished and reason is None:
                 return True, json.loads(result) if result else {}
             if finished or not await client.exists(key):  # failed jobs are removed at once

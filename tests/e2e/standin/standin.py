@@ -38,7 +38,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path.startswith(PREDICTION):
-            return self._predict(self.path[len(PREDICTION):], body)
+            return self._predict(self.path[len(PREDICTION) :], body)
         self._route()
 
     def _predict(self, chatflow_id, body):
@@ -48,7 +48,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(400, "the body must be a JSON object")
         data = {"chatflowid": chatflow_id, "question": question}
         succeeded, result = self.server.predict(data)
-        self._send(200 if succeeded else 500, json.dumps({**result, "main": HOSTNAME}), "application/json")
+        self._send(
+            200 if succeeded else 500, json.dumps({**result, "main": HOSTNAME}), "application/json"
+        )
 
     def _route(self):
         url = urlsplit(self.path)
@@ -91,7 +93,9 @@ def _prediction_runner():
         return _run_here
     from queue_mode import PredictionQueue  # bullmq is only needed in queue mode
 
-    queue = PredictionQueue(os.environ["REDIS_URL"], os.environ.get("QUEUE_NAME") or "flowise-queue")
+    queue = PredictionQueue(
+        os.environ["REDIS_URL"], os.environ.get("QUEUE_NAME") or "flowise-queue"
+    )
     return queue.predict
 
 
@@ -104,7 +108,11 @@ def _run_here(data):
 
 
 def _exit_now(signum, _frame):
-    print(f"standin {HOSTNAME}: signal {signum}, exiting without draining", file=sys.stderr, flush=True)
+    print(
+        f"standin {HOSTNAME}: signal {signum}, exiting without draining",
+        file=sys.stderr,
+        flush=True,
+    )
     os._exit(0)
 
 

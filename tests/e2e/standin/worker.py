@@ -30,7 +30,9 @@ async def main() -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    worker = Worker(queue, run_job, {"connection": os.environ["REDIS_URL"], "concurrency": concurrency})
+    worker = Worker(
+        queue, run_job, {"connection": os.environ["REDIS_URL"], "concurrency": concurrency}
+    )
     print(f"worker {HOSTNAME}: {queue}, concurrency {concurrency}", file=sys.stderr, flush=True)
     await stop.wait()
     try:

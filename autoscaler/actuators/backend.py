@@ -1,0 +1,27 @@
+"""What a backend (Docker Compose today, Docker Swarm next) does for the scaling transaction.
+A protocol only: no I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from autoscaler.actuators.replicas import Replica, Snapshot
+
+
+class ReplicaBackend(Protocol):
+    def replicas(self) -> Snapshot:
+        """Every service's replicas in the project, running or not."""
+        ...
+
+    def scale_to(self, service: str, count: int) -> None:
+        """Bring the service to `count` replicas, leaving the existing ones untouched."""
+        ...
+
+    def remove(self, replicas: Sequence[Replica]) -> None:
+        """Stop (with each one's grace period) and remove exactly these replicas."""
+        ...
+
+    def execute(self, replica: Replica, command: Sequence[str]) -> str:
+        """Run a command inside a replica; its standard output."""
+        ...

@@ -1,0 +1,101 @@
+"""What a scaling action will do, decided before anything is done (plan, then apply). Purely
+computational, no I/O here: `daemon --dry-run`, `status` and the tests read plans."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from autoscaler.actuators.replicas import Replica, Snapshot, choose_victims
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which compose service nginx routes to, and how long the transaction may wait."""
+
+    nginx_service: str
+    upstream_service: str
+    upstream_port: int
+    ready_timeout_seconds: float
+    drain_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    service: str
+    running: tuple[Replica, ...]
+    """The replicas running when the plan was made."""
+    target: int
+    routed: bool
+    """The service is behind nginx: new replicas join the upstream once fit, victims leave it
+    and drain before they stop."""
+    victims: tuple[Replica, ...] = ()
+    """On scale-in, exactly the replicas that will be stopped and removed."""
+    ready_timeout_seconds: float = 0
+    drain_timeout_seconds: float = 0
+
+    @property
+    def before(self) -> int:
+        return len(self.running)
+
+    @property
+    def direction(self) -> Literal["out", "in", "none"]:
+        if self.target > self.before:
+            return "out"
+        return "in" if self.target < self.before else "none"
+
+    def steps(self) -> tuple[str, ...]:
+        """What applying the plan will do, in order, in words."""
+        if self.direction == "out":
+            return self._scale_out_steps()
+        if self.direction == "in":
+            return self._scale_in_steps()
+        return (f"{self.service}: nothing to do at {self.target}",)
+
+    def _scale_out_steps(self) -> tuple[str, ...]:
+        added = self.target - self.before
+        steps = [
+            f"docker compose up --scale {self.service}={self.target} (adds {added})",
+            f"wait up to {self.ready_timeout_seconds:g}s for each new replica to be fit",
+        ]
+        if self.routed:
+            steps.append("add each to the nginx upstream as it becomes fit (nginx -t, reload)")
+        return tuple(steps)
+
+    def _scale_in_steps(self) -> tuple[str, ...]:
+        names = ", ".join(r.name for r in self.victims)
+        steps = []
+        if self.routed:
+            steps += [
+                f"take {names} out of the nginx upstream (nginx -t, reload)",
+                f"wait up to {self.drain_timeout_seconds:g}s until nginx has no request in "
+                "flight to them",
+            ]
+        steps.append(f"stop and remove {names}")
+        return tuple(steps)
+
+
+def running_replicas(snapshot: Snapshot, service: str) -> tuple[Replica, ...]:
+    return tuple(r for r in snapshot.get(service, []) if r.state == "running")
+
+
+def plan_scale(
+    service: str,
+    target: int,
+    snapshot: Snapshot,
+    routing: Routing,
+    busyness: Mapping[str, int] | None = None,
+) -> ScalePlan:
+    """`busyness`: replica id -> requests in flight to it, read from nginx for a routed scale-in."""
+    running = running_replicas(snapshot, service)
+    victims = tuple(choose_victims(running, len(running) - target, busyness))
+    return ScalePlan(
+        service=service,
+        running=running,
+        target=target,
+        routed=service == routing.upstream_service,
+        victims=victims,
+        ready_timeout_seconds=routing.ready_timeout_seconds,
+        drain_timeout_seconds=routing.drain_timeout_seconds,
+    )

@@ -1,0 +1,154 @@
+"""Scaling and the load balancer as one transaction: plan (see plan.py), then apply.
+
+Scale-out: add replicas, route to each as soon as it is fit. Scale-in: take the planned victims
+out of the upstream, wait until nginx has no request in flight to them, only then stop and
+remove exactly those. After any failure, or a stop that cuts a wait short, the upstream is
+rebuilt from what really runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from contextlib import suppress
+from dataclasses import dataclass
+
+from autoscaler.actuators.backend import ReplicaBackend
+from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.plan import Routing, ScalePlan, plan_scale, running_replicas
+from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.actuators.upstream import NginxUpstream, render_upstream, upstream_servers
+from autoscaler.errors import Interrupted
+
+_POLL_SECONDS = 0.5
+# After a reload, nginx's old workers take new connections for a moment more: a drain only
+# counts as done once it has seen no connection this long after the reload.
+_RELOAD_SETTLE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ScaleOutcome:
+    service: str
+    before: int
+    after: int
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    not_ready: tuple[str, ...] = ()
+    """Replicas added that were not fit to route to within the ready timeout."""
+    undrained: int = 0
+    """Requests still in flight to the removed replicas when the drain timeout ran out."""
+
+
+class ScaleTransaction:
+    def __init__(
+        self,
+        backend: ReplicaBackend,
+        upstream: NginxUpstream,
+        routing: Routing,
+        monotonic: Callable[[], float],
+        pause: Callable[[float], None],
+    ) -> None:
+        """`pause(seconds)` waits between polls and raises Interrupted when a stop is asked."""
+        self._backend = backend
+        self.upstream = upstream
+        self._routing = routing
+        self._monotonic = monotonic
+        self._pause = pause
+
+    def snapshot(self) -> Snapshot:
+        return self._backend.replicas()
+
+    def reconcile(self, snapshot: Snapshot, leaving: Collection[Replica] = ()) -> bool:
+        """Make the upstream list the fit replicas, less `leaving`. True when nginx reloaded."""
+        nginx = self._nginx(snapshot)
+        upstream_service = self._routing.upstream_service
+        staying = [r for r in snapshot.get(upstream_service, []) if r not in leaving]
+        servers = upstream_servers(staying, nginx.addresses, self._routing.upstream_port)
+        return self.upstream.apply(render_upstream(upstream_service, servers), nginx)
+
+    def plan(self, service: str, target: int, snapshot: Snapshot) -> ScalePlan:
+        """The plan; for a routed scale-in it reads nginx's open connections to pick victims."""
+        busyness = None
+        running = running_replicas(snapshot, service)
+        if service == self._routing.upstream_service and target < len(running):
+            busyness = self._busyness(running, snapshot)
+        return plan_scale(service, target, snapshot, self._routing, busyness)
+
+    def scale(self, service: str, target: int, snapshot: Snapshot) -> ScaleOutcome:
+        return self.apply(self.plan(service, target, snapshot), snapshot)
+
+    def apply(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
+        try:
+            if plan.direction == "out":
+                return self._scale_out(plan)
+            if plan.direction == "in":
+                return self._scale_in(plan, snapshot)
+            return ScaleOutcome(plan.service, plan.before, plan.before)
+        except (ActuatorError, Interrupted):
+            self._reconcile_after_failure()
+            raise
+
+    def _scale_out(self, plan: ScalePlan) -> ScaleOutcome:
+        before = {r.id for r in plan.running}
+        self._backend.scale_to(plan.service, plan.target)
+        deadline = self._monotonic() + plan.ready_timeout_seconds
+        while True:
+            snapshot = self.snapshot()
+            added = [r for r in snapshot.get(plan.service, []) if r.id not in before]
+            if plan.routed:
+                self.reconcile(snapshot)
+            waiting = [r.name for r in added if not r.routable]
+            if not waiting or self._monotonic() >= deadline:
+                break
+            self._pause(_POLL_SECONDS)
+        return ScaleOutcome(
+            plan.service,
+            plan.before,
+            len(before) + len(added),
+            added=tuple(r.name for r in added),
+            not_ready=tuple(waiting),
+        )
+
+    def _scale_in(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
+        undrained = 0
+        if plan.routed:
+            self.reconcile(snapshot, leaving=plan.victims)
+            undrained = self._drain(plan, snapshot)
+        self._backend.remove(plan.victims)
+        self._backend.scale_to(plan.service, plan.target)
+        removed = tuple(r.name for r in plan.victims)
+        return ScaleOutcome(plan.service, plan.before, plan.target, removed=removed,
+                            undrained=undrained)  # fmt: skip
+
+    def _busyness(self, running: Collection[Replica], snapshot: Snapshot) -> dict[str, int]:
+        nginx = self._nginx(snapshot)
+        servers = {self._server(r, nginx): r.id for r in running}
+        in_flight = self.upstream.open_connections(nginx, servers.keys())
+        return {replica_id: in_flight[server] for server, replica_id in servers.items()}
+
+    def _drain(self, plan: ScalePlan, snapshot: Snapshot) -> int:
+        """Wait until nginx has no request in flight to the victims; what is left at timeout."""
+        nginx = self._nginx(snapshot)
+        servers = {self._server(r, nginx) for r in plan.victims}
+        settled = self._monotonic() + _RELOAD_SETTLE_SECONDS
+        deadline = self._monotonic() + plan.drain_timeout_seconds
+        while True:
+            remaining = sum(self.upstream.open_connections(nginx, servers).values())
+            now = self._monotonic()
+            if (remaining == 0 and now >= settled) or now >= deadline:
+                return remaining
+            self._pause(_POLL_SECONDS)
+
+    def _reconcile_after_failure(self) -> None:
+        with suppress(ActuatorError):  # the original error says more; the next tick retries
+            self.reconcile(self.snapshot())
+
+    def _server(self, replica: Replica, nginx: Replica) -> str:
+        return f"{replica.address_on(nginx.addresses)}:{self._routing.upstream_port}"
+
+    def _nginx(self, snapshot: Snapshot) -> Replica:
+        for replica in snapshot.get(self._routing.nginx_service, []):
+            if replica.state == "running":
+                return replica
+        raise ActuatorError(
+            "find nginx", f"no running container of the service {self._routing.nginx_service!r}"
+        )

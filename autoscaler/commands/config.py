@@ -1,0 +1,41 @@
+"""`compose-flowise config check|show`: validate the config file, or print the effective one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import tomli_w
+
+from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.config import public_view
+
+
+def register(commands: Subcommands) -> None:
+    config_command = commands.add_parser("config", help="check or show the config file")
+    actions = config_command.add_subparsers(title="actions", metavar="ACTION")
+    check = actions.add_parser("check", help="validate the config; exit 2 on a mistake")
+    add_config_option(check)
+    check.set_defaults(run=_check)
+    show = actions.add_parser("show", help="print the effective config, secrets masked")
+    add_config_option(show)
+    show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    show.set_defaults(run=_show)
+
+
+def _check(args: argparse.Namespace) -> int:
+    loaded = load_config(args)
+    services = ", ".join(loaded.settings.services)
+    print(f"{loaded.source}: valid (services: {services})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    loaded = load_config(args)
+    view = public_view(loaded.settings)
+    if args.json:
+        print(json.dumps(view, indent=2))
+    else:
+        print(f"# effective config from {loaded.source}")
+        print(tomli_w.dumps(view), end="")
+    return 0

@@ -1,0 +1,27 @@
+"""`compose-flowise install-docker-plugin`: make `docker flowise ...` run compose-flowise."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from autoscaler.commands.common import Subcommands
+from autoscaler.stack import docker_plugin
+from autoscaler.stack.errors import failing_as
+
+
+def register(commands: Subcommands) -> None:
+    plugin = commands.add_parser(
+        "install-docker-plugin", help="make `docker flowise ...` run compose-flowise"
+    )
+    plugin.add_argument("--dir", type=Path, default=docker_plugin.default_directory(os.environ),
+                        help="Docker's cli-plugins folder (default: %(default)s)")  # fmt: skip
+    plugin.set_defaults(run=_install)
+
+
+def _install(args: argparse.Namespace) -> int:
+    with failing_as(f"install the Docker CLI plugin into {args.dir}"):
+        path = docker_plugin.install(args.dir)
+    print(f"wrote {path}: `docker flowise ARGS` now runs `compose-flowise ARGS`")
+    return 0

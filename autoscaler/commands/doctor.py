@@ -1,0 +1,31 @@
+"""`compose-flowise doctor`: what is wrong with the stack, and how to fix it; exit 1 if anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.errors import EXIT_FAILED
+from autoscaler.stack.doctor import diagnose
+from autoscaler.stack.setup_reader import read_setup
+
+
+def register(commands: Subcommands) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="find what is wrong with the stack, and say how to fix it"
+    )
+    add_config_option(doctor)
+    doctor.set_defaults(run=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    loaded = load_config(args)
+    findings = diagnose(read_setup(loaded.settings))
+    for finding in findings:
+        print(f"{finding.check}: {finding.problem}\n    fix: {finding.fix}")
+    project = loaded.settings.compose.project_name
+    if findings:
+        print(f"{len(findings)} problem(s) in {project} ({loaded.source})")
+        return EXIT_FAILED
+    print(f"no problem found in {project} ({loaded.source})")
+    return 0

@@ -1,0 +1,24 @@
+"""`compose-flowise status`: replicas, metrics, what the daemon would do and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.runtime import status
+
+
+def register(commands: Subcommands) -> None:
+    status_command = commands.add_parser(
+        "status", help="replicas, metrics, what the daemon would do"
+    )
+    add_config_option(status_command)
+    status_command.add_argument("--json", action="store_true", help="print JSON")
+    status_command.set_defaults(run=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    report = status.gather(load_config(args).settings)
+    print(json.dumps(report, indent=2) if args.json else status.render(report))
+    return 0

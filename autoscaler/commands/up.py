@@ -1,0 +1,44 @@
+"""`compose-flowise up`: start the stack (init first if there is no config), wait until it
+serves."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from autoscaler import config
+from autoscaler.commands.common import Subcommands, add_config_option
+from autoscaler.commands.init import print_initialized
+from autoscaler.stack import lifecycle
+from autoscaler.stack.files import initialize
+from autoscaler.stack.init import Ports, layout_for
+
+
+def register(commands: Subcommands) -> None:
+    up = commands.add_parser(
+        "up", help="start the stack (init first if there is no config), wait until it serves"
+    )
+    add_config_option(up)
+    up.set_defaults(run=_up)
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = config.load(_initialized_config(args.config), os.environ).settings
+    started = lifecycle.up(settings, print)
+    replicas = ", ".join(f"{name}: {count}" for name, count in started.replicas.items())
+    print(f"Flowise is up at {started.url} ({replicas})")
+    print("to keep it scaled: compose-flowise install-service, or compose-flowise daemon")
+    return 0
+
+
+def _initialized_config(explicit: Path | None) -> Path:
+    """The config file `up` uses: where the config is looked for. Where none exists yet and it
+    would be a folder's config.toml, `init` writes that folder first, with the defaults."""
+    path = config.locate(explicit, os.environ) or config.SYSTEM_CONFIG
+    if not path.exists() and path.name == config.SYSTEM_CONFIG.name:
+        layout = layout_for(path.parent)
+        print(f"no config at {path}: initializing {layout.directory}")
+        initialize(layout, "flowise", Ports(), force=False)
+        print_initialized(layout)
+    return path

@@ -1,0 +1,46 @@
+"""The config file: its models (settings), loading them with precise errors (loading), and a
+commented file written from the models' own descriptions (commented). Reads the disk only."""
+
+from autoscaler.config.loading import (
+    ConfigError,
+    LoadedConfig,
+    Problem,
+    load,
+    locate,
+    mask_url_password,
+    parse,
+    public_view,
+)
+from autoscaler.config.settings import (
+    ENV_VAR,
+    STATE_DIR,
+    SYSTEM_CONFIG,
+    ComposeSettings,
+    DaemonSettings,
+    NginxSettings,
+    RedisSettings,
+    ServicePolicy,
+    Settings,
+    default_services,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "STATE_DIR",
+    "SYSTEM_CONFIG",
+    "ComposeSettings",
+    "ConfigError",
+    "DaemonSettings",
+    "LoadedConfig",
+    "NginxSettings",
+    "Problem",
+    "RedisSettings",
+    "ServicePolicy",
+    "Settings",
+    "default_services",
+    "load",
+    "locate",
+    "mask_url_password",
+    "parse",
+    "public_view",
+]

@@ -1,0 +1,250 @@
+"""The config file's models: every setting, with its default and its description. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    RedisDsn,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
+from autoscaler.shipped import SHIPPED
+from autoscaler.signals import SignalConfig
+from autoscaler.signals.bullmq_queue import QueueSignal
+from autoscaler.signals.nginx_in_flight import InFlightSignal
+from autoscaler.signals.nginx_request_rate import RequestRateSignal
+
+ENV_VAR = "COMPOSE_FLOWISE_CONFIG"
+SYSTEM_CONFIG = Path("/etc/compose-flowise/config.toml")
+STATE_DIR = Path("/var/lib/compose-flowise")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComposeSettings(Section):
+    """The Docker Compose project that runs Flowise."""
+
+    project_name: str = Field(
+        default="flowise",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="The compose project name (`docker compose -p`).",
+    )
+    directory: Path = Field(
+        default=SYSTEM_CONFIG.parent,
+        description="The project directory: it holds the `.env` and the `nginx.conf` that "
+        "`compose-flowise init` writes.",
+    )
+    files: tuple[Path, ...] = Field(
+        default=(SHIPPED / "compose" / "compose.yaml",),
+        description="The compose files, later ones overriding earlier ones, relative to "
+        "`directory`; default: the compose file shipped with compose-flowise. To change it, "
+        "list it and your override.",
+    )
+    env_file: Path | None = Field(
+        default=None,
+        description="The env file compose interpolates from; default: `.env` in `directory`.",
+    )
+    ready_timeout_seconds: float = Field(
+        default=180,
+        gt=0,
+        le=3600,
+        description="On scale-out, how long to wait for new replicas to become healthy (a "
+        "Flowise main needs about 20 s, longer on its first start).",
+    )
+
+
+class RedisSettings(Section):
+    """Where Flowise's BullMQ queues live."""
+
+    url: RedisDsn = Field(
+        default=RedisDsn("redis://127.0.0.1:6379/0"),
+        description="redis:// or rediss:// (TLS) URL with password and database, e.g. "
+        "redis://:PASSWORD@127.0.0.1:6379/0. Masked in every output.",
+    )
+    key_prefix: str = Field(
+        default="bull", min_length=1, description="BullMQ's key prefix (Flowise uses `bull`)."
+    )
+    timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Connect and read timeout for each Redis call."
+    )
+
+
+class NginxSettings(Section):
+    """The nginx in front of the Flowise mains: its metrics and its generated upstream."""
+
+    stub_status_url: HttpUrl = Field(
+        default=HttpUrl("http://127.0.0.1:8081/nginx_status"),
+        description="nginx stub_status page, published on 127.0.0.1 only.",
+    )
+    timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Timeout for reading stub_status."
+    )
+    service: str = Field(default="nginx", min_length=1, description="The nginx compose service.")
+    upstream_service: str = Field(
+        default="flowise",
+        min_length=1,
+        description="The compose service whose replicas make up the upstream.",
+    )
+    upstream_port: int = Field(
+        default=3000, ge=1, le=65535, description="The port the upstream replicas listen on."
+    )
+    upstream_file: Path = Field(
+        default=STATE_DIR / "nginx" / "flowise.conf",
+        description="The generated upstream file. Its DIRECTORY is bind-mounted into nginx, so "
+        "an atomic rename shows through.",
+    )
+    drain_timeout_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="On scale-in, how long to wait for in-flight requests on a replica that "
+        "left the upstream before it is stopped.",
+    )
+
+
+class DaemonSettings(Section):
+    """The scheduled loop."""
+
+    interval_seconds: float = Field(
+        default=10, ge=1, le=3600, description="Seconds between two ticks."
+    )
+    state_file: Path = Field(
+        default=STATE_DIR / "state.json",
+        description="Where the daemon keeps its history and manual overrides across restarts.",
+    )
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics on 127.0.0.1 at this port; 0 turns them off.",
+    )
+
+
+class ServicePolicy(Section):
+    """How one compose service is scaled."""
+
+    min_replicas: int = Field(default=1, ge=0, le=1000, description="Never fewer replicas.")
+    max_replicas: int = Field(default=4, ge=1, le=1000, description="Never more replicas.")
+    signals: tuple[SignalConfig, ...] = Field(
+        min_length=1,
+        description="What to scale on. Each proposes a count; the largest wins.",
+    )
+    behavior: Behavior = Field(default_factory=Behavior, description="How fast to follow them.")
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _not_below_min(cls, max_replicas: int, info: ValidationInfo) -> int:
+        min_replicas = info.data.get("min_replicas")
+        if min_replicas is not None and max_replicas < min_replicas:
+            raise ValueError(f"must not be below min_replicas ({min_replicas})")
+        return max_replicas
+
+    @field_validator("signals")
+    @classmethod
+    def _one_of_each(cls, signals: tuple[SignalConfig, ...]) -> tuple[SignalConfig, ...]:
+        names = [signal.name for signal in signals]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"signal given twice: {', '.join(duplicates)}")
+        return signals
+
+
+def default_services() -> dict[str, ServicePolicy]:
+    """Flowise in queue mode: mains hold requests open, workers run the jobs."""
+    return {
+        "flowise": ServicePolicy(
+            min_replicas=2,
+            max_replicas=6,
+            signals=(
+                InFlightSignal(target_per_replica=50),
+                RequestRateSignal(target_per_replica=20),
+            ),
+        ),
+        "flowise-worker": ServicePolicy(
+            min_replicas=1,
+            max_replicas=8,
+            signals=(QueueSignal(jobs_per_second_per_replica=1.0),),
+            behavior=_queue_worker_behavior(),
+        ),
+    }
+
+
+def _queue_worker_behavior() -> Behavior:
+    """Workers only pull jobs, so adding some is safe: up to 4x or 4 more per 10 s (one default
+    tick; the HPA's 2x per 15 s follows its own sync), and a surge reaches max replicas in a tick
+    or two. A queue absorbs a small excess for a while, and the backlog term catches up: a
+    worker is added for 25 % more than the target, not 10 %, which saves a change per step of a
+    rising load. The queue signal already averages arrivals over a minute: one more minute of
+    stabilization, and a minute after any change before a removal, release idle workers within
+    about two minutes instead of the HPA's five."""
+    return Behavior(
+        scale_up=DirectionRules(
+            tolerance=0.25,
+            stabilization_window_seconds=0,
+            policies=(
+                StepPolicy(type="pods", value=4, period_seconds=10),
+                StepPolicy(type="percent", value=300, period_seconds=10),
+            ),
+        ),
+        scale_down=DirectionRules(
+            stabilization_window_seconds=60,
+            cooldown_seconds=60,
+            policies=(StepPolicy(type="percent", value=100, period_seconds=15),),
+        ),
+    )
+
+
+class Settings(Section):
+    """Everything compose-flowise reads from its config file."""
+
+    compose: ComposeSettings = Field(
+        default_factory=ComposeSettings, description="The Docker Compose project."
+    )
+    redis: RedisSettings = Field(
+        default_factory=RedisSettings, description="The Redis that holds the queues."
+    )
+    nginx: NginxSettings = Field(
+        default_factory=NginxSettings, description="The nginx in front of the mains."
+    )
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="The loop.")
+    services: dict[str, ServicePolicy] = Field(
+        default_factory=default_services,
+        min_length=1,
+        description="The compose services to scale, by name. A service named like a default "
+        "one (`flowise`, `flowise-worker`) starts from that default; the keys given win.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _start_from_default_services(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("services"), Mapping):
+            return data
+        defaults = {name: s.model_dump() for name, s in default_services().items()}
+        services = {
+            name: _merged(defaults[name], given) if name in defaults else given
+            for name, given in data["services"].items()
+        }
+        return {**data, "services": services}
+
+
+def _merged(base: Mapping[str, Any], override: Any) -> Any:
+    """`override` laid over `base`, table by table; anything that is not a table replaces."""
+    if not isinstance(override, Mapping):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        below = base.get(key)
+        merged[key] = _merged(below, value) if isinstance(below, Mapping) else value
+    return merged

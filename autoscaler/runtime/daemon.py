@@ -1,0 +1,170 @@
+"""The daemon: an APScheduler interval job runs one tick at a time; signals steer it.
+
+Signal handlers only set flags. SIGTERM/SIGINT: every wait in progress (readiness, drain) ends
+at once, the tick in progress ends, the lease is released, exit 0; what a cut tick left behind
+the next start reconciles. SIGHUP: the config is read again before the next tick; an invalid
+one is logged with its reasons and the old one kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from autoscaler import config
+from autoscaler.errors import Interrupted, OperatorError
+from autoscaler.runtime import wiring
+from autoscaler.runtime.autoscaler import Autoscaler, TickReport
+from autoscaler.runtime.telemetry import (
+    Metrics,
+    log_event,
+    log_tick,
+    notify_systemd,
+    setup_logging,
+)
+from autoscaler.stopping import StopSignal
+
+_JOB = "tick"
+
+
+class DaemonError(OperatorError):
+    pass
+
+
+class Daemon:
+    def __init__(
+        self,
+        loaded: config.LoadedConfig,
+        reload_config: Callable[[], config.LoadedConfig],
+        dry_run: bool,
+        log_format: str,
+        stop: StopSignal | None = None,
+    ) -> None:
+        self._reload_config = reload_config
+        self._dry_run = dry_run
+        self._log_format = log_format
+        self._stop = stop or StopSignal()
+        self._reload_requested = threading.Event()
+        self._metrics = Metrics()
+        self._use(loaded)
+
+    def run_once(self) -> bool:
+        """One tick; True when it ran and recorded no error."""
+        report = self.tick()
+        self._autoscaler.lease.release()
+        return report is not None and not report.record.errors
+
+    def run(self) -> None:
+        self._serve_metrics()
+        scheduler = BackgroundScheduler(
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        )
+        self._scheduler = scheduler
+        scheduler.add_job(self._scheduled_tick, "interval", id=_JOB, next_run_time=datetime.now(),
+                          seconds=self._settings.daemon.interval_seconds)  # fmt: skip
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        scheduler.start()
+        notify_systemd("READY=1")
+        self._event(logging.INFO, "started", f"started ({self._source}), "
+                    f"every {self._settings.daemon.interval_seconds:g}s"
+                    + (", dry run: deciding only" if self._dry_run else ""))  # fmt: skip
+        self._stop.wait_for_stop()
+        notify_systemd("STOPPING=1")
+        self._event(logging.INFO, "stopping", "stopping: ending the tick in progress")
+        scheduler.shutdown(wait=True)
+        self._autoscaler.lease.release()
+        self._event(logging.INFO, "stopped", "stopped")
+
+    def tick(self) -> TickReport | None:
+        """One tick, never raising: a failure is logged and the next tick tries again."""
+        started = time.monotonic()
+        try:
+            report = self._autoscaler.tick()
+        except Interrupted:
+            self._event(logging.WARNING, "tick-interrupted",
+                        "tick cut short by the stop: the next start reconciles")  # fmt: skip
+            return None
+        except Exception as error:  # noqa: BLE001 (the loop must outlive any one tick)
+            self._metrics.errors.labels("tick").inc()
+            self._event(logging.ERROR, "tick-failed", f"tick failed: {error!r}")
+            return None
+        finally:
+            notify_systemd("WATCHDOG=1")
+        seconds = time.monotonic() - started
+        self._metrics.record(report, self._autoscaler.state_file.read(), seconds)
+        log_tick(self._log_format, report, seconds)
+        return report
+
+    def _scheduled_tick(self) -> None:
+        if self._reload_requested.is_set():
+            self._reload_requested.clear()
+            self._reload()
+        self.tick()
+
+    def _serve_metrics(self) -> None:
+        port = self._settings.daemon.metrics_port
+        if not port:
+            return
+        try:
+            self._metrics.serve(port)
+        except OSError as error:
+            raise DaemonError(f"cannot serve metrics on 127.0.0.1:{port} ({error.strerror}): "
+                              "set daemon.metrics_port to a free port, or 0") from None  # fmt: skip
+
+    def _use(self, loaded: config.LoadedConfig) -> None:
+        self._settings = loaded.settings
+        self._source = loaded.source
+        self._autoscaler: Autoscaler = wiring.autoscaler(loaded.settings, self._dry_run, self._stop)
+
+    def _on_stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self._stop.request()
+
+    def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload_requested.set()
+
+    def _reload(self) -> None:
+        try:
+            loaded = self._reload_config()
+        except config.ConfigError as error:
+            for problem in error.problems:
+                self._event(logging.ERROR, "reload-rejected", f"config not reloaded: {problem}")
+            return
+        old_interval = self._settings.daemon.interval_seconds
+        self._use(loaded)
+        interval = loaded.settings.daemon.interval_seconds
+        if interval != old_interval:
+            self._scheduler.reschedule_job(_JOB, trigger="interval", seconds=interval)
+        self._event(logging.INFO, "reloaded", f"config reloaded from {loaded.source}")
+
+    def _event(self, level: int, event: str, message: str) -> None:
+        log_event(self._log_format, level, event, message)
+
+
+def run_daemon(
+    config_path: Path | None,
+    environ: dict[str, str],
+    once: bool,
+    dry_run: bool,
+    log_format: str,
+) -> int:
+    """The daemon until stopped (exit 0), or one tick (exit 1 when it failed or saw errors)."""
+    setup_logging(log_format)
+
+    def load() -> config.LoadedConfig:
+        return config.load(config_path, environ)
+
+    daemon = Daemon(load(), load, dry_run, log_format)
+    if once:
+        return 0 if daemon.run_once() else 1
+    daemon.run()
+    return 0

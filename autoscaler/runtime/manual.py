@@ -1,0 +1,75 @@
+"""`compose-flowise scale`: pin a count by hand, act on it now, or hand control back.
+
+Acts through the same scaler and nginx transaction as the daemon, and records the pin in the
+state file, where the daemon's next tick finds it. Works with or without a daemon running.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from autoscaler.actuators.transaction import ScaleOutcome
+from autoscaler.config import Settings
+from autoscaler.errors import BadInput
+from autoscaler.policy import Override
+from autoscaler.runtime import wiring
+from autoscaler.runtime.state import StateFile
+
+
+class ManualScaleError(BadInput):
+    pass
+
+
+@dataclass(frozen=True)
+class Pinned:
+    service: str
+    override: Override
+    outcome: ScaleOutcome
+
+
+def pick_service(settings: Settings, service: str | None) -> str:
+    """The named service, or the only one configured."""
+    names = list(settings.services)
+    if service is None:
+        if len(names) == 1:
+            return names[0]
+        raise ManualScaleError(f"name the service with --service (one of: {', '.join(names)})")
+    if service not in settings.services:
+        raise ManualScaleError(f"unknown service {service!r} (configured: {', '.join(names)})")
+    return service
+
+
+def pin(
+    settings: Settings, service: str, replicas: int, duration: float | None, force: bool
+) -> Pinned:
+    policy = settings.services[service]
+    if not force and not policy.min_replicas <= replicas <= policy.max_replicas:
+        raise ManualScaleError(
+            f"{replicas} is outside {service}'s [min_replicas, max_replicas] = "
+            f"[{policy.min_replicas}, {policy.max_replicas}]; add --force to pin it anyway"
+        )
+    now = time.time()
+    override = Override(replicas, until=None if duration is None else now + duration)
+    state_file = StateFile(settings.daemon.state_file)
+    with state_file.locked():
+        state = state_file.read()
+        state_file.write(
+            state.with_history(service, state.history(service).with_override(override))
+        )
+    transaction = wiring.transaction(settings)
+    with state_file.acting():
+        snapshot = transaction.snapshot()
+        transaction.reconcile(snapshot)
+        outcome = transaction.scale(service, replicas, snapshot)
+    return Pinned(service, override, outcome)
+
+
+def release(settings: Settings, service: str) -> Override | None:
+    """Drop the service's pin; the daemon decides again from its next tick. The old pin."""
+    state_file = StateFile(settings.daemon.state_file)
+    with state_file.locked():
+        state = state_file.read()
+        history = state.history(service)
+        state_file.write(state.with_history(service, history.with_override(None)))
+    return history.override

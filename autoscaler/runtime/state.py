@@ -1,0 +1,107 @@
+"""The daemon's memory across restarts: each service's policy history (manual overrides
+included) and a record of the last tick, in one JSON file. Talks to the disk only.
+
+`compose-flowise scale` and the daemon both change it, so every read-modify-write holds an
+exclusive lock on a file beside it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from autoscaler.errors import OperatorError
+from autoscaler.files import PRIVATE, write_atomically
+from autoscaler.policy import ServiceHistory
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """What one tick saw and did for one service, for `status`."""
+
+    current: int
+    ready: int
+    desired: int
+    explanation: str
+    acted: bool
+    error: str | None = None
+    replicas: tuple[tuple[str, str, str | None], ...] = ()
+    """(name, state, health) of each replica."""
+    plan: tuple[str, ...] = ()
+    """What the scaling action decided does, step by step (also in a dry run)."""
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    at: float
+    holder: str
+    """Who ran the tick (host:pid) and whether it held the lease."""
+    leading: bool
+    services: dict[str, ServiceRecord] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    readings: Mapping[str, Mapping[str, float | None] | str] = field(default_factory=dict)
+    """Signal name -> its figures, or why it could not be read."""
+
+
+@dataclass(frozen=True)
+class State:
+    histories: dict[str, ServiceHistory] = field(default_factory=dict)
+    last_tick: TickRecord | None = None
+
+    def history(self, service: str) -> ServiceHistory:
+        return self.histories.get(service, ServiceHistory())
+
+    def with_history(self, service: str, history: ServiceHistory) -> State:
+        return replace(self, histories={**self.histories, service: history})
+
+
+class StateError(OperatorError):
+    pass
+
+
+_FORMAT = TypeAdapter(State)
+
+
+class StateFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> State:
+        """The saved state; an empty one when there is none yet."""
+        try:
+            return _FORMAT.validate_json(self.path.read_bytes())
+        except FileNotFoundError:
+            return State()
+        except (OSError, ValidationError, ValueError) as error:
+            raise StateError(
+                f"{self.path}: unreadable state ({error.__class__.__name__}); "
+                "move it aside to start afresh"
+            ) from None
+
+    def write(self, state: State) -> None:
+        write_atomically(self.path, _FORMAT.dump_json(state, indent=1), PRIVATE)
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the state's lock: one read-modify-write at a time, across processes."""
+        return exclusive(self.path.with_name(self.path.name + ".lock"))
+
+    def acting(self) -> AbstractContextManager[None]:
+        """Hold the right to change replicas on this host: the daemon's tick or a `scale`."""
+        return exclusive(self.path.with_name("actuation.lock"))
+
+
+@contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock on `lock_path` (flock), across processes, for the `with` block."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,101 @@
+"""The one place that builds real clients from the config. Talks to nothing by itself."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import redis
+import requests
+from python_on_whales import DockerClient
+
+from autoscaler.actuators.compose import ComposeBackend
+from autoscaler.actuators.plan import Routing
+from autoscaler.actuators.transaction import ScaleTransaction
+from autoscaler.actuators.upstream import NginxUpstream
+from autoscaler.config import Settings
+from autoscaler.runtime.autoscaler import Autoscaler
+from autoscaler.runtime.lease import Lease
+from autoscaler.runtime.observe import Sensors
+from autoscaler.runtime.state import StateFile
+from autoscaler.signals import Connections, Reader
+from autoscaler.stopping import StopSignal
+
+
+def docker_client(settings: Settings) -> DockerClient:
+    compose = settings.compose
+    return DockerClient(
+        compose_files=[compose.directory / file for file in compose.files],  # relative to it
+        compose_project_name=compose.project_name,
+        compose_project_directory=compose.directory,
+        compose_env_files=[compose.env_file] if compose.env_file else [],
+    )
+
+
+def transaction(settings: Settings, stop: StopSignal | None = None) -> ScaleTransaction:
+    """The scaling transaction; its waits end at once when `stop` is requested."""
+    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    nginx = settings.nginx
+    routing = Routing(
+        nginx_service=nginx.service,
+        upstream_service=nginx.upstream_service,
+        upstream_port=nginx.upstream_port,
+        ready_timeout_seconds=settings.compose.ready_timeout_seconds,
+        drain_timeout_seconds=nginx.drain_timeout_seconds,
+    )
+    upstream = NginxUpstream(backend, nginx.upstream_file)
+    pause = (stop or StopSignal()).pause
+    return ScaleTransaction(backend, upstream, routing, time.monotonic, pause)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    timeout = settings.redis.timeout_seconds
+    return redis.Redis.from_url(
+        str(settings.redis.url), socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+
+
+def connections(settings: Settings) -> Connections:
+    return Connections(
+        redis=redis_client(settings),
+        key_prefix=settings.redis.key_prefix,
+        http=requests.Session(),
+        stub_status_url=str(settings.nginx.stub_status_url),
+        http_timeout_seconds=settings.nginx.timeout_seconds,
+    )
+
+
+def sensors(settings: Settings) -> Sensors:
+    """One reader per source the configured signals read, opened from one set of clients."""
+    opened = connections(settings)
+    readers: dict[str, Reader] = {}
+    sources: dict[str, str] = {}
+    for policy in settings.services.values():
+        for signal in policy.signals:
+            if signal.source_key not in readers:
+                readers[signal.source_key] = signal.open_reader(opened)
+            sources[signal.name] = signal.source_key
+    return Sensors(readers, sources)
+
+
+def autoscaler(settings: Settings, dry_run: bool, stop: StopSignal | None = None) -> Autoscaler:
+    """Everything one tick needs, built from the config."""
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    # Longer than the longest tick (a scale-out waits for readiness, a scale-in drains), so
+    # a standby never takes over from a daemon that is still acting.
+    lease_ttl = (
+        3 * settings.daemon.interval_seconds
+        + settings.compose.ready_timeout_seconds
+        + settings.nginx.drain_timeout_seconds
+    )
+    return Autoscaler(
+        settings=settings,
+        sensors=sensors(settings),
+        transaction=transaction(settings, stop),
+        lease=Lease(redis_client(settings), settings.compose.project_name, holder, lease_ttl),
+        state_file=StateFile(settings.daemon.state_file),
+        wall_clock=time.time,
+        monotonic=time.monotonic,
+        dry_run=dry_run,
+    )

@@ -1,0 +1,30 @@
+"""One stop signal, passed wherever code waits, so that a stop never waits out a drain."""
+
+from __future__ import annotations
+
+import threading
+
+from autoscaler.errors import Interrupted
+
+
+class StopSignal:
+    """Set once (SIGTERM, SIGINT, Ctrl-C); every `pause` in progress ends at once."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or raise Interrupted as soon as a stop is requested."""
+        if self._event.wait(seconds):
+            raise Interrupted("stopping: the wait was cut short")
+
+    def wait_for_stop(self) -> None:
+        """Block until a stop is requested (signal handlers still run meanwhile)."""
+        self._event.wait()

@@ -1,0 +1,157 @@
+"""One tick with fakes at the I/O edges: who acts, what is held, what is remembered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.plan import Routing, ScalePlan, plan_scale
+from autoscaler.actuators.replicas import Replica
+from autoscaler.config import Settings
+from autoscaler.policy import Override, Unavailable
+from autoscaler.runtime.autoscaler import Autoscaler
+from autoscaler.runtime.state import StateFile
+from autoscaler.signals.bullmq_queue import QueueLoad
+
+NOW = 1_000_000.0
+SIGNAL = "bullmq_queue:flowise-queue-prediction"
+
+
+def replica(service: str, number: int) -> Replica:
+    return Replica(
+        f"{service}{number}",
+        f"p-{service}-{number}",
+        service,
+        number,
+        "running",
+        "healthy",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        {"net": f"10.0.0.{number}"},
+    )
+
+
+@dataclass
+class FakeSensors:
+    reading: QueueLoad | Unavailable
+
+    def read(self, now):
+        return {SIGNAL: self.reading}
+
+
+ROUTING = Routing("nginx", "flowise", 3000, ready_timeout_seconds=1, drain_timeout_seconds=1)
+
+
+@dataclass
+class FakeTransaction:
+    workers: int = 1
+    fail: bool = False
+    scaled: list[tuple[str, int]] = field(default_factory=list)
+
+    def snapshot(self):
+        if self.fail:
+            raise ActuatorError("docker container list", "Cannot connect to the Docker daemon")
+        return {
+            "flowise-worker": [replica("flowise-worker", n) for n in range(1, self.workers + 1)]
+        }
+
+    def reconcile(self, snapshot) -> bool:
+        return False
+
+    def plan(self, service, target, snapshot) -> ScalePlan:
+        return plan_scale(service, target, snapshot, ROUTING)
+
+    def apply(self, plan: ScalePlan, snapshot):
+        self.scaled.append((plan.service, plan.target))
+
+
+@dataclass
+class FakeLease:
+    leading: bool = True
+    holder: str = "host:1"
+
+    def hold(self, now: float) -> bool:
+        return self.leading
+
+
+def tick(
+    tmp_path: Path, reading, scaler=None, leading=True, dry_run=False
+) -> tuple[Autoscaler, FakeTransaction]:
+    settings = Settings.model_validate({"services": {"flowise-worker": {
+        "min_replicas": 1, "max_replicas": 8,
+        "behavior": {"scale_down": {"stabilization_window_seconds": 0}}}}})  # fmt: skip
+    scaler = scaler or FakeTransaction()
+    built = Autoscaler(settings, FakeSensors(reading), scaler, FakeLease(leading),
+                       StateFile(tmp_path / "state.json"), lambda: NOW, lambda: 5.0, dry_run)  # fmt: skip
+    return built, scaler
+
+
+BUSY = QueueLoad(backlog=200, active=1, arrival_rate=4.0, completion_rate=1.0)
+IDLE = QueueLoad(backlog=0, active=0, arrival_rate=0.0, completion_rate=0.0)
+
+ACTING = {
+    "leading: scales": (True, False, [("flowise-worker", 5)]),
+    "standing by: decides, does not act": (False, False, []),
+    "dry run: decides, does not act": (True, True, []),
+}
+
+
+@pytest.mark.parametrize("leading,dry_run,scaled", ACTING.values(), ids=ACTING.keys())
+def test_who_acts(tmp_path, leading, dry_run, scaled) -> None:
+    run, scaler = tick(tmp_path, BUSY, leading=leading, dry_run=dry_run)
+    result = run.tick()
+    assert scaler.scaled == scaled
+    assert result.evaluations["flowise-worker"].decision.replicas == 5  # +4 pods per period
+    assert result.record.services["flowise-worker"].acted == bool(scaled)
+    assert (
+        result.record.services["flowise-worker"]
+        .plan[0]
+        .startswith("docker compose up --scale flowise-worker=5")
+    ), "the plan is recorded, dry run or not"
+
+
+def test_docker_unreachable_holds_and_says_why(tmp_path) -> None:
+    run, scaler = tick(tmp_path, IDLE, scaler=FakeTransaction(workers=4, fail=True))
+    result = run.tick()
+    assert scaler.scaled == []
+    assert result.failed_sources == {"docker"}
+    assert "Cannot connect to the Docker daemon" in result.record.errors[0]
+
+
+def test_a_missing_queue_never_scales_down(tmp_path) -> None:
+    missing = Unavailable("redis: ConnectionError", "redis")
+    run, scaler = tick(tmp_path, missing, FakeTransaction(workers=4))
+    result = run.tick()
+    assert scaler.scaled == [] and result.failed_sources == {"redis"}
+    assert "no metric available: holding" in result.record.services["flowise-worker"].explanation
+
+
+def test_an_override_set_during_the_tick_survives_it(tmp_path) -> None:
+    run, scaler = tick(tmp_path, IDLE, FakeTransaction(workers=4))
+    state_file = run.state_file
+    original_apply = scaler.apply
+
+    def pin_meanwhile(plan, snapshot):
+        with state_file.locked():
+            state = state_file.read()
+            pinned = state.history(plan.service).with_override(Override(6, until=NOW + 60))
+            state_file.write(state.with_history(plan.service, pinned))
+        original_apply(plan, snapshot)
+
+    scaler.apply = pin_meanwhile
+    run.tick()
+    saved = state_file.read()
+    assert saved.history("flowise-worker").override == Override(6, until=NOW + 60)
+    assert saved.last_tick is not None and saved.last_tick.at == NOW
+
+
+def test_an_expired_override_is_dropped(tmp_path) -> None:
+    run, _ = tick(tmp_path, IDLE)
+    state = run.state_file.read()
+    expired = state.history("flowise-worker").with_override(Override(3, until=NOW - 1))
+    run.state_file.write(state.with_history("flowise-worker", expired))
+    run.tick()
+    assert run.state_file.read().history("flowise-worker").override is None
