@@ -1,9 +1,8 @@
-"""The simulator's service model, scoring, oracle and trace reading, on hand-computed traces."""
+"""The simulator's service model, scoring and oracle, on hand-computed traces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,6 @@ from autoscaler.policy.parameters import QueueSignal, ServicePolicy
 from autoscaler.simulation.run import PolicyResult, simulate
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
 from autoscaler.simulation.service import ServiceModel, ServiceView
-from autoscaler.simulation.trace import TraceError, parse_trace, read_trace
 
 
 @dataclass
@@ -130,38 +128,3 @@ def test_daemon_policy_feeds_decide_what_the_daemon_would_read():
         ServiceView(10, requested=1, ready=1, backlog=45, in_service=5, arrived=100)
     )
     assert (first, second) == (1, 3)
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("second,arrivals\n0,3\n1,0\n2,7\n", (3, 0, 7)),
-        ("0,3\n1,4\n", (3, 4)),
-        ("second, arrivals\r\n0, 3\r\n1, 4\r\n\r\n", (3, 4)),
-    ],
-    ids=["with-header", "without-header", "spaces-crlf-trailing-blank"],
-)
-def test_parse_trace(text, expected):
-    assert parse_trace(text.splitlines(), "t.csv").arrivals == expected
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("second,arrivals\n0,3\n1\n", "t.csv, line 3: expected `second,arrivals`, found '1'"),
-        ("second,arrivals\n0,3\n1,x\n", "t.csv, line 3: expected two whole numbers"),
-        ("second,arrivals\n0,3\n2,4\n", "t.csv, line 3: expected second 1, found 2"),
-        ("0,-1\n", "t.csv, line 1: arrivals must not be negative"),
-        ("second,arrivals\n", "t.csv: no rows"),
-        ("", "t.csv: no rows"),
-    ],
-    ids=["one-field", "not-a-number", "second-skipped", "negative", "header-only", "empty"],
-)
-def test_parse_trace_rejects(text, message):
-    with pytest.raises(TraceError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
-        parse_trace(text.splitlines(), "t.csv")
-
-
-def test_read_trace_names_a_missing_file(tmp_path: Path):
-    with pytest.raises(TraceError, match="missing.csv: cannot read the trace"):
-        read_trace(tmp_path / "missing.csv")
