@@ -26,7 +26,8 @@ DEFAULT_TRACES = REPO.parent / "shared" / "traces"
 BENCHMARKS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- policy:begin -->", "<!-- policy:end -->"
 
-MODEL = ServiceModel(capacity=5, startup_seconds=20)
+MODEL = ServiceModel(concurrency=10, startup_seconds=20)
+CAPACITY = 5
 SLO_SECONDS = 10
 
 Results = list[tuple[str, dict[str, PolicyResult]]]
@@ -37,8 +38,8 @@ def main(argv: list[str]) -> int:
     if not traces:
         print(f"no *.csv traces in {argv[0] if argv else DEFAULT_TRACES}", file=sys.stderr)
         return 2
-    chosen = scenario(Settings(), MODEL, SLO_SECONDS)
-    results = [(path.stem, compare(read_trace(path).arrivals, chosen)) for path in traces]
+    chosen = scenario(Settings(), MODEL, CAPACITY, SLO_SECONDS)
+    results = [(path.stem, compare(read_trace(path), chosen).policies) for path in traces]
     section = _section(chosen, results)
     BENCHMARKS.parent.mkdir(exist_ok=True)
     existing = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
@@ -56,7 +57,8 @@ def _section(chosen: Scenario, results: Results) -> str:
         "Written by `python bench/policy.py`; edit that, not this. Default config "
         f"(`{chosen.service}`, {policy.min_replicas}-{policy.max_replicas} replicas, a decision "
         f"every {chosen.interval_seconds:g} s); service model of `compose-flowise simulate`: "
-        f"{MODEL.capacity:g} jobs/s per ready replica, {MODEL.startup_seconds} s startup, "
+        f"{MODEL.concurrency} job slots per replica, jobs of {chosen.default_job_seconds:g} s "
+        f"({CAPACITY:g} jobs/s per busy replica), {MODEL.startup_seconds} s startup, "
         f"SLO {SLO_SECONDS} s in the queue. The HPA runs with its defaults on a KEDA Redis list "
         "scaler (backlog per replica, target 2 s of work); the oracle knows every arrival "
         "ahead and starts replicas instantly.",

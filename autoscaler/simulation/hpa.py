@@ -165,7 +165,7 @@ class HorizontalPodAutoscaler:
 
     def replicas(self, view: ServiceView) -> int:
         """One sync: KEDA reports the backlog, the HPA sizes the service for it."""
-        return self.reconcile(view.backlog, view.requested, view.second)
+        return self.reconcile(view.waiting, view.requested, view.second)
 
     def reconcile(self, metric: float, current: int, now: float) -> int:
         spec = self.spec

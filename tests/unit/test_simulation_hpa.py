@@ -118,7 +118,9 @@ def test_scale_up_stabilization_takes_the_lowest_recent_recommendation():
     assert syncs(spec, 2, [20, 60, 60]) == [2, 2, 6]
 
 
-def test_keda_feeds_the_backlog_and_the_hpa_counts_every_replica_asked_for():
+def test_keda_feeds_the_waiting_jobs_and_the_hpa_counts_every_replica_asked_for():
     hpa = HorizontalPodAutoscaler(HpaSpec(1, 10, 10))
-    view = ServiceView(0, requested=3, ready=1, backlog=60, in_service=5, arrived=100)
+    view = ServiceView(
+        0, 3, 1, waiting=60, active=5, arrived=100, completed=35, completed_job_seconds=70
+    )
     assert (hpa.interval_seconds, hpa.replicas(view)) == (15, 6)

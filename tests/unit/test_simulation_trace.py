@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.simulation.trace import Trace, TraceError, parse_trace, read_trace
+from autoscaler.simulation.workload import Workload
 
 
 @pytest.mark.parametrize(
@@ -92,3 +93,16 @@ def test_read_trace_accepts_a_byte_order_mark(tmp_path: Path):
 def test_read_trace_names_a_missing_file(tmp_path: Path):
     with pytest.raises(TraceError, match="missing.csv: cannot read the trace"):
         read_trace(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(
+    "trace, job_ms",
+    [
+        (Trace("t", (3, 1)), (2000, 2000)),
+        (Trace("t", (3, 1), (0.25, 7.0)), (250, 7000)),
+        (Trace("t", (1,), (0.0001,)), (1,)),
+    ],
+    ids=["default-k-over-c", "from-the-trace", "at-least-a-millisecond"],
+)
+def test_workload_service_times(trace, job_ms):
+    assert Workload.of(trace, default_job_seconds=2.0).job_ms == job_ms
