@@ -45,9 +45,14 @@ and their service times):
                    on that signal alone), every daemon.interval_seconds: the same decide()
                    the daemon runs. It is not told C: its config has its own
                    jobs_per_second_per_replica, and it learns from the queue.
-  hpa              the Kubernetes HPA with its defaults (15 s sync, tolerance 0.1, 300 s
-                   scale-down stabilization, up max(4 pods, 100 %) and down 100 % per 15 s),
-                   fed by a KEDA Redis list scaler: backlog per replica, target 2 x C jobs
+  keda             the Kubernetes HPA (autoscaling/v2) with its defaults: 15 s sync,
+                   tolerance 0.1, 300 s scale-down stabilization, up max(4 pods, 100 %) and
+                   down 100 % per 15 s; fed by KEDA one metric, waiting + active jobs, with
+                   an AverageValue target of 0.8 x K per replica. KEDA asks its scaler at each
+                   HPA sync (useCachedMetrics off); its 30 s pollingInterval only times the
+                   step between 0 and 1 replica.
+  keda-wait-only   the same HPA on KEDA's Redis list scaler reading BullMQ's wait list alone,
+                   with a target of 2 s of work (2 x C jobs) per replica.
   oracle           clairvoyant, with no startup delay: every second the fewest replicas with
                    a slot for each job waiting and each job that would be running had every
                    job started on arrival.
@@ -80,10 +85,10 @@ _whole_number = _checked(int, lambda value: value >= 0, "must not be negative")
 def add_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "simulate",
-        help="replay a load trace: compose-flowise vs the Kubernetes HPA vs an oracle",
+        help="replay a load trace: compose-flowise vs KEDA and an oracle",
         description="Replay a load trace (CSV `second,arrivals` or "
         "`second,arrivals,job_seconds`) through a service model under compose-flowise's "
-        "policy, the Kubernetes HPA and an oracle, and score each.",
+        "policy, KEDA (the Kubernetes HPA) and an oracle, and score each.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from autoscaler.config import Settings
 from autoscaler.policy.parameters import QueueSignal, ServicePolicy
-from autoscaler.simulation.hpa import HorizontalPodAutoscaler, HpaSpec
+from autoscaler.simulation.keda import keda, keda_wait_only
 from autoscaler.simulation.run import PolicyResult, Scaler, lower_bound_replica_seconds, simulate
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
 from autoscaler.simulation.service import ServiceModel
@@ -15,8 +15,6 @@ from autoscaler.simulation.trace import Trace
 from autoscaler.simulation.workload import Workload
 
 OURS = "compose-flowise"
-# KEDA's Redis list scaler with an AverageValue target of this much work per replica.
-HPA_TARGET_SECONDS_OF_WORK = 2
 
 
 class ScenarioError(Exception):
@@ -82,7 +80,7 @@ def _queue_scaled_service(settings: Settings) -> tuple[str, ServicePolicy, Queue
 
 
 def compare(trace: Trace, chosen: Scenario) -> Comparison:
-    """compose-flowise, the HPA baseline and the oracle on the same trace, from min replicas."""
+    """compose-flowise, the baselines and the oracle on the same trace, from min replicas."""
     workload = Workload.of(trace, chosen.default_job_seconds)
     model, start = chosen.model, chosen.policy.min_replicas
     runs = {
@@ -96,14 +94,11 @@ def compare(trace: Trace, chosen: Scenario) -> Comparison:
 
 
 def _reactive_scalers(chosen: Scenario) -> dict[str, Scaler]:
-    """The scalers that see only what the daemon sees."""
-    policy = chosen.policy
-    hpa = HpaSpec(
-        min_replicas=policy.min_replicas,
-        max_replicas=policy.max_replicas,
-        target_average_value=HPA_TARGET_SECONDS_OF_WORK * chosen.capacity,
-    )
+    """The scalers that see only what the daemon sees, each built the way its users would."""
+    policy, concurrency = chosen.policy, chosen.model.concurrency
+    lowest, highest = policy.min_replicas, policy.max_replicas
     return {
         OURS: DaemonPolicy(chosen.service, policy, chosen.signal, chosen.interval_seconds),
-        "hpa": HorizontalPodAutoscaler(hpa),
+        "keda": keda(concurrency, lowest, highest),
+        "keda-wait-only": keda_wait_only(chosen.capacity, lowest, highest),
     }
