@@ -51,6 +51,13 @@ and their service times):
                    an AverageValue target of 0.8 x K per replica. KEDA asks its scaler at each
                    HPA sync (useCachedMetrics off); its 30 s pollingInterval only times the
                    step between 0 and 1 replica.
+  kpa              the Knative Pod Autoscaler with Knative Serving's config-autoscaler
+                   defaults, on the jobs in flight (waiting + active), sampled every second:
+                   a 2 s tick; target 70 % of K per ready replica; sized for the 60 s stable
+                   window's average; panic when the 6 s panic window's average wants >= 200 %
+                   of the ready replicas, then also sized for that window and never scaling
+                   down, until 60 s pass without that; up to 1000x and down to 1/2 of the
+                   ready replicas per tick.
   keda-wait-only   the same HPA on KEDA's Redis list scaler reading BullMQ's wait list alone,
                    with a target of 2 s of work (2 x C jobs) per replica.
   oracle           clairvoyant, with no startup delay: every second the fewest replicas with
@@ -85,10 +92,10 @@ _whole_number = _checked(int, lambda value: value >= 0, "must not be negative")
 def add_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "simulate",
-        help="replay a load trace: compose-flowise vs KEDA and an oracle",
+        help="replay a load trace: compose-flowise vs KEDA, Knative's KPA and an oracle",
         description="Replay a load trace (CSV `second,arrivals` or "
         "`second,arrivals,job_seconds`) through a service model under compose-flowise's "
-        "policy, KEDA (the Kubernetes HPA) and an oracle, and score each.",
+        "policy, KEDA (the Kubernetes HPA), Knative's KPA and an oracle, and score each.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

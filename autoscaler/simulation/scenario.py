@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from autoscaler.config import Settings
 from autoscaler.policy.parameters import QueueSignal, ServicePolicy
 from autoscaler.simulation.keda import keda, keda_wait_only
+from autoscaler.simulation.kpa import KnativePodAutoscaler, knative_defaults
 from autoscaler.simulation.run import PolicyResult, Scaler, lower_bound_replica_seconds, simulate
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
 from autoscaler.simulation.service import ServiceModel
@@ -100,5 +101,6 @@ def _reactive_scalers(chosen: Scenario) -> dict[str, Scaler]:
     return {
         OURS: DaemonPolicy(chosen.service, policy, chosen.signal, chosen.interval_seconds),
         "keda": keda(concurrency, lowest, highest),
+        "kpa": KnativePodAutoscaler(knative_defaults(concurrency, lowest, highest), lowest),
         "keda-wait-only": keda_wait_only(chosen.capacity, lowest, highest),
     }

@@ -9,7 +9,7 @@ import pytest
 
 from autoscaler.cli import main
 
-POLICIES = ["compose-flowise", "keda", "keda-wait-only", "oracle"]
+POLICIES = ["compose-flowise", "keda", "kpa", "keda-wait-only", "oracle"]
 FIELDS = [
     "replica_seconds",
     "slo_violation_seconds",
