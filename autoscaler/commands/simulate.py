@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
 
 from autoscaler.commands.common import Subcommands, add_config_option, load_config
-from autoscaler.simulation.run import PolicyResult
-from autoscaler.simulation.scenario import Scenario, compare, scenario
+from autoscaler.simulation.scenario import Comparison, Scenario, compare, scenario
 from autoscaler.simulation.service import ServiceModel
 from autoscaler.simulation.trace import Trace, read_trace
 
@@ -20,23 +19,44 @@ Number = TypeVar("Number", int, float)
 
 EPILOG = """\
 service model:
-  Each ready replica completes C jobs per second (--capacity). A replica asked for becomes
-  ready S seconds later (--startup); a removed replica stops at once. Jobs no ready replica can
-  take wait in FIFO order. A second violates the SLO when, at its end, the oldest waiting job
-  has waited longer than --slo seconds. A job's wait runs from the second it arrived to the
-  second it is served; jobs still waiting when the trace ends count what they waited so far.
+  Each replica has K slots (--concurrency); a job holds one for its service time: the trace's
+  third column, job_seconds, or else K/C seconds (--capacity: a busy replica then completes C
+  jobs per second). Jobs no free slot can take wait in FIFO order. A replica asked for costs
+  from then on, but takes jobs, and is reported ready, only S seconds later (--startup).
+  Scaling in removes starting replicas first, then the idlest: a removed replica's busy slots
+  take no new job and finish the running one, and the replica costs until it is done. After
+  the trace, seconds without arrivals follow until every job is done.
+  A second violates the SLO when, at its end, a job has waited longer than --slo seconds;
+  a job's wait runs from the second it arrived to the second it took a slot.
 
-policies, each starting from the min replica count:
+policies, each starting from the min replica count; what they see is what the daemon sees
+(replicas asked for and ready, jobs waiting and active, the job counter, the jobs completed
+and their service times):
   compose-flowise  the config's queue-scaled service (the first with a bullmq_queue signal,
                    on that signal alone), every daemon.interval_seconds: the same decide()
-                   the daemon runs, fed the backlog, the jobs in service and the arrival count
-  hpa              the Kubernetes HPA with its defaults (15 s sync, tolerance 0.1, 300 s
-                   scale-down stabilization, up max(4 pods, 100 %) and down 100 % per 15 s),
-                   fed by a KEDA Redis list scaler: backlog per replica, target 2 x C jobs
-  oracle           the fewest replicas that keep up at every second, with no startup delay
+                   the daemon runs. It is not told C: its config has its own
+                   jobs_per_second_per_replica, and it learns from the queue.
+  keda             the Kubernetes HPA (autoscaling/v2) with its defaults: 15 s sync,
+                   tolerance 0.1, 300 s scale-down stabilization, up max(4 pods, 100 %) and
+                   down 100 % per 15 s; fed by KEDA one metric, waiting + active jobs, with
+                   an AverageValue target of 0.8 x K per replica. KEDA asks its scaler at each
+                   HPA sync (useCachedMetrics off); its 30 s pollingInterval only times the
+                   step between 0 and 1 replica.
+  kpa              the Knative Pod Autoscaler with Knative Serving's config-autoscaler
+                   defaults, on the jobs in flight (waiting + active), sampled every second:
+                   a 2 s tick; target 70 % of K per ready replica; sized for the 60 s stable
+                   window's average; panic when the 6 s panic window's average wants >= 200 %
+                   of the ready replicas, then also sized for that window and never scaling
+                   down, until 60 s pass without that; up to 1000x and down to 1/2 of the
+                   ready replicas per tick.
+  keda-wait-only   the same HPA on KEDA's Redis list scaler reading BullMQ's wait list alone,
+                   with a target of 2 s of work (2 x C jobs) per replica.
+  oracle           clairvoyant, with no startup delay: every second the fewest replicas with
+                   a slot for each job waiting and each job that would be running had every
+                   job started on arrival.
 
-compose-flowise is not told C: its config carries its own jobs_per_second_per_replica. The
-HPA's target is set from C, and the oracle knows C and every arrival ahead.
+lower bound: the jobs' service times summed, over K. No policy can pay fewer
+replica-seconds: every job runs to its end in a slot, K to a paid replica-second.
 """
 
 
@@ -63,34 +83,43 @@ _whole_number = _checked(int, lambda value: value >= 0, "must not be negative")
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "simulate",
-        help="replay a load trace: compose-flowise vs the Kubernetes HPA vs an oracle",
-        description="Replay a load trace (CSV `second,arrivals`) through a service model "
-        "under compose-flowise's policy, the Kubernetes HPA and an oracle, and score each.",
+        help="replay a load trace: compose-flowise vs KEDA, Knative's KPA and an oracle",
+        description="Replay a load trace (CSV `second,arrivals` or "
+        "`second,arrivals,job_seconds`) through a service model under compose-flowise's "
+        "policy, KEDA (the Kubernetes HPA), Knative's KPA and an oracle, and score each.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace")
     add_config_option(parser)
     parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=10,
+        metavar="K",
+        help="job slots per replica: the stack's WORKER_CONCURRENCY (default: 10)",
+    )
+    parser.add_argument(
         "--capacity",
         type=_positive_float,
         default=5.0,
         metavar="C",
-        help="jobs per second one ready replica completes (default: 5)",
+        help="jobs per second one busy replica completes where the trace gives no "
+        "job_seconds: each job holds a slot K/C seconds (default: 5)",
     )
     parser.add_argument(
         "--startup",
         type=_whole_number,
         default=20,
         metavar="S",
-        help="seconds from asking for a replica to its taking work (default: 20)",
+        help="seconds from asking for a replica to its taking jobs (default: 20)",
     )
     parser.add_argument(
         "--slo",
         type=_positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="longest acceptable wait in the queue (default: 10)",
+        help="longest acceptable wait for a slot (default: 10)",
     )
     parser.add_argument(
         "--min",
@@ -114,32 +143,54 @@ def _simulate(args: argparse.Namespace) -> int:
     trace = read_trace(args.trace)
     chosen = scenario(
         load_config(args).settings,
-        ServiceModel(capacity=args.capacity, startup_seconds=args.startup),
+        ServiceModel(concurrency=args.concurrency, startup_seconds=args.startup),
+        args.capacity,
         args.slo,
         args.min_replicas,
         args.max_replicas,
     )
-    results = compare(trace.arrivals, chosen)
+    comparison = compare(trace, chosen)
     if args.json:
-        policies = {name: asdict(result) for name, result in results.items()}
-        print(json.dumps({"trace": trace.name, "policies": policies}, indent=2))
+        print(json.dumps(_report(trace, comparison), indent=2))
     else:
-        print(_table(trace, chosen, results))
+        print(_table(trace, chosen, comparison))
     return 0
 
 
-def _table(trace: Trace, chosen: Scenario, results: dict[str, PolicyResult]) -> str:
+def _report(trace: Trace, comparison: Comparison) -> dict[str, object]:
+    return {
+        "trace": trace.name,
+        "lower_bound_replica_seconds": comparison.lower_bound_replica_seconds,
+        "policies": {name: asdict(result) for name, result in comparison.policies.items()},
+    }
+
+
+COLUMNS = {
+    "replica_seconds": "cost",
+    "slo_violation_seconds": "slo-s",
+    "p95_wait_seconds": "p95",
+    "scale_changes": "changes",
+    "max_replicas": "max",
+}
+
+
+def _table(trace: Trace, chosen: Scenario, comparison: Comparison) -> str:
     model, policy = chosen.model, chosen.policy
+    job_seconds = "from the trace" if trace.job_seconds else f"{chosen.default_job_seconds:g} s"
     title = (
-        f"{trace.name}: {len(trace.arrivals)} s, {sum(trace.arrivals)} jobs; "
-        f"capacity {model.capacity:g} jobs/s per replica, startup {model.startup_seconds} s, "
+        f"{trace.name}: {len(trace.arrivals)} s, {sum(trace.arrivals)} jobs of {job_seconds}; "
+        f"{model.concurrency} slots per replica, startup {model.startup_seconds} s, "
         f"SLO {chosen.slo_seconds:g} s, {policy.min_replicas}-{policy.max_replicas} replicas "
         f"of {chosen.service}"
     )
-    columns = [f.name for f in fields(PolicyResult)]
-    header = f"{'policy':<16}" + "".join(f"{c:>23}" for c in columns)
+    legend = (
+        "cost: replica-seconds; slo-s: seconds ending with a job waiting over the SLO; "
+        "p95: wait for a slot (s); changes: scale changes; max: most replicas"
+    )
+    header = f"{'policy':<16}" + "".join(f"{short:>9}" for short in COLUMNS.values())
     rows = [
-        f"{name:<16}" + "".join(f"{getattr(result, c):>23}" for c in columns)
-        for name, result in results.items()
+        f"{name:<16}" + "".join(f"{getattr(result, field):>9}" for field in COLUMNS)
+        for name, result in comparison.policies.items()
     ]
-    return "\n".join([title, "", header, *rows])
+    bound = f"{'lower bound':<16}{comparison.lower_bound_replica_seconds:>9}"
+    return "\n".join([title, legend, "", header, *rows, bound])

@@ -1,5 +1,5 @@
-"""The baseline: the Kubernetes HPA (autoscaling/v2) with its documented defaults, fed a
-backlog per replica the way KEDA's Redis list scaler feeds it. Purely computational, no I/O here.
+"""The Kubernetes HPA (autoscaling/v2) with its documented defaults, on one External metric
+with an AverageValue target: what KEDA feeds it (keda.py). Purely computational, no I/O here.
 
 Written from the Kubernetes sources (pkg/controller/podautoscaler: replica_calculator.go
 `GetExternalPerPodMetricReplicas`, horizontal.go `stabilizeRecommendationWithBehaviors`,
@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Literal
-
-from autoscaler.simulation.service import ServiceView
 
 
 @dataclass(frozen=True)
@@ -157,15 +155,8 @@ class HorizontalPodAutoscaler:
     recommendations: tuple[Timed, ...] = ()
     events: ScaleEvents = ScaleEvents()
 
-    @property
-    def interval_seconds(self) -> float:
-        return self.spec.sync_period_seconds
-
-    def replicas(self, view: ServiceView) -> int:
-        """One sync: KEDA reports the backlog, the HPA sizes the service for it."""
-        return self.reconcile(view.backlog, view.requested, view.second)
-
     def reconcile(self, metric: float, current: int, now: float) -> int:
+        """One sync: the count for the metric's value, from the `current` count."""
         spec = self.spec
         desired = replicas_for_average_value(
             metric, spec.target_average_value, current, spec.tolerance

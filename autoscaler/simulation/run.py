@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from autoscaler.errors import BadInput
 from autoscaler.simulation.service import Service, ServiceModel, ServiceView
+from autoscaler.simulation.workload import MS_PER_SECOND, Workload
+
+DRAIN_LIMIT_SECONDS = 86_400
+"""How long after the trace the jobs still there may take: a policy that keeps no replica
+while jobs wait would never finish them."""
+
+
+class SimulationError(BadInput):
+    """A replay that cannot finish."""
 
 
 class Scaler(Protocol):
@@ -22,11 +31,12 @@ class Scaler(Protocol):
 @dataclass(frozen=True)
 class PolicyResult:
     replica_seconds: int
-    """Replicas asked for, summed over the seconds: what the service costs."""
+    """Replicas paid for, summed over the seconds: those asked for, and removed ones still
+    finishing jobs."""
     slo_violation_seconds: int
     """Seconds that ended with a job waiting longer than the SLO."""
     p95_wait_seconds: int
-    """95 % of the jobs waited this long or less."""
+    """95 % of the jobs waited this long or less for a slot."""
     scale_changes: int
     """Times the scaler changed the count it asked for."""
     max_replicas: int
@@ -34,29 +44,45 @@ class PolicyResult:
 
 
 def simulate(
-    arrivals: Sequence[int],
+    workload: Workload,
     scaler: Scaler,
     model: ServiceModel,
     slo_seconds: float,
     initial_replicas: int,
 ) -> PolicyResult:
-    """Second by second: the scaler acts when its interval is due, then jobs arrive and are
-    served. A job served in the second it arrived waited 0 s; one still waiting at the end
-    counts the time it waited so far."""
+    """Second by second: the scaler acts when its interval is due, then the second's jobs
+    arrive and the slots work. After the trace, seconds without arrivals follow until every
+    job is done: each policy pays for all the work, as the lower bound assumes. A job started
+    in the second it arrived waited 0 s."""
     service = Service(model, initial_replicas)
     tally = _Tally(slo_seconds, max_replicas=initial_replicas)
     next_tick = 0.0
-    for second, arriving in enumerate(arrivals):
+    end = len(workload.arrivals)
+    for second in range(end + DRAIN_LIMIT_SECONDS):
+        if second >= end and not service.has_work:
+            return tally.result()
         if second >= next_tick:
             next_tick += scaler.interval_seconds
             wanted = scaler.replicas(service.view(second))
             tally.count_change(service.requested, wanted)
             service.scale_to(wanted, second)
-        served = service.run_second(second, arriving)
-        tally.count_second(service, second, served)
-    end = len(arrivals)
-    tally.count_waits((end - arrived_at, jobs) for arrived_at, jobs in service.waiting())
-    return tally.result()
+        tally.count_paid(service.billed)  # as the second starts: removed replicas may finish
+        started = service.run_second(second, *workload.at(second))
+        tally.count_second(service, second, started)
+    raise SimulationError(
+        f"jobs were still unfinished {DRAIN_LIMIT_SECONDS} s after the trace ended: "
+        "the policy left no replica to run them"
+    )
+
+
+def lower_bound_replica_seconds(workload: Workload, concurrency: int) -> int:
+    """The work's slot-seconds over the slots per replica, rounded up: no policy pays less.
+
+    Every job runs to its end (`simulate` runs on until it does), in a slot of a replica that
+    is paid for in every second it runs: K slots per replica-second at most.
+    """
+    slot_ms_per_replica_second = concurrency * MS_PER_SECOND
+    return -(-workload.slot_ms // slot_ms_per_replica_second)
 
 
 @dataclass
@@ -73,17 +99,16 @@ class _Tally:
             self.scale_changes += 1
             self.max_replicas = max(self.max_replicas, after)
 
-    def count_second(self, service: Service, second: int, served: list[tuple[int, int]]) -> None:
-        self.replica_seconds += service.requested
-        self.count_waits(served)
+    def count_paid(self, replicas: int) -> None:
+        self.replica_seconds += replicas
+
+    def count_second(self, service: Service, second: int, started: list[tuple[int, int]]) -> None:
+        for seconds, jobs in started:
+            self.waits[seconds] += jobs
         oldest = service.oldest_arrival()
         # At the end of `second`, a job that arrived at the start of `oldest` waited this long.
         if oldest is not None and second + 1 - oldest > self.slo_seconds:
             self.slo_violation_seconds += 1
-
-    def count_waits(self, waits: Iterable[tuple[int, int]]) -> None:
-        for seconds, jobs in waits:
-            self.waits[seconds] += jobs
 
     def result(self) -> PolicyResult:
         return PolicyResult(

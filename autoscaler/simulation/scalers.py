@@ -1,15 +1,16 @@
-"""The scalers compared with the HPA baseline: compose-flowise's own policy and the oracle.
-Purely computational, no I/O here."""
+"""The scalers compared with the baselines (keda.py, kpa.py): compose-flowise's own policy and
+the oracle. Purely computational, no I/O here."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from itertools import accumulate
 
 from autoscaler.config import ServicePolicy
 from autoscaler.policy import Observation, ServiceHistory, decide, remember
 from autoscaler.signals.bullmq_queue import QueueDepth, QueueSignal, queue_load
 from autoscaler.simulation.service import ServiceView
+from autoscaler.simulation.workload import MS_PER_SECOND, Workload
 
 
 class DaemonPolicy:
@@ -42,33 +43,46 @@ class DaemonPolicy:
 
 
 def _queue_depth(view: ServiceView) -> QueueDepth:
-    """What BullMQ's keys would hold: the backlog waits, the jobs in service are active."""
+    """What BullMQ's keys would hold: the jobs queued wait, the jobs in slots are active."""
     return QueueDepth(
-        waiting=view.backlog,
+        waiting=view.waiting,
         paused=0,
         prioritized=0,
         delayed=0,
         waiting_children=0,
-        active=view.in_service,
+        active=view.active,
         jobs_created=view.arrived,
     )
 
 
 class Oracle:
-    """The fewest replicas that keep up at every second: it knows each second's arrivals
-    before they come, and its replicas need no startup time."""
+    """Clairvoyant, and its replicas need no startup time: each second, the fewest replicas with
+    a slot for every job waiting and for every job that would be running had each started the
+    moment it arrived. It knows every arrival and service time ahead."""
 
     interval_seconds = 1.0
 
     def __init__(
-        self, arrivals: Sequence[int], capacity: float, min_replicas: int, max_replicas: int
+        self, workload: Workload, concurrency: int, min_replicas: int, max_replicas: int
     ) -> None:
-        self._arrivals = arrivals
-        self._capacity = capacity
+        self._slots = _slots_if_started_on_arrival(workload)
+        self._concurrency = concurrency
         self._min_replicas = min_replicas
         self._max_replicas = max_replicas
 
     def replicas(self, view: ServiceView) -> int:
-        jobs = view.backlog + self._arrivals[view.second]
-        needed = math.ceil(jobs / self._capacity - 1e-9)
+        planned = self._slots[view.second] if view.second < len(self._slots) else 0.0
+        needed = math.ceil((planned + view.waiting) / self._concurrency - 1e-9)
         return min(max(needed, self._min_replicas), self._max_replicas)
+
+
+def _slots_if_started_on_arrival(workload: Workload) -> list[float]:
+    """Per second, the slots the jobs hold if each starts the moment it arrives. A job of a
+    second or more holds one in every second it runs into; shorter jobs share a slot back to
+    back, each holding its service time's share of one."""
+    change = [0.0] * (len(workload.arrivals) + max(workload.job_ms) // MS_PER_SECOND + 2)
+    for second, (jobs, job_ms) in enumerate(zip(workload.arrivals, workload.job_ms, strict=True)):
+        share = jobs * min(1.0, job_ms / MS_PER_SECOND)
+        change[second] += share
+        change[second + math.ceil(job_ms / MS_PER_SECOND)] -= share
+    return list(accumulate(change))

@@ -1,21 +1,22 @@
-"""What to simulate, taken from the config and the command line, and the three runs on one
-trace. Purely computational, no I/O here."""
+"""What to simulate, taken from the config and the command line, and the runs of every policy
+on one trace. Purely computational, no I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from autoscaler.config import ServicePolicy, Settings
 from autoscaler.errors import BadInput
 from autoscaler.signals.bullmq_queue import QueueSignal
-from autoscaler.simulation.hpa import HorizontalPodAutoscaler, HpaSpec
-from autoscaler.simulation.run import PolicyResult, simulate
+from autoscaler.simulation.keda import keda, keda_wait_only
+from autoscaler.simulation.kpa import KnativePodAutoscaler, knative_defaults
+from autoscaler.simulation.run import PolicyResult, Scaler, lower_bound_replica_seconds, simulate
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
 from autoscaler.simulation.service import ServiceModel
+from autoscaler.simulation.trace import Trace
+from autoscaler.simulation.workload import Workload
 
-# KEDA's Redis list scaler with an AverageValue target of this much work per replica.
-HPA_TARGET_SECONDS_OF_WORK = 2
+OURS = "compose-flowise"
 
 
 class ScenarioError(BadInput):
@@ -31,12 +32,27 @@ class Scenario:
     signal: QueueSignal
     interval_seconds: float
     model: ServiceModel
+    capacity: float
+    """Jobs per second one busy replica completes when a trace does not give service times:
+    each job then holds a slot for K / capacity seconds."""
     slo_seconds: float
+
+    @property
+    def default_job_seconds(self) -> float:
+        return self.model.concurrency / self.capacity
+
+
+@dataclass(frozen=True)
+class Comparison:
+    policies: dict[str, PolicyResult]
+    lower_bound_replica_seconds: int
+    """No policy can pay less: the work's slot-seconds over K (run.lower_bound_replica_seconds)."""
 
 
 def scenario(
     settings: Settings,
     model: ServiceModel,
+    capacity: float,
     slo_seconds: float,
     min_replicas: int | None = None,
     max_replicas: int | None = None,
@@ -53,7 +69,8 @@ def scenario(
     policy = policy.model_copy(
         update={"min_replicas": lowest, "max_replicas": highest, "signals": (signal,)}
     )
-    return Scenario(service, policy, signal, settings.daemon.interval_seconds, model, slo_seconds)
+    interval = settings.daemon.interval_seconds
+    return Scenario(service, policy, signal, interval, model, capacity, slo_seconds)
 
 
 def _queue_scaled_service(settings: Settings) -> tuple[str, ServicePolicy, QueueSignal]:
@@ -64,23 +81,27 @@ def _queue_scaled_service(settings: Settings) -> tuple[str, ServicePolicy, Queue
     raise ScenarioError("the config has no service with a bullmq_queue signal to simulate")
 
 
-def compare(arrivals: Sequence[int], chosen: Scenario) -> dict[str, PolicyResult]:
-    """compose-flowise, the HPA baseline and the oracle on the same trace."""
-    policy, model = chosen.policy, chosen.model
-    ours = DaemonPolicy(chosen.service, policy, chosen.signal, chosen.interval_seconds)
-    hpa = HorizontalPodAutoscaler(
-        HpaSpec(
-            min_replicas=policy.min_replicas,
-            max_replicas=policy.max_replicas,
-            target_average_value=HPA_TARGET_SECONDS_OF_WORK * model.capacity,
-        )
-    )
-    oracle = Oracle(arrivals, model.capacity, policy.min_replicas, policy.max_replicas)
-    start = policy.min_replicas
+def compare(trace: Trace, chosen: Scenario) -> Comparison:
+    """compose-flowise, the baselines and the oracle on the same trace, from min replicas."""
+    workload = Workload.of(trace, chosen.default_job_seconds)
+    model, start = chosen.model, chosen.policy.min_replicas
+    runs = {
+        name: simulate(workload, scaler, model, chosen.slo_seconds, start)
+        for name, scaler in _reactive_scalers(chosen).items()
+    }
+    oracle = Oracle(workload, model.concurrency, start, chosen.policy.max_replicas)
+    instant = replace(model, startup_seconds=0)
+    runs["oracle"] = simulate(workload, oracle, instant, chosen.slo_seconds, start)
+    return Comparison(runs, lower_bound_replica_seconds(workload, model.concurrency))
+
+
+def _reactive_scalers(chosen: Scenario) -> dict[str, Scaler]:
+    """The scalers that see only what the daemon sees, each built the way its users would."""
+    policy, concurrency = chosen.policy, chosen.model.concurrency
+    lowest, highest = policy.min_replicas, policy.max_replicas
     return {
-        "compose-flowise": simulate(arrivals, ours, model, chosen.slo_seconds, start),
-        "hpa": simulate(arrivals, hpa, model, chosen.slo_seconds, start),
-        "oracle": simulate(
-            arrivals, oracle, replace(model, startup_seconds=0), chosen.slo_seconds, start
-        ),
+        OURS: DaemonPolicy(chosen.service, policy, chosen.signal, chosen.interval_seconds),
+        "keda": keda(concurrency, lowest, highest),
+        "kpa": KnativePodAutoscaler(knative_defaults(concurrency, lowest, highest), lowest),
+        "keda-wait-only": keda_wait_only(chosen.capacity, lowest, highest),
     }

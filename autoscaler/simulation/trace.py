@@ -1,14 +1,19 @@
-"""Load traces: CSV rows of `second,arrivals`. `parse_trace` is pure; `read_trace` reads a file."""
+"""Load traces: CSV rows of `second,arrivals`, or `second,arrivals,job_seconds`.
+
+`parse_trace` is pure; `read_trace` reads a file.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from autoscaler.errors import BadInput
 
-HEADER = "second,arrivals"
+HEADERS = {2: "second,arrivals", 3: "second,arrivals,job_seconds"}
+BYTE_ORDER_MARK = "\ufeff"
 
 
 class TraceError(BadInput):
@@ -20,6 +25,8 @@ class Trace:
     name: str
     arrivals: tuple[int, ...]
     """Jobs that arrived in each second, from second 0 on."""
+    job_seconds: tuple[float, ...] | None = None
+    """How long each of that second's jobs holds a slot; None when the trace does not say."""
 
 
 def read_trace(path: Path) -> Trace:
@@ -32,27 +39,41 @@ def read_trace(path: Path) -> Trace:
 
 
 def parse_trace(lines: Iterable[str], source: str) -> Trace:
-    """One row per second, in order from 0, after an optional `second,arrivals` header."""
+    """One row per second, in order from 0, after an optional header; a UTF-8 byte order mark
+    before it is ignored. The header, or else the first row, sets the columns: two, or three
+    with `job_seconds`; every row has as many."""
     arrivals: list[int] = []
+    job_seconds: list[float] = []
+    columns = 0
     for number, line in enumerate(lines, start=1):
-        row = line.strip()
-        if not row or (number == 1 and row.replace(" ", "") == HEADER):
+        row = line.lstrip(BYTE_ORDER_MARK).strip() if number == 1 else line.strip()
+        header = row.replace(" ", "")
+        if number == 1 and header in HEADERS.values():
+            columns = header.count(",") + 1
             continue
-        second, count = _row(row, f"{source}, line {number}")
+        if not row:
+            continue
+        where = f"{source}, line {number}"
+        fields = [field.strip() for field in row.split(",")]
+        columns = columns or len(fields)
+        if len(fields) != columns or columns not in HEADERS:
+            raise TraceError(f"{where}: expected `{_expected(columns)}`, found {row!r}")
+        second, count = _second_and_count(fields[:2], row, where)
         if second != len(arrivals):
-            raise TraceError(
-                f"{source}, line {number}: expected second {len(arrivals)}, found {second}"
-            )
+            raise TraceError(f"{where}: expected second {len(arrivals)}, found {second}")
         arrivals.append(count)
+        if columns == 3:
+            job_seconds.append(_job_seconds(fields[2], where))
     if not arrivals:
-        raise TraceError(f"{source}: no rows; expected `{HEADER}` rows")
-    return Trace(source, tuple(arrivals))
+        raise TraceError(f"{source}: no rows; expected `{HEADERS[2]}` rows")
+    return Trace(source, tuple(arrivals), tuple(job_seconds) if columns == 3 else None)
 
 
-def _row(row: str, where: str) -> tuple[int, int]:
-    fields = [field.strip() for field in row.split(",")]
-    if len(fields) != 2:
-        raise TraceError(f"{where}: expected `second,arrivals`, found {row!r}")
+def _expected(columns: int) -> str:
+    return HEADERS.get(columns) or "` or `".join(HEADERS.values())
+
+
+def _second_and_count(fields: list[str], row: str, where: str) -> tuple[int, int]:
     try:
         second, count = int(fields[0]), int(fields[1])
     except ValueError:
@@ -60,3 +81,13 @@ def _row(row: str, where: str) -> tuple[int, int]:
     if count < 0:
         raise TraceError(f"{where}: arrivals must not be negative, found {count}")
     return second, count
+
+
+def _job_seconds(field: str, where: str) -> float:
+    try:
+        seconds = float(field)
+    except ValueError:
+        raise TraceError(f"{where}: expected job_seconds to be a number, found {field!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise TraceError(f"{where}: job_seconds must be above 0, found {field}")
+    return seconds

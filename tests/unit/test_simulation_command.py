@@ -9,7 +9,7 @@ import pytest
 
 from autoscaler.cli import main
 
-POLICIES = ["compose-flowise", "hpa", "oracle"]
+POLICIES = ["compose-flowise", "keda", "kpa", "keda-wait-only", "oracle"]
 FIELDS = [
     "replica_seconds",
     "slo_violation_seconds",
@@ -49,6 +49,8 @@ def test_json_has_every_policy_and_figure(capsys, config_file, trace_file):
     assert report["trace"] == str(trace_file)
     assert list(report["policies"]) == POLICIES
     assert all(list(figures) == FIELDS for figures in report["policies"].values())
+    # 60 s of 10 and 60 s of 30 jobs of K / C = 2 s, over K = 10 slots per replica.
+    assert report["lower_bound_replica_seconds"] == (60 * 10 + 60 * 30) * 2 // 10
 
 
 def test_min_and_max_bound_every_policy(capsys, config_file, trace_file):
@@ -65,7 +67,7 @@ def test_min_and_max_bound_every_policy(capsys, config_file, trace_file):
         "--json",
     )
     peaks = [figures["max_replicas"] for figures in json.loads(out)["policies"].values()]
-    assert (code, peaks) == (0, [3, 3, 3])
+    assert (code, peaks) == (0, [3] * len(POLICIES))
 
 
 def test_table_names_the_policies_and_the_model(capsys, config_file, trace_file):
@@ -75,6 +77,8 @@ def test_table_names_the_policies_and_the_model(capsys, config_file, trace_file)
         str(trace_file),
         "--config",
         str(config_file),
+        "--concurrency",
+        "8",
         "--capacity",
         "4",
         "--startup",
@@ -83,8 +87,8 @@ def test_table_names_the_policies_and_the_model(capsys, config_file, trace_file)
         "5",
     )
     assert code == 0
-    assert "capacity 4 jobs/s per replica, startup 30 s, SLO 5 s" in out
-    assert all(name in out for name in POLICIES + FIELDS)
+    assert "jobs of 2 s; 8 slots per replica, startup 30 s, SLO 5 s" in out
+    assert all(name in out for name in [*POLICIES, "lower bound"])
 
 
 @pytest.mark.parametrize(
@@ -92,9 +96,10 @@ def test_table_names_the_policies_and_the_model(capsys, config_file, trace_file)
     [
         (None, [], "cannot read the trace"),
         ("second,arrivals\n0,1\n1;2\n", [], "line 3: expected `second,arrivals`"),
+        ("0,1,x\n", [], "line 1: expected job_seconds to be a number"),
         ("0,1\n", ["--min", "5", "--max", "2"], "min replicas (5) must not be above max"),
     ],
-    ids=["missing-file", "malformed-row", "min-above-max"],
+    ids=["missing-file", "malformed-row", "bad-job-seconds", "min-above-max"],
 )
 def test_bad_input_exits_2_with_a_message(
     capsys, tmp_path, config_file, trace_text, extra, message
@@ -117,8 +122,8 @@ def test_a_config_without_a_queue_signal_exits_2(capsys, tmp_path, trace_file):
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--capacity", "0"), ("--startup", "-1"), ("--max", "x")],
-    ids=["capacity-zero", "startup-negative", "max-not-a-number"],
+    [("--capacity", "0"), ("--concurrency", "0"), ("--startup", "-1"), ("--max", "x")],
+    ids=["capacity-zero", "concurrency-zero", "startup-negative", "max-not-a-number"],
 )
 def test_bad_numbers_are_usage_errors(capsys, trace_file, option, value):
     with pytest.raises(SystemExit) as exit:

@@ -1,4 +1,4 @@
-"""The HPA baseline reproduces the documented Kubernetes HPA behaviours."""
+"""The HPA reproduces the documented Kubernetes HPA behaviours; KEDA feeds it its metric."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from autoscaler.simulation.hpa import (
     ScalingRules,
     replicas_for_average_value,
 )
+from autoscaler.simulation.keda import keda, keda_wait_only
 from autoscaler.simulation.service import ServiceView
 
 NO_WINDOW_DOWN = ScalingRules(0, (ScalingPolicy("Percent", 100, 15),))
@@ -118,7 +119,30 @@ def test_scale_up_stabilization_takes_the_lowest_recent_recommendation():
     assert syncs(spec, 2, [20, 60, 60]) == [2, 2, 6]
 
 
-def test_keda_feeds_the_backlog_and_the_hpa_counts_every_replica_asked_for():
-    hpa = HorizontalPodAutoscaler(HpaSpec(1, 10, 10))
-    view = ServiceView(0, requested=3, ready=1, backlog=60, in_service=5, arrived=100)
-    assert (hpa.interval_seconds, hpa.replicas(view)) == (15, 6)
+@pytest.mark.parametrize(
+    "scaled_object, requested, waiting, active, expected",
+    [
+        # 42 jobs at 8 (80 % of K = 10) per replica want 5.25: within the tolerance of the 5
+        # asked for (6 if it counted the 1 ready).
+        (keda(concurrency=10, min_replicas=1, max_replicas=10), 5, 30, 12, 5),
+        (keda(concurrency=10, min_replicas=1, max_replicas=10), 2, 30, 12, 6),
+        # 32 waiting at 10 (2 s of work at C = 5 jobs/s) per replica want 3.2: within the
+        # tolerance of 3; the active jobs do not count.
+        (keda_wait_only(capacity=5, min_replicas=1, max_replicas=10), 3, 32, 12, 3),
+        (keda_wait_only(capacity=5, min_replicas=1, max_replicas=10), 2, 32, 12, 4),
+    ],
+    ids=[
+        "keda-within-tolerance-of-the-count-asked-for",
+        "keda-waiting-and-active-at-80-percent-of-k",
+        "keda-wait-only-within-tolerance",
+        "keda-wait-only-at-2-seconds-of-work",
+    ],
+)
+def test_keda_feeds_its_metric_and_the_hpa_counts_every_replica_asked_for(
+    scaled_object, requested, waiting, active, expected
+):
+    view = ServiceView(
+        0, requested, 1, waiting, active, arrived=100, completed=50, completed_job_seconds=100
+    )
+    assert scaled_object.interval_seconds == 15
+    assert scaled_object.replicas(view) == expected
