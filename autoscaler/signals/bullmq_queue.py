@@ -1,133 +1,27 @@
 """The `bullmq_queue` signal: size a service for the arrival rate of a BullMQ queue, plus what
 it takes to work off the backlog in time.
 
-Reads Flowise's queue keys in Redis through the client it is handed; proposes and learns
-without I/O. A backlog-only rule (KEDA's Redis list scaler) reads 0 the moment the queue
+Reads Flowise's queue keys in Redis (bullmq_reads) through the client it is handed; proposes
+and learns without I/O. A backlog-only rule (KEDA's Redis list scaler) reads 0 the moment the queue
 catches up and scales in while jobs still pour in; the arrival rate does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, TypeAdapter
 
 from autoscaler.policy import Memory, Observation, Proposal, Unavailable
 from autoscaler.policy.parameters import Behavior, Strict
 from autoscaler.policy.proposals import within_tolerance
+from autoscaler.signals.bullmq_reads import BullMQQueue, QueueLoad
 from autoscaler.signals.kind import Connections
-from autoscaler.signals.sampling import PreviousSample
 
 # How far one busy interval moves the learned throughput toward what it measured: a new level
 # shows within two or three reads, and one odd interval moves it only half way.
 MEASUREMENT_WEIGHT = 0.5
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    """One read of a BullMQ queue's keys."""
-
-    waiting: int
-    paused: int
-    prioritized: int
-    delayed: int
-    waiting_children: int
-    active: int
-    jobs_created: int
-    """BullMQ's `<prefix>:<queue>:id` counter: it only grows, by one per job added."""
-
-    @property
-    def backlog(self) -> int:
-        """Jobs ready to run that no worker has taken yet."""
-        return self.waiting + self.paused + self.prioritized
-
-
-@dataclass(frozen=True)
-class QueueLoad:
-    """A queue's backlog and work in progress, with its rates since the previous read."""
-
-    backlog: int
-    active: int
-    arrival_rate: float | None
-    """Jobs added per second since the previous read; None on the first read."""
-    completion_rate: float | None
-    """Jobs finished per second since the previous read; None on the first read."""
-
-    def figures(self) -> Mapping[str, float | None]:
-        return {
-            "backlog": self.backlog,
-            "active": self.active,
-            "arrival_rate": self.arrival_rate,
-            "completion_rate": self.completion_rate,
-        }
-
-
-def queue_load(
-    previous: tuple[float, QueueDepth] | None, current: tuple[float, QueueDepth]
-) -> QueueLoad:
-    """Backlog, work in progress and rates from two timed reads of a queue."""
-    now, depth = current
-    load = QueueLoad(depth.backlog, depth.active, arrival_rate=None, completion_rate=None)
-    if previous is None or now <= previous[0]:
-        return load
-    then, before = previous
-    elapsed = now - then
-    arrived = depth.jobs_created - before.jobs_created
-    if arrived < 0:  # the queue was obliterated and its counter started again
-        return load
-    queued_more = (depth.backlog + depth.active) - (before.backlog + before.active)
-    return QueueLoad(
-        depth.backlog,
-        depth.active,
-        arrival_rate=arrived / elapsed,
-        completion_rate=max(0, arrived - queued_more) / elapsed,
-    )
-
-
-class BullMQQueue:
-    """One BullMQ queue, e.g. Flowise's `flowise-queue-prediction` under the prefix `bull`."""
-
-    source = "redis"
-
-    def __init__(self, client: Any, queue: str, prefix: str = "bull") -> None:
-        self.queue = queue
-        self._client = client
-        self._key = f"{prefix}:{queue}"
-        self.description = f"redis queue {self._key}"
-        self._previous: PreviousSample[QueueDepth] = PreviousSample()
-
-    def depth(self) -> QueueDepth | Unavailable:
-        """The queue's keys in one pipelined round trip; Unavailable when the queue does not
-        exist (a wrong QUEUE_NAME or prefix would otherwise read as an empty queue)."""
-        key = self._key
-        pipe = self._client.pipeline(transaction=False)
-        pipe.llen(f"{key}:wait")
-        pipe.llen(f"{key}:paused")
-        pipe.zcard(f"{key}:prioritized")
-        pipe.zcard(f"{key}:delayed")
-        pipe.zcard(f"{key}:waiting-children")
-        pipe.llen(f"{key}:active")
-        pipe.get(f"{key}:id")
-        pipe.exists(f"{key}:meta")
-        waiting, paused, prioritized, delayed, children, active, created, meta = pipe.execute()
-        if created is None and not meta:
-            return Unavailable(
-                f"queue {key} does not exist (no {key}:meta, no {key}:id): "
-                "check QUEUE_NAME and the key prefix",
-                self.source,
-            )
-        return QueueDepth(
-            waiting, paused, prioritized, delayed, children, active, int(created or 0)
-        )
-
-    def read(self, now: float) -> QueueLoad | Unavailable:
-        """The depth now, with the arrival and completion rates since the previous read."""
-        depth = self.depth()
-        if isinstance(depth, Unavailable):
-            return depth
-        return queue_load(self._previous.swap(now, depth), (now, depth))
 
 
 @dataclass(frozen=True)

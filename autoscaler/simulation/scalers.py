@@ -8,7 +8,8 @@ from itertools import accumulate
 
 from autoscaler.config import ServicePolicy
 from autoscaler.policy import Observation, ServiceHistory, decide, remember
-from autoscaler.signals.bullmq_queue import QueueDepth, QueueSignal, queue_load
+from autoscaler.signals.bullmq_queue import QueueSignal
+from autoscaler.signals.bullmq_reads import QueueDepth, queue_load
 from autoscaler.simulation.service import ServiceView
 from autoscaler.simulation.workload import MS_PER_SECOND, Workload
 

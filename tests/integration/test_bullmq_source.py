@@ -10,7 +10,7 @@ from bullmq import Queue
 
 from autoscaler.policy import Unavailable
 from autoscaler.runtime.observe import Sensors
-from autoscaler.signals.bullmq_queue import BullMQQueue, QueueDepth, QueueLoad
+from autoscaler.signals.bullmq_reads import BullMQQueue, QueueDepth, QueueLoad
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.signals.bullmq_queue import QueueDepth, QueueLoad, queue_load
+from autoscaler.signals.bullmq_reads import QueueDepth, QueueLoad, queue_load
 from autoscaler.signals.nginx_stub_status import HttpLoad, StubStatus, http_load
 
 

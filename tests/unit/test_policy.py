@@ -18,7 +18,8 @@ from autoscaler.policy import (
     remember,
 )
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
-from autoscaler.signals.bullmq_queue import QueueLoad, QueueSignal
+from autoscaler.signals.bullmq_queue import QueueSignal
+from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_in_flight import InFlightSignal
 from autoscaler.signals.nginx_request_rate import RequestRateSignal
 from autoscaler.signals.nginx_stub_status import HttpLoad

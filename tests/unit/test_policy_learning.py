@@ -9,7 +9,8 @@ import pytest
 from autoscaler.config import ServicePolicy
 from autoscaler.policy import Observation, ServiceHistory, Unavailable, decide, remember
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
-from autoscaler.signals.bullmq_queue import QueueLoad, QueueMemory, QueueSignal, RateReading
+from autoscaler.signals.bullmq_queue import QueueMemory, QueueSignal, RateReading
+from autoscaler.signals.bullmq_reads import QueueLoad
 
 QUEUE = QueueSignal(
     queue="q", jobs_per_second_per_replica=1, arrival_window_seconds=60, target_utilization=1

@@ -15,7 +15,7 @@ from autoscaler.config import Settings
 from autoscaler.policy import Override, Unavailable
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.state import StateFile
-from autoscaler.signals.bullmq_queue import QueueLoad
+from autoscaler.signals.bullmq_reads import QueueLoad
 
 NOW = 1_000_000.0
 SIGNAL = "bullmq_queue:flowise-queue-prediction"
