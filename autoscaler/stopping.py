@@ -20,6 +20,10 @@ class StopSignal:
     def requested(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds`, or less when a stop is requested: True when it was."""
+        return self._event.wait(seconds)
+
     def pause(self, seconds: float) -> None:
         """Sleep `seconds`, or raise Interrupted as soon as a stop is requested."""
         if self._event.wait(seconds):

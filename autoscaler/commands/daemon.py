@@ -15,7 +15,7 @@ def register(commands: Subcommands) -> None:
     daemon.add_argument(
         "--once",
         action="store_true",
-        help="run one tick and exit (1 when it failed or saw an error)",
+        help="run one tick and exit (1 when it failed: Docker unreachable, an action failed)",
     )
     daemon.add_argument("--dry-run", action="store_true", help="decide and explain, change nothing")
     daemon.add_argument("--log-format", choices=["human", "json"], default="human")

@@ -5,6 +5,8 @@ Purely computational, no I/O here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from autoscaler.policy.behavior import clamp, cool_down, limit_rate, stabilize
 from autoscaler.policy.model import (
     Decision,
@@ -16,6 +18,7 @@ from autoscaler.policy.model import (
     ServiceHistory,
     Step,
 )
+from autoscaler.policy.startup import learn_startup
 
 
 def decide(
@@ -26,6 +29,12 @@ def decide(
     now: float,
 ) -> Decision:
     current = observation.current_replicas
+    startup = learn_startup(history.startup, observation, history.events, now)
+    observation = replace(
+        observation,
+        startup_seconds=startup.expected_seconds,
+        starting_seconds_left=startup.seconds_left(now),
+    )
     proposals = tuple(
         signal.propose(observation, rules.behavior, history.memory.get(signal.name), now)
         for signal in rules.signals
@@ -42,7 +51,7 @@ def decide(
             Step("override", override.replicas, f"pinned by hand {until}"),
         )
         return Decision(
-            service, current, override.replicas, recommendation, proposals, steps, memory
+            service, current, override.replicas, recommendation, proposals, steps, memory, startup
         )
 
     stabilized = stabilize(recommendation, current, history.recommendations, rules.behavior, now)
@@ -50,7 +59,9 @@ def decide(
     limited = limit_rate(cooled.replicas, current, history.events, rules.behavior, now)
     clamped = clamp(limited.replicas, rules.min_replicas, rules.max_replicas)
     steps = (guarded, stabilized, cooled, limited, clamped)
-    return Decision(service, current, clamped.replicas, recommendation, proposals, steps, memory)
+    return Decision(
+        service, current, clamped.replicas, recommendation, proposals, steps, memory, startup
+    )
 
 
 def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
@@ -76,7 +87,7 @@ def remember(
     was applied."""
     horizon = _memory_seconds(rules)
     history = history.remembering(Recommendation(now, decision.recommendation), horizon)
-    history = history.with_memory(decision.memory)
+    history = history.with_memory(decision.memory).with_startup(decision.startup)
     if applied and decision.change:
         history = history.with_event(ScaleEvent(now, decision.current, decision.replicas), horizon)
     override = history.override

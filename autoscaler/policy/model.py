@@ -32,6 +32,11 @@ class Observation:
     """Replicas that can take work now: only these count as capacity."""
     readings: Mapping[str, object] = field(default_factory=dict)
     """Signal name -> what its source read: the signal kind's own reading, or Unavailable."""
+    startup_seconds: float = 0.0
+    """How long a replica asked for now will take to take work: what the service learned."""
+    starting_seconds_left: float = 0.0
+    """How long the replicas starting now still need, as far as the service learned; 0 when
+    none is starting."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,30 @@ class Override:
         return self.until is None or now < self.until
 
 
+ASSUMED_STARTUP_SECONDS = 30.0
+"""Until a start was seen: a Flowise main or worker takes 20 to 50 s to start on a busy host."""
+
+
+@dataclass(frozen=True)
+class StartupMemory:
+    """What the service's scale-ups taught of how long a new replica takes to take work."""
+
+    seconds: float | None = None
+    """The learned start-to-ready time; None until one start was seen."""
+    waiting_since: float | None = None
+    """When the scale-up that is not ready yet was asked for."""
+
+    @property
+    def expected_seconds(self) -> float:
+        return ASSUMED_STARTUP_SECONDS if self.seconds is None else self.seconds
+
+    def seconds_left(self, now: float) -> float:
+        """How long the replicas starting now still need; 0 when none is starting."""
+        if self.waiting_since is None:
+            return 0.0
+        return max(0.0, self.expected_seconds - (now - self.waiting_since))
+
+
 @dataclass(frozen=True)
 class ServiceHistory:
     """What the policy remembers of a service between ticks."""
@@ -72,6 +101,7 @@ class ServiceHistory:
     override: Override | None = None
     memory: Mapping[str, Memory] = field(default_factory=dict)
     """Signal name -> what its reads taught it."""
+    startup: StartupMemory = field(default_factory=StartupMemory)
 
     def remembering(self, recommendation: Recommendation, horizon: float) -> ServiceHistory:
         """This history plus a recommendation, without what is older than `horizon` seconds."""
@@ -90,6 +120,9 @@ class ServiceHistory:
 
     def with_memory(self, memory: Mapping[str, Memory]) -> ServiceHistory:
         return replace(self, memory=memory)
+
+    def with_startup(self, startup: StartupMemory) -> ServiceHistory:
+        return replace(self, startup=startup)
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,8 @@ class Decision:
     steps: tuple[Step, ...]
     memory: Mapping[str, Memory] = field(default_factory=dict)
     """What the signals learned up to this decision: the history remembers it."""
+    startup: StartupMemory = field(default_factory=StartupMemory)
+    """What the service's starts taught up to this decision: the history remembers it."""
 
     @property
     def change(self) -> int:

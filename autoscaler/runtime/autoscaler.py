@@ -16,7 +16,14 @@ from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.policy import ServiceHistory, Unavailable, remember
 from autoscaler.runtime.lease import Lease
-from autoscaler.runtime.observe import Evaluation, Observed, Sensors, evaluate, observe
+from autoscaler.runtime.observe import (
+    Evaluation,
+    Observed,
+    ReplicaSource,
+    Sensors,
+    evaluate,
+    observe,
+)
 from autoscaler.runtime.state import ServiceRecord, State, StateFile, TickRecord
 from autoscaler.signals import Reading
 
@@ -33,6 +40,12 @@ class TickReport:
     histories: dict[str, ServiceHistory] = field(default_factory=dict)
     """Each decided service's history after the tick."""
 
+    @property
+    def failed(self) -> bool:
+        """The replicas could not be seen or changed: nothing was decided, or an action failed.
+        A missing metric is not a failure: the policy holds on it, as it should."""
+        return "docker" in self.failed_sources
+
 
 @dataclass(frozen=True)
 class _ServiceOutcome:
@@ -44,6 +57,7 @@ class _ServiceOutcome:
 class Autoscaler:
     settings: Settings
     sensors: Sensors
+    replicas: ReplicaSource
     transaction: ScaleTransaction
     lease: Lease
     state_file: StateFile
@@ -52,7 +66,7 @@ class Autoscaler:
     dry_run: bool = False
 
     def observe(self) -> Observed:
-        return observe(self.sensors, self.transaction, self.wall_clock())
+        return observe(self.sensors, self.replicas, self.wall_clock())
 
     def tick(self) -> TickReport:
         now = self.wall_clock()
@@ -61,7 +75,7 @@ class Autoscaler:
         with self.state_file.locked():
             state = self.state_file.read()
         with self.state_file.acting() if acting else nullcontext():
-            observed = observe(self.sensors, self.transaction, now)
+            observed = observe(self.sensors, self.replicas, now)
             reconcile_error = self._reconcile(observed.snapshot) if acting else None
             report = self._decide(observed, state, leading, acting, reconcile_error)
         self._save(report.histories, report.record, now)
@@ -129,6 +143,7 @@ class Autoscaler:
                 scale_plan = self.transaction.plan(service, decision.replicas, observed.snapshot)
                 plan = scale_plan.steps()
                 if acting:
+                    self.replicas.invalidate()
                     self.transaction.apply(scale_plan, observed.snapshot)
                     acted = True
             except ActuatorError as failure:

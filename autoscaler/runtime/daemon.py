@@ -54,13 +54,14 @@ class Daemon:
         self._stop = stop or StopSignal()
         self._reload_requested = threading.Event()
         self._metrics = Metrics()
+        self._following_events = False
         self._use(loaded)
 
     def run_once(self) -> bool:
-        """One tick; True when it ran and recorded no error."""
+        """One tick; True when it ran and did not fail (see TickReport.failed)."""
         report = self.tick()
         self._autoscaler.lease.release()
-        return report is not None and not report.record.errors
+        return report is not None and not report.failed
 
     def run(self) -> None:
         self._serve_metrics()
@@ -73,6 +74,8 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
+        self._following_events = True
+        self._watch.start()
         scheduler.start()
         notify_systemd("READY=1")
         self._event(logging.INFO, "started", f"started ({self._source}), "
@@ -82,6 +85,7 @@ class Daemon:
         notify_systemd("STOPPING=1")
         self._event(logging.INFO, "stopping", "stopping: ending the tick in progress")
         scheduler.shutdown(wait=True)
+        self._watch.close()
         self._autoscaler.lease.release()
         self._event(logging.INFO, "stopped", "stopped")
 
@@ -124,7 +128,15 @@ class Daemon:
     def _use(self, loaded: config.LoadedConfig) -> None:
         self._settings = loaded.settings
         self._source = loaded.source
-        self._autoscaler: Autoscaler = wiring.autoscaler(loaded.settings, self._dry_run, self._stop)
+        watch = wiring.replica_watch(loaded.settings)
+        self._autoscaler: Autoscaler = wiring.autoscaler(
+            loaded.settings, self._dry_run, self._stop, watch
+        )
+        previous, self._watch = getattr(self, "_watch", None), watch
+        if previous is not None:
+            previous.close()
+        if self._following_events:
+            watch.start()
 
     def _on_stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stop.request()
@@ -157,7 +169,7 @@ def run_daemon(
     dry_run: bool,
     log_format: str,
 ) -> int:
-    """The daemon until stopped (exit 0), or one tick (exit 1 when it failed or saw errors)."""
+    """The daemon until stopped (exit 0), or one tick (exit 1 when it failed)."""
     setup_logging(log_format)
 
     def load() -> config.LoadedConfig:

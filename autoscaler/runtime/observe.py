@@ -5,12 +5,12 @@ through the readers and the transaction they are handed; `evaluate` is pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import ReplicaCount, Snapshot, count
-from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import ServicePolicy
 from autoscaler.policy import Decision, Observation, ServiceHistory, Unavailable, decide
 from autoscaler.signals import Reader
@@ -65,10 +65,30 @@ class Observed:
         return missing + ([f"docker: {self.docker_error}"] if self.docker_error else [])
 
 
-def observe(sensors: Sensors, transaction: ScaleTransaction, now: float) -> Observed:
+class ReplicaSource(Protocol):
+    def current(self) -> Snapshot:
+        """The replicas now; raises ActuatorError when the engine cannot be asked."""
+        ...
+
+    def invalidate(self) -> None:
+        """Something was changed: the next `current` must not answer from memory."""
+        ...
+
+
+class ListedEachTime:
+    """The replicas listed afresh at every call (`status`, one-shot commands)."""
+
+    def __init__(self, list_replicas: Callable[[], Snapshot]) -> None:
+        self.current = list_replicas
+
+    def invalidate(self) -> None:
+        """Nothing is kept between calls."""
+
+
+def observe(sensors: Sensors, replicas: ReplicaSource, now: float) -> Observed:
     readings = sensors.read(now)
     try:
-        return Observed(now, readings, transaction.snapshot())
+        return Observed(now, readings, replicas.current())
     except ActuatorError as error:
         return Observed(now, readings, None, str(error))
 

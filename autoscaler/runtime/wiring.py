@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterable
+from datetime import datetime
 
 import redis
 import requests
@@ -17,7 +19,8 @@ from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import Settings
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.lease import Lease
-from autoscaler.runtime.observe import Sensors
+from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
+from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
 from autoscaler.signals import Connections, Reader
 from autoscaler.stopping import StopSignal
@@ -79,8 +82,29 @@ def sensors(settings: Settings) -> Sensors:
     return Sensors(readers, sources)
 
 
-def autoscaler(settings: Settings, dry_run: bool, stop: StopSignal | None = None) -> Autoscaler:
-    """Everything one tick needs, built from the config."""
+def replica_watch(settings: Settings) -> ReplicaWatch:
+    """The project's replicas, listed again when `docker events` reports a change to one of its
+    containers (not started: `start()` follows the events in a thread)."""
+    docker = docker_client(settings)
+    project = f"com.docker.compose.project={settings.compose.project_name}"
+
+    def events(since: datetime, until: datetime) -> Iterable[object]:
+        filters = {"type": "container", "label": project}
+        return docker.system.events(since=since, until=until, filters=filters)
+
+    backend = ComposeBackend(docker, settings.compose.project_name)
+    full = settings.daemon.full_reconcile_seconds
+    return ReplicaWatch(backend.replicas, events, full, time.monotonic)
+
+
+def autoscaler(
+    settings: Settings,
+    dry_run: bool,
+    stop: StopSignal | None = None,
+    replicas: ReplicaSource | None = None,
+) -> Autoscaler:
+    """Everything one tick needs, built from the config. `replicas`: where the tick sees the
+    replicas (the daemon's ReplicaWatch); by default they are listed at every tick."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
     # Longer than the longest tick (a scale-out waits for readiness, a scale-in drains), so
     # a standby never takes over from a daemon that is still acting.
@@ -89,10 +113,12 @@ def autoscaler(settings: Settings, dry_run: bool, stop: StopSignal | None = None
         + settings.compose.ready_timeout_seconds
         + settings.nginx.drain_timeout_seconds
     )
+    scaling = transaction(settings, stop)
     return Autoscaler(
         settings=settings,
         sensors=sensors(settings),
-        transaction=transaction(settings, stop),
+        replicas=replicas or ListedEachTime(scaling.snapshot),
+        transaction=scaling,
         lease=Lease(redis_client(settings), settings.compose.project_name, holder, lease_ttl),
         state_file=StateFile(settings.daemon.state_file),
         wall_clock=time.time,

@@ -8,55 +8,25 @@ catches up and scales in while jobs still pour in; the arrival rate does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from autoscaler.policy import Memory, Observation, Proposal, Unavailable
 from autoscaler.policy.parameters import Behavior, Strict
 from autoscaler.policy.proposals import within_tolerance
 from autoscaler.signals.bullmq_reads import BullMQQueue, QueueLoad
 from autoscaler.signals.kind import Connections
-
-# How far one busy interval moves the learned throughput toward what it measured: a new level
-# shows within two or three reads, and one odd interval moves it only half way.
-MEASUREMENT_WEIGHT = 0.5
-
-
-@dataclass(frozen=True)
-class RateReading:
-    at: float
-    rate: float
-
-
-@dataclass(frozen=True)
-class QueueMemory:
-    """What the signal learned from the queue's past reads."""
-
-    per_replica: float
-    """Jobs per second one ready replica completes, as learned so far."""
-    backlogged: bool
-    """The last read found at least one job waiting per ready replica: all of them were busy."""
-    ready: int
-    """Ready replicas at the last read."""
-    arrival_rates: tuple[RateReading, ...] = ()
-    """The arrival rates read within the signal's arrival window, oldest first."""
-
-    def mean_arrival_rate(self) -> float | None:
-        if not self.arrival_rates:
-            return None
-        return sum(r.rate for r in self.arrival_rates) / len(self.arrival_rates)
-
-    def to_memory(self) -> Memory:
-        return _MEMORY.dump_python(self, mode="json")  # type: ignore[no-any-return]
-
-    @staticmethod
-    def from_memory(memory: Memory) -> QueueMemory:
-        return _MEMORY.validate_python(memory)
-
-
-_MEMORY = TypeAdapter(QueueMemory)
+from autoscaler.signals.queue_sizing import (
+    DEFAULT_CONCURRENCY,
+    Demand,
+    QueueMemory,
+    Window,
+    Workers,
+    learn,
+    slots_needed,
+)
 
 
 class QueueSignal(Strict):
@@ -72,11 +42,12 @@ class QueueSignal(Strict):
     )
     jobs_per_second_per_replica: float = Field(
         gt=0,
-        description="How many jobs per second one replica completes when it is busy: the "
-        "starting estimate, refined from the completions the queue shows.",
+        description="How many jobs per second one busy replica completes: only the starting "
+        "estimate (a job's time is then WORKER_CONCURRENCY / this); the daemon learns the "
+        "real job time from the jobs that finish.",
     )
     drain_backlog_seconds: float = Field(
-        default=60,
+        default=15,
         gt=0,
         description="Size the service so a backlog is worked off within this many seconds, on "
         "top of keeping up with arrivals.",
@@ -89,17 +60,17 @@ class QueueSignal(Strict):
         "shorter than that is worked off from the queue, not with replicas.",
     )
     target_utilization: float = Field(
-        default=0.9,
+        default=0.8,
         gt=0,
         le=1,
-        description="Size for this share of what the replicas can complete: the headroom takes "
+        description="Size for this share of the workers' job slots busy: the headroom takes "
         "arrivals above the mean without a backlog.",
     )
     surge_factor: float = Field(
         default=2,
         gt=1,
-        description="An interval whose arrival rate is this many times what the ready "
-        "replicas complete is a surge: scale for it at once, not for the window's mean.",
+        description="Arrivals over the last seconds at this many times what the ready "
+        "workers serve are a surge: scale for them at once, not for the window's mean.",
     )
 
     @property
@@ -121,82 +92,54 @@ class QueueSignal(Strict):
         if not isinstance(reading, QueueLoad):
             reason = reading.reason if isinstance(reading, Unavailable) else repr(reading)
             return Proposal(self.name, None, f"unavailable: {reason}", memory=memory)
-        learned = self._learn(reading, observation.ready_replicas, before, now)
-        proposal = self._size(reading, learned, observation, behavior)
-        return Proposal(
-            proposal.signal,
-            proposal.replicas,
-            proposal.reason,
-            may_scale_down=proposal.may_scale_down,
-            memory=learned.to_memory(),
-        )
-
-    def _learn(
-        self, load: QueueLoad, ready: int, before: QueueMemory | None, now: float
-    ) -> QueueMemory:
-        """The throughput per replica starts at the configured value. Between two reads with
-        the same ready replicas, completions per ready replica are a measurement of it when
-        jobs waited at both reads (every replica was busy), otherwise a lower bound."""
-        # A job or two can sit in `wait` for a moment even with idle workers; a job waiting for
-        # every ready replica cannot.
-        backlogged = load.backlog > 0 and load.backlog >= ready
-        per_replica = self.jobs_per_second_per_replica
-        rates: tuple[RateReading, ...] = ()
-        if before is not None:
-            per_replica = _per_replica(before, load, ready, backlogged)
-            cutoff = now - self.arrival_window_seconds
-            rates = tuple(r for r in before.arrival_rates if r.at > cutoff)
-        if load.arrival_rate is not None:
-            rates = (*rates, RateReading(now, load.arrival_rate))
-        return QueueMemory(per_replica, backlogged, ready, rates)
+        concurrency = reading.concurrency or DEFAULT_CONCURRENCY
+        window = Window(self.arrival_window_seconds, concurrency / self.jobs_per_second_per_replica)
+        learned = learn(reading, before, window, now)
+        proposal = self._size(reading, learned, concurrency, observation, behavior)
+        return replace(proposal, memory=learned.to_memory())
 
     def _size(
-        self, load: QueueLoad, learned: QueueMemory, observation: Observation, behavior: Behavior
+        self,
+        load: QueueLoad,
+        learned: QueueMemory,
+        concurrency: int,
+        observation: Observation,
+        behavior: Behavior,
     ) -> Proposal:
-        """Replicas for the arrival rate, plus replicas to work off the backlog in time."""
-        per_replica = learned.per_replica
-        target_per_replica = per_replica * self.target_utilization
-        ready_capacity = max(observation.ready_replicas, 1) * per_replica
-        arrival_rate, taken = self._arrival_rate(load, learned, ready_capacity)
-        drain_rate = load.backlog / self.drain_backlog_seconds
-        if arrival_rate is None:
-            needed = drain_rate / target_per_replica
-            described = f"backlog {load.backlog}, arrival rate not known yet"
-        else:
-            needed = (arrival_rate + drain_rate) / target_per_replica
-            described = f"{arrival_rate:.2f} jobs/s arriving ({taken}), backlog {load.backlog}"
-        utilization = self.target_utilization
-        described += f", {per_replica:.2f} jobs/s per replica, sized for {utilization:.0%} of it"
+        workers = Workers(
+            ready_slots=_ready_workers(load, observation) * concurrency,
+            asked_slots=observation.current_replicas * concurrency,
+            startup_seconds=observation.startup_seconds,
+            starting_seconds_left=observation.starting_seconds_left,
+        )
+        demand = slots_needed(load, learned, workers, self.drain_backlog_seconds, self.surge_factor)
+        needed = demand.workers(concurrency, self.target_utilization)
         if load.backlog + load.active > 0:
             needed = max(needed, 1.0)  # work is waiting or running: never propose zero workers
+        described = _described(load, learned, demand, concurrency, self.target_utilization)
         proposal = within_tolerance(self.name, needed, described, observation, behavior)
-        if arrival_rate is None:
-            return Proposal(
-                proposal.signal, proposal.replicas, proposal.reason, may_scale_down=False
-            )
+        if demand.arrival_rate is None:
+            return replace(proposal, may_scale_down=False)
         return proposal
 
-    def _arrival_rate(
-        self, load: QueueLoad, learned: QueueMemory, ready_capacity: float
-    ) -> tuple[float | None, str]:
-        """The rate to size for, and how it was taken.
 
-        The mean over the arrival window: a burst shorter than that is worked off from the
-        queue. But a surge, an interval with `surge_factor` times what the ready replicas
-        complete, is sized for at once: waiting a window for it to show in the mean only grows
-        the backlog.
-        """
-        mean = learned.mean_arrival_rate()
-        last = load.arrival_rate
-        if last is not None and mean is not None and last >= self.surge_factor * ready_capacity:
-            return max(last, mean), "surge"
-        return mean, f"mean over {self.arrival_window_seconds:g}s"
+def _ready_workers(load: QueueLoad, observation: Observation) -> int:
+    """Workers taking jobs: those registered with the queue where Redis tells, else the ready
+    replicas; never more than the replicas there are."""
+    if load.workers is None:
+        return observation.ready_replicas
+    return min(load.workers, observation.current_replicas)
 
 
-def _per_replica(before: QueueMemory, load: QueueLoad, ready: int, backlogged: bool) -> float:
-    if before.ready != ready or ready == 0 or load.completion_rate is None:
-        return before.per_replica
-    seen = load.completion_rate / ready
-    if before.backlogged and backlogged:
-        return before.per_replica + MEASUREMENT_WEIGHT * (seen - before.per_replica)
-    return max(before.per_replica, seen)
+def _described(
+    load: QueueLoad, learned: QueueMemory, demand: Demand, concurrency: int, utilization: float
+) -> str:
+    if demand.arrival_rate is None:
+        arrivals = "arrival rate not known yet"
+    else:
+        arrivals = f"{demand.arrival_rate:.2f} jobs/s arriving ({demand.rate_taken})"
+    return (
+        f"{arrivals}, backlog {load.backlog} ({demand.backlog_then:.0f} by the time a new "
+        f"worker is ready), {load.active} active, jobs of {learned.job_seconds:.1f}s: "
+        f"{demand.slots:.1f} of {concurrency} slots per worker, sized for {utilization:.0%}"
+    )

@@ -4,6 +4,7 @@ the oracle. Purely computational, no I/O here."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import accumulate
 
 from autoscaler.config import ServicePolicy
@@ -19,20 +20,32 @@ class DaemonPolicy:
     queue, `decide`, then `remember` the applied decision."""
 
     def __init__(
-        self, service: str, policy: ServicePolicy, signal: QueueSignal, interval_seconds: float
+        self,
+        service: str,
+        policy: ServicePolicy,
+        signal: QueueSignal,
+        interval_seconds: float,
+        concurrency: int,
     ) -> None:
         self.interval_seconds = interval_seconds
         self._service = service
         self._policy = policy
         self._signal = signal
+        self._concurrency = concurrency
         self._history = ServiceHistory()
         self._previous_read: tuple[float, QueueDepth] | None = None
+        self._previous_view: ServiceView | None = None
 
     def replicas(self, view: ServiceView) -> int:
         now = float(view.second)
         read = (now, _queue_depth(view))
-        load = queue_load(self._previous_read, read)
-        self._previous_read = read
+        load = replace(
+            queue_load(self._previous_read, read),
+            mean_job_seconds=_mean_job_seconds(self._previous_view, view),
+            workers=view.ready,
+            concurrency=self._concurrency,
+        )
+        self._previous_read, self._previous_view = read, view
         observation = Observation(
             current_replicas=view.requested,
             ready_replicas=view.ready,
@@ -41,6 +54,14 @@ class DaemonPolicy:
         decision = decide(self._service, self._policy, observation, self._history, now)
         self._history = remember(self._history, decision, self._policy, now, applied=True)
         return decision.replicas
+
+
+def _mean_job_seconds(before: ServiceView | None, now: ServiceView) -> float | None:
+    """What the daemon reads of the jobs finished since its previous read: their mean time."""
+    if before is None or now.completed == before.completed:
+        return None
+    finished = now.completed - before.completed
+    return (now.completed_job_seconds - before.completed_job_seconds) / finished
 
 
 def _queue_depth(view: ServiceView) -> QueueDepth:

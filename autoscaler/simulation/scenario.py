@@ -100,7 +100,9 @@ def _reactive_scalers(chosen: Scenario) -> dict[str, Scaler]:
     policy, concurrency = chosen.policy, chosen.model.concurrency
     lowest, highest = policy.min_replicas, policy.max_replicas
     return {
-        OURS: DaemonPolicy(chosen.service, policy, chosen.signal, chosen.interval_seconds),
+        OURS: DaemonPolicy(
+            chosen.service, policy, chosen.signal, chosen.interval_seconds, concurrency
+        ),
         "keda": keda(concurrency, lowest, highest),
         "kpa": KnativePodAutoscaler(knative_defaults(concurrency, lowest, highest), lowest),
         "keda-wait-only": keda_wait_only(chosen.capacity, lowest, highest),

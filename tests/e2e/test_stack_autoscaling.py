@@ -1,6 +1,6 @@
 """A burst of predictions scales the workers out, and back in once it is worked off: the
-policy's decide() on real BullMQ readings (autoscaler.sources.bullmq), acted on by the Scaler,
-on the product's stack. The daemon's own loop is tested by its own suite."""
+daemon's own tick (observe, decide, plan, apply) on real BullMQ readings, on the product's
+stack. The daemon's scheduling and signals are tested by their own suite."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from flowise_stack import FlowiseStack, predict, running_flowise_stack
 from harness import HarnessError
 
 from autoscaler.config import ServicePolicy
-from autoscaler.policy import Observation, ServiceHistory, decide, remember
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
 from autoscaler.runtime import wiring
 from autoscaler.signals.bullmq_queue import QueueSignal
@@ -41,27 +40,17 @@ POLICY = ServicePolicy(
 
 
 class WorkerAutoscaler:
-    """What a daemon tick does for the workers: read the queue, decide, scale, remember."""
+    """The daemon's own tick, on the workers alone, with a policy a test can wait out."""
 
     def __init__(self, stack: FlowiseStack) -> None:
-        settings = stack.settings
-        self._scaler = wiring.transaction(settings)
-        self._queue = wiring.queue_source(settings, wiring.redis_client(settings), SIGNAL.queue)
-        self._history = ServiceHistory()
+        settings = stack.settings.model_copy(update={"services": {WORKERS: POLICY}})
+        self._autoscaler = wiring.autoscaler(settings, dry_run=False)
 
     def tick(self) -> int:
         """The worker count after this tick."""
-        now = time.time()
-        readings = {SIGNAL.name: self._queue.load(now)}
-        snapshot = self._scaler.snapshot()
-        workers = snapshot.get(WORKERS, [])
-        current = sum(r.state == "running" for r in workers)
-        observation = Observation(current, sum(r.routable for r in workers), readings)
-        decision = decide(WORKERS, POLICY, observation, self._history, now)
-        if decision.change:
-            self._scaler.scale(WORKERS, decision.replicas, snapshot)
-        self._history = remember(self._history, decision, POLICY, now, bool(decision.change))
-        return decision.replicas
+        report = self._autoscaler.tick()
+        assert not report.failed, report.record.errors
+        return report.evaluations[WORKERS].decision.replicas
 
 
 def test_a_burst_scales_the_workers_out_and_back_in(tmp_path: Path) -> None:

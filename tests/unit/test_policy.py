@@ -138,63 +138,52 @@ PROPOSALS = {
     ),
 }
 
+
+def queue(backlog=0, active=0, arrivals=None, finished=None, job_seconds=None) -> dict:
+    """A read of the queue: 2 slots per worker; `finished` jobs/s, of `job_seconds` each."""
+    load = QueueLoad(backlog, active, arrivals, finished, job_seconds, concurrency=2)
+    return {QUEUE.name: load}
+
+
+# 2 slots per worker, jobs of 1 s (Little's law agrees: active = finished/s x 1 s), sized for
+# 100 % of the slots; a new worker is expected after the assumed 30 s start.
 QUEUE_PROPOSALS = {
-    "arrivals only: rate / throughput": Case(
-        policy(QUEUE),
-        1,
-        {QUEUE.name: QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)},
-        4,
+    "arrivals only: rate x job time, over the slots": Case(
+        policy(QUEUE), 4, queue(0, 7, 7.0, 7.0, 1.0), 4,  # 7 slots / 2 = 3.5
     ),
-    "arrivals plus backlog drained in time": Case(
-        policy(QUEUE),
-        1,
-        {QUEUE.name: QueueLoad(60, 4, arrival_rate=7.0, completion_rate=4.0)},
-        7,  # (7 + 60/10) / 2 = 6.5
+    "arrivals plus the backlog worked off within the drain time": Case(
+        policy(QUEUE), 4, queue(60, 7, 7.0, 7.0, 1.0), 7,  # (7 + 60 x 1 s / 10 s) / 2 = 6.5
+    ),
+    "what the backlog gains until a new worker is ready counts too": Case(
+        policy(QUEUE), 1, queue(0, 2, 7.0, 2.0, 1.0), 11,  # (7 + (7 - 2) x 30 / 10) / 2 = 11
     ),
     "queue caught up but jobs still arriving: no scale-in to the backlog's 0": Case(
-        policy(QUEUE),
-        5,
-        {QUEUE.name: QueueLoad(0, 8, arrival_rate=9.5, completion_rate=9.5)},
-        5,
+        policy(QUEUE), 5, queue(0, 9, 9.0, 9.0, 1.0), 5, reason="within tolerance",
     ),
-    "target utilization: headroom above the arrival rate": Case(
+    "target utilization: headroom above the arrivals": Case(
         policy(QueueSignal(queue="q", jobs_per_second_per_replica=2, target_utilization=0.5)),
-        1,
-        {"bullmq_queue:q": QueueLoad(0, 4, arrival_rate=7.0, completion_rate=7.0)},
-        7,
+        4, queue(0, 7, 7.0, 7.0, 1.0), 7,  # 7 / 0.5 / 2
+    ),
+    "jobs got longer: slots held over jobs finished tell it before the long ones finish": Case(
+        policy(QUEUE), 10, queue(0, 20, 4.0, 4.0, 1.0), 10,  # 20 held / 4 per s = 5 s jobs
+        reason="jobs of 5.0s",
     ),
     "idle queue: down to min": Case(
-        policy(QUEUE, min_replicas=0),
-        3,
-        {QUEUE.name: QueueLoad(0, 0, arrival_rate=0.0, completion_rate=0.0)},
-        0,
+        policy(QUEUE, min_replicas=0), 3, queue(0, 0, 0.0, 0.0), 0,
     ),
     "a job running keeps one worker even at a tiny rate": Case(
-        policy(QUEUE, min_replicas=0),
-        2,
-        {QUEUE.name: QueueLoad(0, 1, arrival_rate=0.01, completion_rate=0.01)},
-        1,
+        policy(QUEUE, min_replicas=0), 2, queue(0, 1, 0.01, 0.01), 1,
     ),
     "scale from zero on a backlog": Case(
-        policy(QUEUE, min_replicas=0),
-        0,
-        {QUEUE.name: QueueLoad(3, 0, arrival_rate=0.0, completion_rate=0.0)},
-        1,
+        policy(QUEUE, min_replicas=0), 0, queue(3, 0, 0.0, 0.0), 1,
     ),
     "first read, no rate yet: the backlog may scale up": Case(
-        policy(QUEUE),
-        1,
-        {QUEUE.name: QueueLoad(100, 2, arrival_rate=None, completion_rate=None)},
-        5,
+        policy(QUEUE), 1, queue(100, 2), 5,  # 100 x 1 s (2 slots / 2 jobs/s) / 10 s / 2
     ),
     "first read, no rate yet: never scale down": Case(
-        policy(QUEUE),
-        6,
-        {QUEUE.name: QueueLoad(0, 0, arrival_rate=None, completion_rate=None)},
-        6,
-        reason="partial data",
+        policy(QUEUE), 6, queue(0, 0), 6, reason="partial data",
     ),
-}
+}  # fmt: skip
 
 MISSING_DATA = {
     "one metric missing, the other says down: hold": Case(

@@ -198,9 +198,10 @@ def test_daemon_policy_feeds_decide_what_the_daemon_would_read():
         max_replicas=8,
         signals=(QueueSignal(jobs_per_second_per_replica=5),),
     )
-    ours = DaemonPolicy("worker", policy, policy.signals[0], interval_seconds=10)
+    ours = DaemonPolicy("worker", policy, policy.signals[0], interval_seconds=10, concurrency=10)
     first = ours.replicas(view(0))
-    # 100 jobs arrived in 10 s; 5 are active and 45 wait: 10 jobs/s arriving plus 45 to drain
-    # within 60 s, at 5 jobs/s per replica, needs 2.15 replicas.
-    second = ours.replicas(view(10, waiting=45, active=5, arrived=100, completed=50))
-    assert (first, second) == (1, 3)
+    # 100 jobs arrived in 10 s, 50 finished (of 1 s each), 5 are active and 45 wait: 10 jobs/s
+    # of 1 s hold 10 slots, 11.1 at 90 % of them, and the 45 waiting are worked off within the
+    # 60 s drain time by what that leaves: 2 workers of 10 slots.
+    read = view(10, waiting=45, active=5, arrived=100, completed=50, job_seconds=50.0)
+    assert (first, ours.replicas(read)) == (1, 2)

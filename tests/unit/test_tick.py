@@ -14,6 +14,7 @@ from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
 from autoscaler.policy import Override, Unavailable
 from autoscaler.runtime.autoscaler import Autoscaler
+from autoscaler.runtime.observe import ListedEachTime
 from autoscaler.runtime.state import StateFile
 from autoscaler.signals.bullmq_reads import QueueLoad
 
@@ -84,16 +85,17 @@ def tick(
         "min_replicas": 1, "max_replicas": 8,
         "behavior": {"scale_down": {"stabilization_window_seconds": 0}}}}})  # fmt: skip
     scaler = scaler or FakeTransaction()
-    built = Autoscaler(settings, FakeSensors(reading), scaler, FakeLease(leading),
+    built = Autoscaler(settings, FakeSensors(reading), ListedEachTime(scaler.snapshot), scaler,
+                       FakeLease(leading),
                        StateFile(tmp_path / "state.json"), lambda: NOW, lambda: 5.0, dry_run)  # fmt: skip
     return built, scaler
 
 
-BUSY = QueueLoad(backlog=200, active=1, arrival_rate=4.0, completion_rate=1.0)
+BUSY = QueueLoad(backlog=200, active=10, arrival_rate=4.0, completion_rate=1.0)  # 10 s jobs
 IDLE = QueueLoad(backlog=0, active=0, arrival_rate=0.0, completion_rate=0.0)
 
 ACTING = {
-    "leading: scales": (True, False, [("flowise-worker", 5)]),
+    "leading: scales": (True, False, [("flowise-worker", 8)]),
     "standing by: decides, does not act": (False, False, []),
     "dry run: decides, does not act": (True, True, []),
 }
@@ -104,12 +106,12 @@ def test_who_acts(tmp_path, leading, dry_run, scaled) -> None:
     run, scaler = tick(tmp_path, BUSY, leading=leading, dry_run=dry_run)
     result = run.tick()
     assert scaler.scaled == scaled
-    assert result.evaluations["flowise-worker"].decision.replicas == 5  # +4 pods per period
+    assert result.evaluations["flowise-worker"].decision.replicas == 8  # max_replicas
     assert result.record.services["flowise-worker"].acted == bool(scaled)
     assert (
         result.record.services["flowise-worker"]
         .plan[0]
-        .startswith("docker compose up --scale flowise-worker=5")
+        .startswith("docker compose up --scale flowise-worker=8")
     ), "the plan is recorded, dry run or not"
 
 

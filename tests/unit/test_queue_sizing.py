@@ -1,0 +1,137 @@
+"""What the queue signal learns from its reads, and the rates and slots it sizes for."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from autoscaler.signals.bullmq_reads import QueueLoad
+from autoscaler.signals.queue_sizing import (
+    JobTimeReading,
+    QueueMemory,
+    RateReading,
+    SlotReading,
+    Window,
+    Workers,
+    learn,
+    slots_needed,
+)
+
+NOW = 1000.0
+WINDOW = Window(seconds=60, initial_job_seconds=5.0)
+
+
+def load(backlog=0, active=0, arrivals=None, finished=None, job_seconds=None) -> QueueLoad:
+    return QueueLoad(backlog, active, arrivals, finished, job_seconds)
+
+
+def rates(*pairs: tuple[float, float]) -> tuple[RateReading, ...]:
+    """(seconds ago, jobs/s) -> readings, oldest first."""
+    return tuple(RateReading(NOW - age, rate) for age, rate in pairs)
+
+
+JOB_TIMES = {
+    "first read, nothing finished: the configured start": (None, load(0, 0, 3.0), 5.0),
+    "the mean of the jobs that finished": (None, load(0, 2, 4.0, 4.0, 0.5), 0.5),
+    "slots held over jobs finished, when larger (longer jobs not finished yet)": (
+        None, load(0, 20, 4.0, 4.0, 0.5), 5.0,
+    ),
+    "weighted by how many finished, within the last 20 s": (
+        QueueMemory(2.0, rates((10, 1.0)), (JobTimeReading(NOW - 10, 30, 1.0),)),
+        load(0, 1, 10.0, 10.0, 2.0), 1.77,  # (30 jobs x 1 s + 10/s x 10 s x 2 s) / 130 jobs
+    ),
+    "older job times than 20 s are forgotten: shorter jobs show at once": (
+        QueueMemory(8.0, rates((30, 4.0)), (JobTimeReading(NOW - 30, 40, 8.0),),
+                    (SlotReading(NOW - 30, 32, 4.0),)),
+        load(0, 4, 4.0, 4.0, 1.0), 1.0,
+    ),
+    "nothing finished since: the job time is kept": (
+        QueueMemory(3.0, rates((40, 2.0))), load(0, 0, 2.0), 3.0,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("before, read, expected", JOB_TIMES.values(), ids=JOB_TIMES.keys())
+def test_job_time(before, read, expected) -> None:
+    assert learn(read, before, WINDOW, NOW).job_seconds == pytest.approx(expected, rel=0.05)
+
+
+RATES = {
+    "the first rate starts the window": (None, 7.0, [7.0]),
+    "older than the window: forgotten": (QueueMemory(1.0, rates((60, 1.0), (30, 2.0))), 3.0,
+                                         [2.0, 3.0]),
+    "no rate this read: nothing added": (QueueMemory(1.0, rates((30, 2.0))), None, [2.0]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("before, rate, expected", RATES.values(), ids=RATES.keys())
+def test_arrival_rates_within_the_window(before, rate, expected) -> None:
+    learned = learn(load(0, 0, rate), before, WINDOW, NOW)
+    assert [r.rate for r in learned.arrival_rates] == expected
+
+
+def workers(ready: int, asked: int | None = None, startup=30.0, left=0.0) -> Workers:
+    """Workers of 10 slots each."""
+    asked = ready if asked is None else asked
+    return Workers(ready * 10.0, asked * 10.0, startup, left)
+
+
+def sized(history: tuple[RateReading, ...], backlog=0, ready=3, asked=None, left=0.0):
+    memory = QueueMemory(2.0, history)
+    return slots_needed(load(backlog), memory, workers(ready, asked, left=left), 15.0, 2.0)
+
+
+STEADY = tuple((age, 10.0) for age in range(60, 0, -2))
+RISING = tuple((age, 10.0 + (60 - age) * 0.2) for age in range(60, 0, -2))  # +0.2 jobs/s per s
+
+SIZING = {
+    "a steady rate: the window's mean": (sized(rates(*STEADY)), 10.0, "window mean"),
+    "one read twice the mean, within what the workers serve: still the mean": (
+        sized(rates(*STEADY[:-1], (1, 20.0))), 10.33, "window mean",
+    ),
+    "a surge, twice what the ready workers serve: sized for it at once": (
+        sized(rates(*STEADY[:-1], (1, 31.0)), ready=1), 31.0, "surge",
+    ),
+    "a clear rise: its trend carried to when a new worker is ready": (
+        sized(rates(*RISING)), 10.0 + 59 * 0.2 + 30 * 0.2, "rising trend",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("demand, rate, taken", SIZING.values(), ids=SIZING.keys())
+def test_the_rate_sized_for(demand, rate, taken) -> None:
+    assert demand.rate_taken == taken
+    assert demand.arrival_rate == pytest.approx(rate, rel=0.02)
+
+
+def test_noise_is_not_a_trend() -> None:
+    noise = random.Random(7)
+    noisy = tuple((age, noise.gauss(20.0, 3.0)) for age in range(60, 0, -2))
+    assert sized(rates(*noisy)).rate_taken == "window mean"
+
+
+BACKLOG_THEN = {
+    "workers enough: the backlog as it is": (sized(rates(*STEADY), backlog=40), 40.0),
+    "too few ready: what it gains until a new worker is ready": (
+        sized(rates(*STEADY), ready=0), 10.0 * 30,
+    ),
+    "a worker starting: it serves from when it is ready, 10 s from now": (
+        sized(rates(*STEADY), ready=0, asked=1, left=10.0), 10.0 * 10 + (10.0 - 5.0) * 20,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("demand, expected", BACKLOG_THEN.values(), ids=BACKLOG_THEN.keys())
+def test_the_backlog_by_the_time_a_new_worker_is_ready(demand, expected) -> None:
+    assert demand.backlog_then == pytest.approx(expected)
+
+
+def test_headroom_works_a_small_backlog_off_before_a_worker_is_added() -> None:
+    demand = sized(rates(*STEADY), backlog=6)  # 20 slots serve; 6 x 2 s / 15 s = 0.8 more
+    assert demand.workers(concurrency=10, utilization=0.8) == pytest.approx(20 / 0.8 / 10)
+
+
+def test_the_memory_survives_its_json_form() -> None:
+    memory = learn(load(2, 3, 4.0, 4.0, 0.75), None, WINDOW, NOW)
+    assert QueueMemory.from_memory(memory.to_memory()) == memory
