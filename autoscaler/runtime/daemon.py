@@ -33,6 +33,8 @@ from autoscaler.runtime.telemetry import (
 from autoscaler.stopping import StopSignal
 
 _JOB = "tick"
+QUIET_TICK_LOG_SECONDS = 60.0
+"""A tick in which nothing happened is logged at most this often: a heartbeat, not a flood."""
 
 
 class DaemonError(OperatorError):
@@ -55,6 +57,7 @@ class Daemon:
         self._reload_requested = threading.Event()
         self._metrics = Metrics()
         self._following_events = False
+        self._last_logged: TickReport | None = None
         self._use(loaded)
 
     def run_once(self) -> bool:
@@ -106,8 +109,18 @@ class Daemon:
             notify_systemd("WATCHDOG=1")
         seconds = time.monotonic() - started
         self._metrics.record(report, self._autoscaler.state_file.read(), seconds)
-        log_tick(self._log_format, report, seconds)
+        if self._worth_logging(report):
+            log_tick(self._log_format, report, seconds)
+            self._last_logged = report
         return report
+
+    def _worth_logging(self, report: TickReport) -> bool:
+        """Errors, an action or a change decided, a change of role, or a quiet minute's end."""
+        last = self._last_logged
+        if last is None or report.record.errors or report.record.leading != last.record.leading:
+            return True
+        changing = any(s.acted or s.desired != s.current for s in report.record.services.values())
+        return changing or report.record.at - last.record.at >= QUIET_TICK_LOG_SECONDS
 
     def _scheduled_tick(self) -> None:
         if self._reload_requested.is_set():

@@ -7,8 +7,13 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from autoscaler.config import LoadedConfig, Settings
 from autoscaler.runtime import daemon as daemon_module
+from autoscaler.runtime.autoscaler import TickReport
+from autoscaler.runtime.observe import Observed
+from autoscaler.runtime.state import ServiceRecord, TickRecord
 from autoscaler.runtime.telemetry import notify_systemd
 
 
@@ -74,3 +79,26 @@ def test_signal_handlers_only_set_flags(tmp_path, monkeypatch) -> None:
     assert daemon._stop.requested
     daemon._scheduled_tick()
     assert reloads == ["read"], "the reload happens before the next tick"
+
+
+def tick_report(at: float, leading=True, errors=(), desired=1, acted=False) -> TickReport:
+    service = ServiceRecord(1, 1, desired, "w 1 -> 1", acted)
+    record = TickRecord(at, "host:1", leading, {"w": service}, tuple(errors))
+    return TickReport(record, Observed(at, {}, {}), {})
+
+
+QUIET = {
+    "the first tick": ([], tick_report(0), True),
+    "nothing happened since the last line": ([tick_report(0)], tick_report(2), False),
+    "a quiet minute ends": ([tick_report(0)], tick_report(60), True),
+    "an error": ([tick_report(0)], tick_report(2, errors=["redis: down"]), True),
+    "a change decided": ([tick_report(0)], tick_report(2, desired=3), True),
+    "a change of role": ([tick_report(0)], tick_report(2, leading=False), True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("logged, report, expected", QUIET.values(), ids=QUIET.keys())
+def test_a_tick_is_logged_when_something_happened(tmp_path, logged, report, expected) -> None:
+    daemon = daemon_for(tmp_path)
+    daemon._last_logged = logged[-1] if logged else None
+    assert daemon._worth_logging(report) is expected
