@@ -1,4 +1,5 @@
-"""The daemon's cost: one tick next to one `docker compose ps`, and its idle CPU and memory.
+"""The daemon's cost: one tick that lists the replicas, one that has no docker event to follow
+(the daemon's usual tick), next to one `docker compose ps`; and its idle CPU and memory.
 
 Runs on the real engine with the local images (.ci/build-images), on the e2e stack (nginx,
 Redis, one stand-in main, one worker) with nothing to scale, so every tick observes, decides
@@ -45,7 +46,7 @@ def cpu_seconds_and_rss(pid: int) -> tuple[float, int]:
 
 
 def idle_daemon(config_file: Path) -> tuple[float, int]:
-    """CPU share and resident memory of a daemon ticking every 10 s (the default) for a while."""
+    """CPU share and resident memory of a daemon on its default interval, for a while."""
     command = Path(sys.executable).with_name("compose-flowise")
     daemon = subprocess.Popen([command, "daemon", "--config", str(config_file)],
                               stderr=subprocess.DEVNULL)  # fmt: skip
@@ -63,23 +64,25 @@ def idle_daemon(config_file: Path) -> tuple[float, int]:
 def bench(stack: Stack, folder: Path) -> None:
     services = {"flowise-worker": {"min_replicas": 1, "max_replicas": 1}, "flowise": {
         "min_replicas": 1, "max_replicas": 1}}  # fmt: skip
-    daemon = {"interval_seconds": 10, "state_file": str(folder / "state.json"),
-              "metrics_port": free_port()}  # fmt: skip
+    daemon = {"state_file": str(folder / "state.json"), "metrics_port": free_port()}
     config_file = stack.config_file(folder / "config.toml", daemon=daemon, services=services)
     settings = config.load(config_file, {}).settings
-    tick = wiring.tick(settings, dry_run=False)
-    tick()  # the rates need a first read
-    tick_seconds = median_seconds(tick)
+    listing = wiring.autoscaler(settings, dry_run=False)
+    watch = wiring.replica_watch(settings)
+    watch.start()
+    watched = wiring.autoscaler(settings, dry_run=False, replicas=watch)
+    listing.tick(), watched.tick()  # the rates need a first read; the watch its first listing
+    listed_seconds = median_seconds(listing.tick)
+    watched_seconds = median_seconds(watched.tick)
+    watch.close()
     ps_seconds = median_seconds(lambda: stack.docker.compose.ps())
     cpu_share, rss = idle_daemon(config_file)
-    print(
-        f"one tick:               {tick_seconds * 1000:7.1f} ms  "
-        f"(one `docker compose ps`: {ps_seconds * 1000:7.1f} ms; ratio {tick_seconds / ps_seconds:.2f})"
-    )
-    print(
-        f"idle daemon, 10 s ticks: {cpu_share * 100:6.2f} % of one core, "
-        f"{rss / 2**20:6.1f} MiB resident"
-    )
+    interval = settings.daemon.interval_seconds
+    print(f"one tick, replicas listed and inspected: {listed_seconds * 1000:7.1f} ms  "
+          f"(one `docker compose ps`: {ps_seconds * 1000:7.1f} ms)")  # fmt: skip
+    print(f"one tick, no docker event since the last: {watched_seconds * 1000:7.1f} ms")
+    print(f"idle daemon, {interval:g} s ticks: {cpu_share * 100:6.2f} % of one core, "
+          f"{rss / 2**20:6.1f} MiB resident")  # fmt: skip
 
 
 def main() -> None:
