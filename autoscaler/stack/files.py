@@ -11,9 +11,9 @@ from pathlib import Path
 
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
+from autoscaler.envfile import parse_env
 from autoscaler.files import PRIVATE, write_atomically
 from autoscaler.shipped import shipped_path
-from autoscaler.stack.envfile import parse_env
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.init import (
     Layout,

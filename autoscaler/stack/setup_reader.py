@@ -9,9 +9,9 @@ from typing import Any
 from python_on_whales import Container, DockerClient
 
 from autoscaler.config import Settings
+from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
 from autoscaler.stack.doctor import Published, RunningContainer, Setup
-from autoscaler.stack.envfile import parse_env
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.files import env_file_of
 
