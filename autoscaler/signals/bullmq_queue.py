@@ -101,6 +101,13 @@ class QueueSignal(Strict):
         description="An interval whose arrival rate is this many times what the ready "
         "replicas complete is a surge: scale for it at once, not for the window's mean.",
     )
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=100000,
+        description="Jobs one worker runs at once; default: WORKER_CONCURRENCY in the stack's "
+        "env file. Set it when the workers get theirs elsewhere.",
+    )
 
     @property
     def name(self) -> str:
@@ -111,7 +118,8 @@ class QueueSignal(Strict):
         return self.name
 
     def open_reader(self, connections: Connections) -> BullMQQueue:
-        return BullMQQueue(connections.redis, self.queue, connections.key_prefix)
+        concurrency = self.concurrency or connections.worker_concurrency
+        return BullMQQueue(connections.redis, self.queue, connections.key_prefix, concurrency)
 
     def propose(
         self, observation: Observation, behavior: Behavior, memory: Memory | None, now: float

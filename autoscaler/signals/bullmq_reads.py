@@ -4,7 +4,7 @@ pipelined round trip, and the rates from two reads. The `bullmq_queue` signal si
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from autoscaler.policy import Unavailable
@@ -86,8 +86,13 @@ class BullMQQueue:
 
     source = "redis"
 
-    def __init__(self, client: Any, queue: str, prefix: str = "bull") -> None:
+    def __init__(
+        self, client: Any, queue: str, prefix: str = "bull", concurrency: int | None = None
+    ) -> None:
+        """`concurrency`: the jobs one worker runs at once, as the stack or the config says: Redis
+        does not know it (a worker keeps it to itself)."""
         self.queue = queue
+        self.concurrency = concurrency
         self._client = client
         self._key = f"{prefix}:{queue}"
         self.description = f"redis queue {self._key}"
@@ -122,4 +127,5 @@ class BullMQQueue:
         depth = self.depth()
         if isinstance(depth, Unavailable):
             return depth
-        return queue_load(self._previous.swap(now, depth), (now, depth))
+        load = queue_load(self._previous.swap(now, depth), (now, depth))
+        return replace(load, concurrency=self.concurrency)

@@ -10,6 +10,8 @@ from bullmq import Queue
 
 from autoscaler.policy import Unavailable
 from autoscaler.runtime.observe import Sensors
+from autoscaler.signals import Connections
+from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.signals.bullmq_reads import BullMQQueue, QueueDepth, QueueLoad
 
 
@@ -118,3 +120,31 @@ def test_a_key_of_the_wrong_type_is_unavailable(client) -> None:
     client.set("bull:q:wait", "not a list")
     client.set("bull:q:id", 1)
     assert isinstance(read_as_the_daemon(BullMQQueue(client, "q")), Unavailable)
+
+
+def connections_to(client: redis.Redis, worker_concurrency: int | None) -> Connections:
+    return Connections(
+        redis=client, key_prefix="bull", http=None, stub_status_url="http://nginx/stub_status",
+        http_timeout_seconds=1, worker_concurrency=worker_concurrency,
+    )  # fmt: skip
+
+
+CONCURRENCIES = {
+    "the stack's": (None, 8, 8),
+    "the config's over the stack's": (4, 8, 4),
+    "the config's where the stack says none": (4, None, 4),
+    "none known": (None, None, None),
+}
+
+
+@pytest.mark.parametrize(
+    ("configured", "stack", "expected"), CONCURRENCIES.values(), ids=CONCURRENCIES.keys()
+)
+def test_the_load_carries_the_concurrency_the_config_or_else_the_stack_sets(
+    client, redis_server, configured, stack, expected
+) -> None:
+    add_jobs(redis_server, "q", 1)
+    signal = QueueSignal(queue="q", jobs_per_second_per_replica=1, concurrency=configured)
+    load = signal.open_reader(connections_to(client, stack)).read(now=0.0)
+    assert isinstance(load, QueueLoad)
+    assert load.concurrency == expected
