@@ -1,8 +1,10 @@
 """What a BullMQ queue holds, read from Redis through the client it is handed: the depth in one
-pipelined round trip, and the rates from two reads. The `bullmq_queue` signal sizes from it."""
+pipelined round trip, the rates from two reads, and the workers registered on it (CLIENT LIST).
+The `bullmq_queue` signal sizes from it."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -81,6 +83,11 @@ def queue_load(
     )
 
 
+# How a Redis that will not list its clients says so: the command renamed away or disabled (some
+# managed services), or an ACL user without +client|list (NOPERM; redis-py keeps the words only).
+_CLIENT_LIST_REFUSED = ("unknown command", "disabled", "noperm", "no permissions")
+
+
 class BullMQQueue:
     """One BullMQ queue, e.g. Flowise's `flowise-queue-prediction` under the prefix `bull`."""
 
@@ -95,6 +102,11 @@ class BullMQQueue:
         self.concurrency = concurrency
         self._client = client
         self._key = f"{prefix}:{queue}"
+        # A BullMQ Worker names its connections after the queue: Node BullMQ (Flowise) as
+        # `<prefix>:<base64 of the queue>`, the Python port as `<prefix>:<queue>`; either with
+        # `:w:<name>` when the worker has a name.
+        encoded = base64.b64encode(queue.encode()).decode("ascii")
+        self._worker_names = (f"{prefix}:{encoded}", self._key)
         self.description = f"redis queue {self._key}"
         self._previous: PreviousSample[QueueDepth] = PreviousSample()
 
@@ -123,9 +135,31 @@ class BullMQQueue:
         )
 
     def read(self, now: float) -> QueueLoad | Unavailable:
-        """The depth now, with the arrival and completion rates since the previous read."""
+        """The depth now, with the arrival and completion rates since the previous read, and the
+        workers registered now."""
         depth = self.depth()
         if isinstance(depth, Unavailable):
             return depth
         load = queue_load(self._previous.swap(now, depth), (now, depth))
-        return replace(load, concurrency=self.concurrency)
+        return replace(load, workers=self.workers(), concurrency=self.concurrency)
+
+    def workers(self) -> int | None:
+        """Worker processes registered on the queue now, as BullMQ's own `getWorkers` finds them
+        (CLIENT LIST), counted by the host they connect from: one worker holds two connections
+        (its commands and its blocking wait), and each worker container has its own address
+        (workers that share one, on one host or behind a NAT, count once). None when Redis
+        refuses CLIENT LIST: the rest of the read stands without it."""
+        try:
+            clients = self._client.client_list()
+        except Exception as error:
+            if any(words in str(error).lower() for words in _CLIENT_LIST_REFUSED):
+                return None
+            raise
+        hosts = {c["addr"].rsplit(":", 1)[0] for c in clients if self._is_worker(c["name"])}
+        return len(hosts)
+
+    def _is_worker(self, client_name: str) -> bool:
+        return any(
+            client_name == name or client_name.startswith(f"{name}:w:")
+            for name in self._worker_names
+        )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import pytest
 import redis
-from bullmq import Queue
+from bullmq import Queue, Worker
 
 from autoscaler.policy import Unavailable
 from autoscaler.runtime.observe import Sensors
@@ -36,6 +40,12 @@ def add_jobs(url: str, queue: str, count: int, **options) -> None:
 def read_as_the_daemon(source: BullMQQueue) -> object:
     """What the daemon's sensors make of a read: a failure is a reading, never an exception."""
     return Sensors({"queue": source}, {"signal": "queue"}).read(now=0.0)["signal"]
+
+
+def load_of(source: BullMQQueue) -> QueueLoad:
+    load = source.read(now=0.0)
+    assert isinstance(load, QueueLoad), load
+    return load
 
 
 def pause(url: str, queue: str) -> None:
@@ -94,11 +104,11 @@ def test_arrivals_and_completions_between_two_loads(client, redis_server) -> Non
     source = BullMQQueue(client, "q")
     add_jobs(redis_server, "q", 2)
     first = source.read(now=100.0)
-    assert first == QueueLoad(2, 0, arrival_rate=None, completion_rate=None)
+    assert first == QueueLoad(2, 0, arrival_rate=None, completion_rate=None, workers=0)
     add_jobs(redis_server, "q", 10)
     client.lpop("bull:q:wait", 5)  # five jobs taken and finished meanwhile
     second = source.read(now=110.0)
-    assert second == QueueLoad(7, 0, arrival_rate=1.0, completion_rate=0.5)
+    assert second == QueueLoad(7, 0, arrival_rate=1.0, completion_rate=0.5, workers=0)
 
 
 def test_the_wrong_password_is_unavailable_and_says_why(redis_server) -> None:
@@ -145,6 +155,124 @@ def test_the_load_carries_the_concurrency_the_config_or_else_the_stack_sets(
 ) -> None:
     add_jobs(redis_server, "q", 1)
     signal = QueueSignal(queue="q", jobs_per_second_per_replica=1, concurrency=configured)
-    load = signal.open_reader(connections_to(client, stack)).read(now=0.0)
+    assert load_of(signal.open_reader(connections_to(client, stack))).concurrency == expected
+
+
+FLOWISE_QUEUE = "flowise-queue-prediction"
+
+
+def connections_named(client: redis.Redis, name: str) -> int:
+    return sum(1 for connection in client.client_list() if connection["name"] == name)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Lets the workers run until `condition` holds; fails the test after 10 s."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still not {what} after 10 s")
+        await asyncio.sleep(0.02)
+
+
+async def finish_at_once(job, token) -> None:
+    return None
+
+
+@asynccontextmanager
+async def workers_on(queue: str, *urls: str) -> AsyncIterator[None]:
+    """One Python BullMQ worker per URL, closed on the way out."""
+    workers = [Worker(queue, finish_at_once, {"connection": url}) for url in urls]
+    try:
+        yield
+    finally:
+        for worker in workers:
+            await worker.close()
+
+
+def unix_socket_url(client: redis.Redis, redis_server: str) -> str:
+    """The shared server's unix socket: a client there connects from another address."""
+    socket_file = client.config_get("unixsocket")["unixsocket"]
+    return f"unix://:{urlsplit(redis_server).password}@{socket_file}"
+
+
+def test_a_worker_counts_once_though_it_holds_two_connections(client, redis_server) -> None:
+    add_jobs(redis_server, "q", 1)
+    source = BullMQQueue(client, "q")
+
+    async def run() -> None:
+        assert load_of(source).workers == 0
+        async with workers_on("q", redis_server):
+            await until(lambda: connections_named(client, "bull:q") == 2, "registered")
+            assert load_of(source).workers == 1
+
+    asyncio.run(run())
+
+
+def test_workers_on_two_hosts_are_two_and_none_once_they_close(client, redis_server) -> None:
+    add_jobs(redis_server, "q", 1)
+    source = BullMQQueue(client, "q")
+
+    async def run() -> None:
+        async with workers_on("q", redis_server, unix_socket_url(client, redis_server)):
+            await until(lambda: connections_named(client, "bull:q") == 4, "registered")
+            assert load_of(source).workers == 2
+        await until(lambda: connections_named(client, "bull:q") == 0, "disconnected")
+        assert load_of(source).workers == 0
+
+    asyncio.run(run())
+
+
+# As BullMQ names its connections, for the queue `flowise-queue-prediction` under `bull`.
+CLIENT_NAMES = {
+    "a Node BullMQ worker (Flowise's)": ("bull:Zmxvd2lzZS1xdWV1ZS1wcmVkaWN0aW9u", 1),
+    "a Node BullMQ worker with a name": ("bull:Zmxvd2lzZS1xdWV1ZS1wcmVkaWN0aW9u:w:one", 1),
+    "a Python BullMQ worker": ("bull:flowise-queue-prediction", 1),
+    "Node BullMQ queue events (a main)": ("bull:Zmxvd2lzZS1xdWV1ZS1wcmVkaWN0aW9u:qe", 0),
+    "a worker of the upsertion queue": ("bull:Zmxvd2lzZS1xdWV1ZS11cHNlcnRpb24=", 0),
+    "a worker under another prefix": ("other:Zmxvd2lzZS1xdWV1ZS1wcmVkaWN0aW9u", 0),
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), CLIENT_NAMES.values(), ids=CLIENT_NAMES.keys())
+def test_a_connection_is_a_worker_by_the_name_bullmq_gives_it(
+    client, redis_server, name, expected
+) -> None:
+    add_jobs(redis_server, FLOWISE_QUEUE, 1)
+    source = BullMQQueue(client, FLOWISE_QUEUE)
+    assert load_of(source).workers == 0
+    with redis.Redis.from_url(redis_server, single_connection_client=True) as named:
+        named.client_setname(name)
+        assert connections_named(client, name) == 1
+        assert load_of(source).workers == expected
+
+
+@pytest.fixture(scope="module")
+def client_list_renamed_away(start_redis) -> tuple[redis.Redis, str]:
+    """A Redis without CLIENT, as some managed services run it; and its URL."""
+    url = start_redis("--rename-command", "CLIENT", "")
+    return redis.Redis.from_url(url, socket_timeout=2), url
+
+
+@pytest.fixture
+def client_list_denied_by_acl(client, redis_server) -> tuple[redis.Redis, str]:
+    """A user who may not run CLIENT, on the shared Redis; and the URL jobs are added with."""
+    client.acl_setuser(
+        "reader", enabled=True, passwords=["+reader-secret"], keys=["*"], channels=["*"],
+        commands=["+@all", "-client"],
+    )  # fmt: skip
+    as_reader = redis_server.replace(":test-secret@", "reader:reader-secret@")
+    user = redis.Redis.from_url(as_reader, socket_timeout=2)
+    yield user, redis_server
+    user.close()
+    client.acl_deluser("reader")
+
+
+@pytest.mark.parametrize("refusing", ["client_list_renamed_away", "client_list_denied_by_acl"])
+def test_a_redis_that_refuses_client_list_reads_no_workers_but_the_rest(request, refusing) -> None:
+    client, url = request.getfixturevalue(refusing)
+    with pytest.raises(redis.ResponseError):
+        client.client_list()
+    add_jobs(url, "q", 3)
+    load = read_as_the_daemon(BullMQQueue(client, "q"))
     assert isinstance(load, QueueLoad)
-    assert load.concurrency == expected
+    assert (load.backlog, load.workers) == (3, None)
