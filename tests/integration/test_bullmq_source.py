@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,14 +28,15 @@ def client(redis_server: str):
     connection.close()
 
 
-def add_jobs(url: str, queue: str, count: int, **options) -> None:
-    async def add() -> None:
-        bull_queue = Queue(queue, {"connection": url})
-        for number in range(count):
-            await bull_queue.add("prediction", {"n": number}, options)
-        await bull_queue.close()
+async def enqueue(url: str, queue: str, jobs: list[dict], **options) -> None:
+    bull_queue = Queue(queue, {"connection": url})
+    for data in jobs:
+        await bull_queue.add("prediction", data, options)
+    await bull_queue.close()
 
-    asyncio.run(add())
+
+def add_jobs(url: str, queue: str, count: int, **options) -> None:
+    asyncio.run(enqueue(url, queue, [{"n": number} for number in range(count)], **options))
 
 
 def read_as_the_daemon(source: BullMQQueue) -> object:
@@ -178,12 +180,20 @@ async def finish_at_once(job, token) -> None:
     return None
 
 
+async def run_as_told(job, token) -> None:
+    """Takes the job's `seconds`; fails it when it says `fail`, as a flow that throws."""
+    await asyncio.sleep(job.data["seconds"])
+    if job.data.get("fail"):
+        raise RuntimeError("the flow failed")
+
+
 @asynccontextmanager
-async def workers_on(queue: str, *urls: str) -> AsyncIterator[None]:
-    """One Python BullMQ worker per URL, closed on the way out. Forced: a graceful close now and
-    then waits forever on the worker's own fetch of the next job (about one close in 70 here,
-    bullmq 3.4), and no job is left running by then."""
-    workers = [Worker(queue, finish_at_once, {"connection": url}) for url in urls]
+async def workers_on(queue: str, *urls: str, processor=finish_at_once) -> AsyncIterator[None]:
+    """One Python BullMQ worker per URL, ten jobs at once, closed on the way out. Forced: a
+    graceful close now and then waits forever on the worker's own fetch of the next job (about
+    one close in 70 here, bullmq 3.4), and no job is left running by then."""
+    options = {"concurrency": 10}
+    workers = [Worker(queue, processor, {"connection": url, **options}) for url in urls]
     try:
         yield
     finally:
@@ -278,3 +288,90 @@ def test_a_redis_that_refuses_client_list_reads_no_workers_but_the_rest(request,
     load = read_as_the_daemon(BullMQQueue(client, "q"))
     assert isinstance(load, QueueLoad)
     assert (load.backlog, load.workers) == (3, None)
+
+
+def finished_jobs(client: redis.Redis, queue: str) -> int:
+    return client.zcard(f"bull:{queue}:completed") + client.zcard(f"bull:{queue}:failed")
+
+
+async def run_times_bullmq_recorded(url: str, queue: str) -> dict[str, float]:
+    """Job id -> finishedOn - processedOn in seconds, of every finished job, as BullMQ reads them."""
+    bull_queue = Queue(queue, {"connection": url})
+    jobs = await bull_queue.getJobs(["completed", "failed"])
+    await bull_queue.close()
+    return {job.id: (job.finishedOn - job.processedOn) / 1000 for job in jobs}
+
+
+def test_the_mean_run_time_is_of_the_jobs_finished_since_the_previous_read(
+    client, redis_server
+) -> None:
+    source = BullMQQueue(client, "q")
+
+    async def run() -> None:
+        await enqueue(redis_server, "q", [{"seconds": 0}] * 4)
+        assert load_of(source).mean_job_seconds is None, "the first read"
+        async with workers_on("q", redis_server, processor=run_as_told):
+            await until(lambda: finished_jobs(client, "q") == 4, "4 finished")
+            first = await run_times_bullmq_recorded(redis_server, "q")
+            assert load_of(source).mean_job_seconds == pytest.approx(
+                statistics.fmean(first.values())
+            )
+
+            await enqueue(redis_server, "q", [{"seconds": 0.3}, {"seconds": 0.2, "fail": True}])
+            await until(lambda: finished_jobs(client, "q") == 6, "6 finished")
+            assert client.zcard("bull:q:failed") == 1
+            recorded = await run_times_bullmq_recorded(redis_server, "q")
+            since = [seconds for job, seconds in recorded.items() if job not in first]
+            assert min(since) >= 0.2, "the jobs since took their time"
+            assert statistics.fmean(since) != pytest.approx(statistics.fmean(recorded.values()))
+            assert load_of(source).mean_job_seconds == pytest.approx(statistics.fmean(since))
+
+            assert load_of(source).mean_job_seconds is None, "none finished since"
+
+    asyncio.run(run())
+
+
+def record_finished_job(
+    client: redis.Redis, job_id: str, started_ms: int, finished_ms: int, state: str = "completed"
+) -> None:
+    """A finished job as BullMQ leaves it: its id in the state's set scored by finishedOn, and its
+    hash with processedOn and finishedOn."""
+    client.zadd(f"bull:q:{state}", {job_id: finished_ms})
+    client.hset(f"bull:q:{job_id}", mapping={"processedOn": started_ms, "finishedOn": finished_ms})
+
+
+def test_each_read_times_only_the_jobs_finished_after_the_previous_one(client) -> None:
+    client.set("bull:q:id", 2)
+    source = BullMQQueue(client, "q")
+    assert load_of(source).mean_job_seconds is None, "the first read"
+    record_finished_job(client, "1", 1_000, 3_000)
+    assert load_of(source).mean_job_seconds == 2.0
+    record_finished_job(client, "2", 2_000, 6_000)
+    assert load_of(source).mean_job_seconds == 4.0
+    assert load_of(source).mean_job_seconds is None
+
+
+def test_failed_jobs_are_timed_and_jobs_whose_hash_is_gone_are_left_out(client) -> None:
+    client.set("bull:q:id", 3)
+    source = BullMQQueue(client, "q")
+    load_of(source)
+    record_finished_job(client, "1", 1_000, 3_000)
+    record_finished_job(client, "2", 2_000, 6_000, state="failed")
+    record_finished_job(client, "3", 5_000, 7_000)
+    client.delete("bull:q:3")  # as REMOVE_ON_COUNT would between the reader's round trips
+    assert client.zscore("bull:q:completed", "3") == 7_000 and not client.exists("bull:q:3")
+    assert load_of(source).mean_job_seconds == 3.0
+
+
+def test_only_the_newest_fifty_finished_jobs_are_timed_completed_and_failed_together(
+    client,
+) -> None:
+    client.set("bull:q:id", 100)
+    source = BullMQQueue(client, "q")
+    load_of(source)
+    for n in range(25):
+        for state in ("completed", "failed"):
+            record_finished_job(client, f"old-{state}-{n}", n, 100_000 + n, state)  # 100 s
+            record_finished_job(client, f"new-{state}-{n}", 199_000 + n, 200_000 + n, state)  # 1 s
+    assert (client.zcard("bull:q:completed"), client.zcard("bull:q:failed")) == (50, 50)
+    assert load_of(source).mean_job_seconds == 1.0
