@@ -6,7 +6,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,16 +27,35 @@ def unused_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on loopback, with a password; yields its URL."""
+def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
+    """Starts a real redis-server on loopback, with a password and the options given, and
+    returns its URL; every one started stops at the end of the session."""
+    with ExitStack() as servers:
+
+        def start(*options: str) -> str:
+            folder = tmp_path_factory.mktemp("redis")
+            return servers.enter_context(_running_redis(folder, options))
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def redis_server(start_redis: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shared redis-server's URL. It listens on a unix socket too (CONFIG GET unixsocket):
+    a client there has another address than one on loopback, as another host would."""
+    socket_file = tmp_path_factory.mktemp("socket") / "redis.sock"
+    return start_redis("--unixsocket", str(socket_file), "--unixsocketperm", "700")
+
+
+@contextmanager
+def _running_redis(folder: Path, options: tuple[str, ...]) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (.ci/run installs it)")
     port, password = free_port(), "test-secret"
-    folder: Path = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password,
-         "--save", "", "--appendonly", "no", "--dir", str(folder)],
+         "--save", "", "--appendonly", "no", "--dir", str(folder), *options],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"redis://:{password}@127.0.0.1:{port}/0"

@@ -64,6 +64,11 @@ class ComposeSettings(Section):
         "Flowise main needs about 20 s, longer on its first start).",
     )
 
+    @property
+    def env_path(self) -> Path:
+        """The env file compose reads: `env_file`, else `.env` in `directory`."""
+        return self.env_file or self.directory / ".env"
+
 
 class RedisSettings(Section):
     """Where Flowise's BullMQ queues live."""

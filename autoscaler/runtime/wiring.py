@@ -1,4 +1,5 @@
-"""The one place that builds real clients from the config. Talks to nothing by itself."""
+"""The one place that builds real clients from the config. Talks to nothing by itself; reads
+only the stack's env file, for what the readers should know of the stack (WORKER_CONCURRENCY)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 import redis
 import requests
@@ -17,6 +19,7 @@ from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import Settings
+from autoscaler.envfile import parse_env
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.lease import Lease
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
@@ -66,7 +69,27 @@ def connections(settings: Settings) -> Connections:
         http=requests.Session(),
         stub_status_url=str(settings.nginx.stub_status_url),
         http_timeout_seconds=settings.nginx.timeout_seconds,
+        worker_concurrency=worker_concurrency(settings.compose.env_path),
     )
+
+
+def worker_concurrency(env_file: Path) -> int | None:
+    """WORKER_CONCURRENCY as the stack's env file sets it: the jobs one Flowise worker runs at
+    once. None when the file or the key is missing, or the value is not a whole number above 0:
+    nothing to size from, and never a reason not to start. The compose files are not resolved
+    (that takes Docker), so a default there (the shipped one: 10) is not seen."""
+    value = _env_values(env_file).get("WORKER_CONCURRENCY", "")
+    if not (value.isascii() and value.isdigit()) or int(value) == 0:
+        return None
+    return int(value)
+
+
+def _env_values(env_file: Path) -> dict[str, str]:
+    """The file's KEY=VALUE pairs; none when it cannot be read (missing, unreadable, not text)."""
+    try:
+        return parse_env(env_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
 
 
 def sensors(settings: Settings) -> Sensors:

@@ -72,6 +72,13 @@ class QueueSignal(Strict):
         description="Arrivals over the last seconds at this many times what the ready "
         "workers serve are a surge: scale for them at once, not for the window's mean.",
     )
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=100000,
+        description="Jobs one worker runs at once; default: WORKER_CONCURRENCY in the stack's "
+        "env file. Set it when the workers get theirs elsewhere.",
+    )
 
     @property
     def name(self) -> str:
@@ -82,7 +89,8 @@ class QueueSignal(Strict):
         return self.name
 
     def open_reader(self, connections: Connections) -> BullMQQueue:
-        return BullMQQueue(connections.redis, self.queue, connections.key_prefix)
+        concurrency = self.concurrency or connections.worker_concurrency
+        return BullMQQueue(connections.redis, self.queue, connections.key_prefix, concurrency)
 
     def propose(
         self, observation: Observation, behavior: Behavior, memory: Memory | None, now: float

@@ -1,10 +1,14 @@
 """What a BullMQ queue holds, read from Redis through the client it is handed: the depth in one
-pipelined round trip, and the rates from two reads. The `bullmq_queue` signal sizes from it."""
+pipelined round trip, the rates and the jobs' run time from two reads, and the workers registered
+on it (CLIENT LIST). The `bullmq_queue` signal sizes from it."""
 
 from __future__ import annotations
 
+import base64
+import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any
 
 from autoscaler.policy import Unavailable
@@ -23,6 +27,10 @@ class QueueDepth:
     active: int
     jobs_created: int
     """BullMQ's `<prefix>:<queue>:id` counter: it only grows, by one per job added."""
+    last_finished_ms: int | None = None
+    """When the newest finished job finished (its score in `completed` or `failed`: finishedOn,
+    in ms of the workers' clock); None when neither holds a job. Two reads' values bound the jobs
+    that finished between them, with no clock of ours or of Redis's to compare."""
 
     @property
     def backlog(self) -> int:
@@ -41,8 +49,9 @@ class QueueLoad:
     completion_rate: float | None
     """Jobs finished per second since the previous read; None on the first read."""
     mean_job_seconds: float | None = None
-    """Mean service time (finishedOn - processedOn) of the jobs finished since the previous
-    read; None when none finished or it could not be read."""
+    """Mean run time (finishedOn - processedOn) of the jobs that finished, completed or failed,
+    since the previous read (the newest JOB_SAMPLE of them); None on the first read, when none
+    finished, or when their records are gone."""
     workers: int | None = None
     """Worker processes registered on the queue now (their BullMQ connections in CLIENT LIST);
     None when Redis does not tell."""
@@ -81,21 +90,46 @@ def queue_load(
     )
 
 
+# Where BullMQ keeps finished jobs, each a sorted set scored by finishedOn. A failed job counts
+# like a completed one: it held a worker's slot for as long as it ran, and a flow that fails by
+# timing out is just the slow job the sizing must see.
+FINISHED = ("completed", "failed")
+
+# At most this many of the jobs finished since the previous read are timed (the newest): enough
+# for a mean, and two short round trips however many finished.
+JOB_SAMPLE = 50
+
+# How a Redis that will not list its clients says so: the command renamed away or disabled (some
+# managed services), or an ACL user without +client|list (NOPERM; redis-py keeps the words only).
+_CLIENT_LIST_REFUSED = ("unknown command", "disabled", "noperm", "no permissions")
+
+
 class BullMQQueue:
     """One BullMQ queue, e.g. Flowise's `flowise-queue-prediction` under the prefix `bull`."""
 
     source = "redis"
 
-    def __init__(self, client: Any, queue: str, prefix: str = "bull") -> None:
+    def __init__(
+        self, client: Any, queue: str, prefix: str = "bull", concurrency: int | None = None
+    ) -> None:
+        """`concurrency`: the jobs one worker runs at once, as the stack or the config says: Redis
+        does not know it (a worker keeps it to itself)."""
         self.queue = queue
+        self.concurrency = concurrency
         self._client = client
         self._key = f"{prefix}:{queue}"
+        # A BullMQ Worker names its connections after the queue: Node BullMQ (Flowise) as
+        # `<prefix>:<base64 of the queue>`, the Python port as `<prefix>:<queue>`; either with
+        # `:w:<name>` when the worker has a name.
+        encoded = base64.b64encode(queue.encode()).decode("ascii")
+        self._worker_names = (f"{prefix}:{encoded}", self._key)
         self.description = f"redis queue {self._key}"
         self._previous: PreviousSample[QueueDepth] = PreviousSample()
 
     def depth(self) -> QueueDepth | Unavailable:
-        """The queue's keys in one pipelined round trip; Unavailable when the queue does not
-        exist (a wrong QUEUE_NAME or prefix would otherwise read as an empty queue)."""
+        """The queue's keys, and when its newest finished job finished, in one pipelined round
+        trip; Unavailable when the queue does not exist (a wrong QUEUE_NAME or prefix would
+        otherwise read as an empty queue)."""
         key = self._key
         pipe = self._client.pipeline(transaction=False)
         pipe.llen(f"{key}:wait")
@@ -106,20 +140,95 @@ class BullMQQueue:
         pipe.llen(f"{key}:active")
         pipe.get(f"{key}:id")
         pipe.exists(f"{key}:meta")
-        waiting, paused, prioritized, delayed, children, active, created, meta = pipe.execute()
+        for finished in FINISHED:
+            pipe.zrevrange(f"{key}:{finished}", 0, 0, withscores=True)
+        waiting, paused, prioritized, delayed, children, active, created, meta, *newest = (
+            pipe.execute()
+        )
         if created is None and not meta:
             return Unavailable(
                 f"queue {key} does not exist (no {key}:meta, no {key}:id): "
                 "check QUEUE_NAME and the key prefix",
                 self.source,
             )
+        jobs_created = int(created or 0)
+        last_finished = max((int(score) for _, score in chain(*newest)), default=None)
         return QueueDepth(
-            waiting, paused, prioritized, delayed, children, active, int(created or 0)
+            waiting, paused, prioritized, delayed, children, active, jobs_created, last_finished
         )
 
     def read(self, now: float) -> QueueLoad | Unavailable:
-        """The depth now, with the arrival and completion rates since the previous read."""
+        """The depth now, with the arrival and completion rates and the jobs' mean run time since
+        the previous read, and the workers registered now."""
         depth = self.depth()
         if isinstance(depth, Unavailable):
             return depth
-        return queue_load(self._previous.swap(now, depth), (now, depth))
+        previous = self._previous.swap(now, depth)
+        return replace(
+            queue_load(previous, (now, depth)),
+            mean_job_seconds=self._mean_job_seconds(previous, depth),
+            workers=self.workers(),
+            concurrency=self.concurrency,
+        )
+
+    def _mean_job_seconds(
+        self, previous: tuple[float, QueueDepth] | None, depth: QueueDepth
+    ) -> float | None:
+        """Of the jobs that finished after the previous read's newest and up to this read's
+        newest: none read twice, and no round trip at all when none finished."""
+        if previous is None or depth.last_finished_ms is None:
+            return None
+        after = previous[1].last_finished_ms
+        if after is not None and depth.last_finished_ms <= after:
+            return None
+        seconds = self._run_seconds(self._finished_between(after, depth.last_finished_ms))
+        return statistics.fmean(seconds) if seconds else None
+
+    def _finished_between(self, after: int | None, until: int) -> list[bytes | str]:
+        """The ids of the newest JOB_SAMPLE jobs that finished in (after, until], in one round
+        trip."""
+        pipe = self._client.pipeline(transaction=False)
+        lowest = "-inf" if after is None else f"({after}"
+        for finished in FINISHED:
+            key = f"{self._key}:{finished}"
+            pipe.zrevrangebyscore(key, until, lowest, start=0, num=JOB_SAMPLE, withscores=True)
+        newest = sorted(chain(*pipe.execute()), key=lambda job: job[1], reverse=True)
+        return [job_id for job_id, _ in newest[:JOB_SAMPLE]]
+
+    def _run_seconds(self, job_ids: list[bytes | str]) -> list[float]:
+        """Each job's finishedOn - processedOn from its hash, in one round trip; a job whose hash
+        is gone (REMOVE_ON_COUNT or REMOVE_ON_AGE took it meanwhile) is left out."""
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(f"{self._key}:{_text(job_id)}", "processedOn", "finishedOn")
+        return [
+            (int(finished) - int(processed)) / 1000
+            for processed, finished in pipe.execute()
+            if processed is not None and finished is not None
+        ]
+
+    def workers(self) -> int | None:
+        """Worker processes registered on the queue now, as BullMQ's own `getWorkers` finds them
+        (CLIENT LIST), counted by the host they connect from: one worker holds two connections
+        (its commands and its blocking wait), and each worker container has its own address
+        (workers that share one, on one host or behind a NAT, count once). None when Redis
+        refuses CLIENT LIST: the rest of the read stands without it."""
+        try:
+            clients = self._client.client_list()
+        except Exception as error:
+            if any(words in str(error).lower() for words in _CLIENT_LIST_REFUSED):
+                return None
+            raise
+        hosts = {c["addr"].rsplit(":", 1)[0] for c in clients if self._is_worker(c["name"])}
+        return len(hosts)
+
+    def _is_worker(self, client_name: str) -> bool:
+        return any(
+            client_name == name or client_name.startswith(f"{name}:w:")
+            for name in self._worker_names
+        )
+
+
+def _text(value: bytes | str) -> str:
+    """A value as redis-py returns it, with or without `decode_responses`."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -47,6 +47,9 @@ class Connections:
     """A requests.Session."""
     stub_status_url: str
     http_timeout_seconds: float
+    worker_concurrency: int | None
+    """The jobs one Flowise worker runs at once (WORKER_CONCURRENCY in the stack's env file);
+    None when the stack does not say."""
 
 
 class SignalSettings(SignalRule, Protocol):

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from pathlib import Path
 
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
+from autoscaler.envfile import parse_env
 from autoscaler.files import PRIVATE, write_atomically
 from autoscaler.shipped import shipped_path
-from autoscaler.stack.envfile import parse_env
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.init import (
     Layout,
@@ -59,11 +58,6 @@ def _write_stack_files(layout: Layout, project: str, ports: Ports) -> None:
     write_atomically(layout.config_file, config, PRIVATE)
     shutil.copyfile(shipped_path("nginx/nginx.conf"), layout.nginx_conf)
     layout.upstream_file.parent.mkdir(parents=True, exist_ok=True)
-
-
-def env_file_of(settings: Settings) -> Path:
-    """The env file compose reads: the configured one, else `.env` in the project directory."""
-    return settings.compose.env_file or settings.compose.directory / ".env"
 
 
 def ensure_upstream(settings: Settings) -> bool:

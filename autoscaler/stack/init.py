@@ -11,7 +11,7 @@ from pathlib import Path
 import tomli_w
 
 from autoscaler.config.settings import STATE_DIR, SYSTEM_CONFIG
-from autoscaler.stack.envfile import render_env
+from autoscaler.envfile import render_env
 
 DEFAULT_DIRECTORY = SYSTEM_CONFIG.parent
 

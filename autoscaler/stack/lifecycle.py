@@ -17,7 +17,7 @@ from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.runtime import wiring
 from autoscaler.stack.errors import StackError, failing_as
-from autoscaler.stack.files import ensure_upstream, env_file_of
+from autoscaler.stack.files import ensure_upstream
 from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales, readiness
 
 Progress = Callable[[str], None]
@@ -60,7 +60,7 @@ def down(settings: Settings, volumes: bool) -> None:
 
 
 def _require_env_file(settings: Settings) -> None:
-    env_file = env_file_of(settings)
+    env_file = settings.compose.env_path
     if not env_file.exists():
         raise StackError(
             f"{env_file} does not exist: `compose-flowise init {settings.compose.directory}` "

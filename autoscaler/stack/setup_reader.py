@@ -9,17 +9,16 @@ from typing import Any
 from python_on_whales import Container, DockerClient
 
 from autoscaler.config import Settings
+from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
 from autoscaler.stack.doctor import Published, RunningContainer, Setup
-from autoscaler.stack.envfile import parse_env
 from autoscaler.stack.errors import StackError, failing_as
-from autoscaler.stack.files import env_file_of
 
 _SERVICE_LABEL = "com.docker.compose.service"
 
 
 def read_setup(settings: Settings) -> Setup:
-    env_file = env_file_of(settings)
+    env_file = settings.compose.env_path
     values, mode = _read_env_file(env_file)
     docker = wiring.docker_client(settings)
     services, compose_error = _resolved_services(docker)

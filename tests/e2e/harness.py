@@ -22,10 +22,12 @@ import requests
 import tomli_w
 from python_on_whales import DockerClient
 
+from autoscaler import config as config_module
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
 from autoscaler.runtime import wiring
+from autoscaler.runtime.state import StateFile
 from autoscaler.shipped import shipped_path
 
 E2E = Path(__file__).resolve().parent
@@ -265,6 +267,7 @@ class Daemon:
     as they come and kept."""
 
     def __init__(self, config: Path) -> None:
+        self._state_file = config_module.load(config, {}).settings.daemon.state_file
         self.process = subprocess.Popen(
             [str(COMPOSE_FLOWISE), "daemon", "--config", str(config)],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
@@ -293,11 +296,22 @@ class Daemon:
         )
 
     def ticks_from_now(self, count: int, timeout: float = 60) -> None:
-        """Until `count` ticks more have ended: the first may have begun before this call."""
-        while not self._new.empty():
-            self._new.get_nowait()
-        for _ in range(count):
-            self.wait_for(r"tick \(", timeout)
+        """Until `count` ticks more have ended: the first may have begun before this call. Each
+        tick records itself in the state file (a quiet tick writes no log line)."""
+        seen = self._last_tick_at()
+        deadline = time.monotonic() + timeout * count
+        while count:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the daemon ticked no more within {timeout * count:.0f}s: "
+                                   f"{self.lines[-5:]}")  # fmt: skip
+            time.sleep(0.1)
+            now = self._last_tick_at()
+            if now != seen:
+                seen, count = now, count - 1
+
+    def _last_tick_at(self) -> float | None:
+        last = StateFile(self._state_file).read().last_tick
+        return None if last is None else last.at
 
     def stop(self) -> int:
         """SIGTERM: the tick in progress ends, with its docker commands. The exit status."""

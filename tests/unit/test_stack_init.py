@@ -9,8 +9,8 @@ import pytest
 
 from autoscaler import config
 from autoscaler.cli import main
+from autoscaler.envfile import parse_env
 from autoscaler.stack import files
-from autoscaler.stack.envfile import parse_env
 from autoscaler.stack.init import (
     DEFAULT_DIRECTORY,
     SECRETS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.stack.envfile import parse_env, render_env
+from autoscaler.envfile import parse_env, render_env
 
 CASES = {
     "plain": ("A=1", {"A": "1"}),

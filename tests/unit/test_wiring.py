@@ -1,0 +1,70 @@
+"""What the runtime's wiring reads from the stack's own files: WORKER_CONCURRENCY in its .env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autoscaler.config import Settings
+from autoscaler.runtime import wiring
+
+
+def settings_in(directory: Path, env_file: Path | None = None) -> Settings:
+    return Settings.model_validate(
+        {"compose": {"directory": str(directory), "env_file": env_file and str(env_file)}}
+    )
+
+
+def test_the_connections_carry_the_worker_concurrency_of_the_stacks_env_file(tmp_path) -> None:
+    (tmp_path / ".env").write_text("REDIS_PASSWORD=x\nWORKER_CONCURRENCY=8\n")
+    settings = settings_in(tmp_path)
+    assert settings.compose.env_file is None, "no env file configured: the directory's .env"
+    assert wiring.connections(settings).worker_concurrency == 8
+
+
+def test_the_configured_env_file_wins_over_the_one_in_the_directory(tmp_path) -> None:
+    (tmp_path / ".env").write_text("WORKER_CONCURRENCY=8\n")
+    (tmp_path / "prod.env").write_text("WORKER_CONCURRENCY=4\n")
+    settings = settings_in(tmp_path, env_file=tmp_path / "prod.env")
+    assert wiring.connections(settings).worker_concurrency == 4
+
+
+VALUES = {
+    "a plain number": ("WORKER_CONCURRENCY=12", 12),
+    "quoted": ("WORKER_CONCURRENCY='12'", 12),
+    "after export, with a comment": ("export WORKER_CONCURRENCY=12 # per worker", 12),
+    "the key missing": ("QUEUE_NAME=flowise-queue", None),
+    "empty": ("WORKER_CONCURRENCY=", None),
+    "zero": ("WORKER_CONCURRENCY=0", None),
+    "negative": ("WORKER_CONCURRENCY=-3", None),
+    "a word": ("WORKER_CONCURRENCY=ten", None),
+    "a fraction": ("WORKER_CONCURRENCY=2.5", None),
+    "left to compose": ("WORKER_CONCURRENCY=${CONCURRENCY:-10}", None),
+    "a digit that is not ASCII": ("WORKER_CONCURRENCY=\u0663", None),
+}
+
+
+@pytest.mark.parametrize(("line", "expected"), VALUES.values(), ids=VALUES.keys())
+def test_worker_concurrency_from_the_env_file(tmp_path, line: str, expected: int | None) -> None:
+    (tmp_path / ".env").write_text(f"REDIS_PASSWORD=x\n{line}\n")
+    assert wiring.worker_concurrency(tmp_path / ".env") == expected
+
+
+def test_a_missing_env_file_is_no_concurrency(tmp_path) -> None:
+    assert not (tmp_path / ".env").exists()
+    assert wiring.worker_concurrency(tmp_path / ".env") is None
+
+
+def test_a_folder_in_place_of_the_env_file_is_no_concurrency_not_a_crash(tmp_path) -> None:
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(IsADirectoryError):
+        (tmp_path / ".env").read_text()
+    assert wiring.worker_concurrency(tmp_path / ".env") is None
+
+
+def test_an_env_file_that_is_not_text_is_no_concurrency_not_a_crash(tmp_path) -> None:
+    (tmp_path / ".env").write_bytes(b"WORKER_CONCURRENCY=\xff\xfe\n")
+    with pytest.raises(UnicodeDecodeError):
+        (tmp_path / ".env").read_text(encoding="utf-8")
+    assert wiring.worker_concurrency(tmp_path / ".env") is None
