@@ -178,7 +178,10 @@ class ServicePolicy(Section):
 
 
 def default_services() -> dict[str, ServicePolicy]:
-    """Flowise in queue mode: mains hold requests open, workers run the jobs."""
+    """Flowise in queue mode: mains hold requests open, workers run the jobs of both queues
+    (predictions, and upsertions: document loading, the longest jobs Flowise has). A Flowise
+    worker runs WORKER_CONCURRENCY jobs of each queue at once, so each queue is sized on its own
+    and the larger need wins."""
     return {
         "flowise": ServicePolicy(
             min_replicas=2,
@@ -191,7 +194,10 @@ def default_services() -> dict[str, ServicePolicy]:
         "flowise-worker": ServicePolicy(
             min_replicas=1,
             max_replicas=8,
-            signals=(QueueSignal(jobs_per_second_per_replica=1.0),),
+            signals=(
+                QueueSignal(queue="flowise-queue-prediction", jobs_per_second_per_replica=1.0),
+                QueueSignal(queue="flowise-queue-upsertion", jobs_per_second_per_replica=1.0),
+            ),
             behavior=_queue_worker_behavior(),
         ),
     }

@@ -65,6 +65,8 @@ class QueueLoad:
             "active": self.active,
             "arrival_rate": self.arrival_rate,
             "completion_rate": self.completion_rate,
+            "mean_job_seconds": self.mean_job_seconds,
+            "workers": self.workers,
         }
 
 
@@ -145,10 +147,10 @@ class BullMQQueue:
         waiting, paused, prioritized, delayed, children, active, created, meta, *newest = (
             pipe.execute()
         )
-        if created is None and not meta:
+        if created is None and not meta and not self.workers():
             return Unavailable(
-                f"queue {key} does not exist (no {key}:meta, no {key}:id): "
-                "check QUEUE_NAME and the key prefix",
+                f"queue {key} does not exist (no {key}:meta, no {key}:id, no worker listening "
+                "on it): check QUEUE_NAME and the key prefix",
                 self.source,
             )
         jobs_created = int(created or 0)

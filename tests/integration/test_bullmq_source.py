@@ -65,6 +65,18 @@ def test_a_queue_that_does_not_exist_is_missing_not_empty(client) -> None:
     assert "bull:flowise-queue-predictoin does not exist" in depth.reason
 
 
+def test_a_queue_no_job_was_added_to_yet_but_workers_listen_on_is_empty(
+    client, redis_server
+) -> None:
+    source = BullMQQueue(client, "flowise-queue-upsertion")
+    assert isinstance(source.depth(), Unavailable), "no keys and no worker: missing"
+    with redis.Redis.from_url(redis_server, single_connection_client=True) as worker:
+        worker.client_setname("bull:Zmxvd2lzZS1xdWV1ZS11cHNlcnRpb24=")  # as Node BullMQ names it
+        depth = source.depth()
+    assert not isinstance(depth, Unavailable), depth
+    assert (depth.backlog, depth.active, depth.jobs_created) == (0, 0, 0)
+
+
 def test_waiting_jobs_are_the_backlog(client, redis_server) -> None:
     add_jobs(redis_server, "flowise-queue-prediction", 3)
     depth = BullMQQueue(client, "flowise-queue-prediction").depth()

@@ -17,12 +17,14 @@ def problems(text: str) -> list[str]:
     return [str(problem) for problem in raised.value.problems]
 
 
-def test_the_embedded_defaults_scale_mains_on_nginx_and_workers_on_the_queue() -> None:
+def test_the_embedded_defaults_scale_mains_on_nginx_and_workers_on_both_queues() -> None:
     settings = Settings()
     mains, workers = settings.services["flowise"], settings.services["flowise-worker"]
     assert {s.kind for s in mains.signals} == {"nginx_in_flight", "nginx_request_rate"}
-    assert [s.kind for s in workers.signals] == ["bullmq_queue"]
-    assert workers.signals[0].queue == "flowise-queue-prediction"
+    assert [s.kind for s in workers.signals] == ["bullmq_queue", "bullmq_queue"]
+    assert [s.queue for s in workers.signals] == [
+        "flowise-queue-prediction", "flowise-queue-upsertion",
+    ]  # fmt: skip
     assert settings.redis.key_prefix == "bull"
     assert mains.min_replicas >= 2, "one main is a single point of failure"
 

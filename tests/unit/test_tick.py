@@ -83,6 +83,7 @@ def tick(
 ) -> tuple[Autoscaler, FakeTransaction]:
     settings = Settings.model_validate({"services": {"flowise-worker": {
         "min_replicas": 1, "max_replicas": 8,
+        "signals": [{"kind": "bullmq_queue", "jobs_per_second_per_replica": 1}],
         "behavior": {"scale_down": {"stabilization_window_seconds": 0}}}}})  # fmt: skip
     scaler = scaler or FakeTransaction()
     built = Autoscaler(settings, FakeSensors(reading), ListedEachTime(scaler.snapshot), scaler,
