@@ -27,17 +27,17 @@ def proportional(
 def within_tolerance(
     name: str, needed: float, described: str, observation: Observation, behavior: Behavior
 ) -> Proposal:
-    """ceil(needed), unless needed is within the direction's tolerance of the ready count."""
-    ready = observation.ready_replicas
-    if ready > 0:
-        ratio = needed / ready
+    """ceil(needed), unless needed is within the direction's tolerance of the current count:
+    the replicas asked for, starting ones included (as the HPA's usage ratio), so that a read
+    while a new replica starts does not ask for it again."""
+    current = observation.current_replicas
+    if current > 0:
+        ratio = needed / current
         if 1 < ratio <= 1 + behavior.scale_up.tolerance or (
             1 - behavior.scale_down.tolerance <= ratio <= 1
         ):
             return Proposal(
-                name,
-                observation.current_replicas,
-                f"{described}: {ratio:.2f} of {ready} ready replicas, within tolerance",
+                name, current, f"{described}: {ratio:.2f} of {current} replicas, within tolerance"
             )
     replicas = math.ceil(needed - _EPSILON)
     return Proposal(name, replicas, f"{described}: needs {needed:.2f} -> {replicas}")

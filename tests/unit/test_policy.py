@@ -104,13 +104,13 @@ PROPOSALS = {
         4,
         reason="within tolerance",
     ),
-    "ratio over READY replicas: unready ones are not capacity": Case(
+    "the band is around the replicas asked for: a read while two start does not ask again": Case(
         policy(),
         4,
-        in_flight(21),
+        in_flight(41),
         4,
         ready=2,
-        reason="1.05 of 2 ready replicas",
+        reason="1.02 of 4 replicas, within tolerance",
     ),
     "no ready replica and load: scale from the load": Case(policy(), 1, in_flight(25), 3, ready=0),
     "no load at all: down to min": Case(policy(min_replicas=1), 3, in_flight(0), 1),
