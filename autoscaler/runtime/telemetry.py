@@ -12,7 +12,7 @@ import sys
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from autoscaler.runtime.autoscaler import TickReport
-from autoscaler.runtime.state import State
+from autoscaler.runtime.state import ServiceRecord, State
 
 log = logging.getLogger("compose-flowise")
 
@@ -61,12 +61,16 @@ def log_tick(log_format: str, result: TickReport, seconds: float) -> None:
         }
         log_event(log_format, logging.INFO, "tick", "tick", **fields)
         return
-    services = " || ".join(
-        s.explanation + (" [acted]" if s.acted else "") for s in record.services.values()
-    )
+    services = " || ".join(_service_line(s) for s in record.services.values())
     errors = f" | errors: {'; '.join(record.errors)}" if record.errors else ""
     level = logging.WARNING if record.errors else logging.INFO
     log.log(level, f"tick ({role}, {seconds:.2f}s): {services}{errors}")
+
+
+def _service_line(service: ServiceRecord) -> str:
+    """The decision and its reasons; what acting on it does (also in a dry run); acted or not."""
+    plan = f" | plan: {'; '.join(service.plan)}" if service.plan else ""
+    return service.explanation + plan + (" [acted]" if service.acted else "")
 
 
 class Metrics:

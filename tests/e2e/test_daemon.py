@@ -83,6 +83,7 @@ def test_dry_run_explains_and_changes_nothing(stack, config) -> None:
     result = run_cli("daemon", "--once", "--dry-run", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "flowise-worker 1 -> 3" in result.stderr and "[acted]" not in result.stderr
+    assert "plan: docker compose up --scale flowise-worker=3 (adds 2)" in result.stderr
     assert workers(stack) == 1
 
 
