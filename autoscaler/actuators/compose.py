@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from python_on_whales import DockerClient
-from python_on_whales.client_config import ClientNotFoundError
+from python_on_whales import ClientNotFoundError, DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
 
 from autoscaler.actuators.errors import ActuatorError

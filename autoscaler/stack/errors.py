@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from python_on_whales.client_config import ClientNotFoundError
-from python_on_whales.exceptions import DockerException
+from python_on_whales import ClientNotFoundError, DockerException
 
 from autoscaler.errors import OperatorError
 
