@@ -88,3 +88,9 @@ def test_no_fit_replica_answers_503_at_once(stack) -> None:
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "10"
     assert time.monotonic() - started < 5
+
+
+def test_nginx_keeps_no_idle_client_connection_a_reload_could_cut(stack) -> None:
+    answer = requests.post(f"{stack.http_url}/hold?ms=0", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers.get("Connection", "").lower() == "close"
