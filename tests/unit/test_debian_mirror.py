@@ -17,13 +17,13 @@ SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "debian-mirror"
 DEBIAN_12_DEFAULT = """\
 Types: deb
 # a comment
-URIs: http://main.invalid/debian
+URIs: http://main.invalid/archive
 Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: http://security.invalid/debian-security
+URIs: http://security.invalid/archive-security
 Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -31,35 +31,35 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 SECURITY_AND_UPDATES_FIRST = """\
 Types: deb
-URIs: http://security.invalid/debian-security
+URIs: http://security.invalid/archive-security
 Suites: bookworm-security
 Components: main
 
 Types: deb
-URIs: http://updates.invalid/debian
+URIs: http://updates.invalid/archive
 Suites: bookworm-updates
 Components: main
 
 Types: deb
-URIs: http://main.invalid/debian
+URIs: http://main.invalid/archive
 Suites: bookworm
 Components: main
 """
 
 SKIPPED_STANZAS_THEN_ONE_THAT_COUNTS = """\
 Types: deb-src
-URIs: http://sources-only.invalid/debian
+URIs: http://sources-only.invalid/archive
 Suites: bookworm
 Components: main
 
 Types: deb
-URIs: http://disabled.invalid/debian
+URIs: http://disabled.invalid/archive
 Suites: bookworm
 Components: main
 Enabled: no
 
 types: deb deb-src
-uris: http://main.invalid/debian http://second.invalid/debian
+uris: http://main.invalid/archive http://second.invalid/archive
 suites:
  bookworm
 components: main
@@ -71,11 +71,11 @@ signed-by:
 """
 
 ONE_LINE = """\
-# deb http://commented-out.invalid/debian bookworm main
-deb-src http://sources-only.invalid/debian bookworm main
-deb http://security.invalid/debian-security bookworm-security main
-deb http://updates.invalid/debian bookworm-updates main
-deb [ arch=amd64 signed-by=/etc/apt/site.gpg ] http://main.invalid/debian bookworm main # a comment
+# deb http://commented-out.invalid/archive bookworm main
+deb-src http://sources-only.invalid/archive bookworm main
+deb http://security.invalid/archive-security bookworm-security main
+deb http://updates.invalid/archive bookworm-updates main
+deb [ arch=amd64 signed-by=/etc/apt/site.gpg ] http://main.invalid/archive bookworm main # a comment
 """
 
 CASES = {
@@ -89,15 +89,15 @@ CASES = {
     "one-line sources.list": {"sources.list": ONE_LINE},
     "one-line file in sources.list.d": {"sources.list.d/site.list": ONE_LINE},
     "sources.list before sources.list.d": {
-        "sources.list": "deb http://main.invalid/debian bookworm main\n",
-        "sources.list.d/another.list": "deb http://other.invalid/debian bookworm main\n",
+        "sources.list": "deb http://main.invalid/archive bookworm main\n",
+        "sources.list.d/another.list": "deb http://other.invalid/archive bookworm main\n",
     },
     "sources.list.d in order of name, both formats": {
-        "sources.list.d/a-site.list": "deb http://main.invalid/debian bookworm main\n",
+        "sources.list.d/a-site.list": "deb http://main.invalid/archive bookworm main\n",
         "sources.list.d/debian.sources": DEBIAN_12_DEFAULT.replace("main.", "other."),
     },
     "files of other names ignored": {
-        "sources.list.d/old.list.disabled": "deb http://disabled.invalid/debian bookworm main\n",
+        "sources.list.d/old.list.disabled": "deb http://disabled.invalid/archive bookworm main\n",
         "sources.list.d/debian.sources": DEBIAN_12_DEFAULT,
     },
 }
@@ -124,7 +124,7 @@ def test_prints_the_uri_apt_takes_the_suite_from(tmp_path: Path, files: dict[str
     write_sources(tmp_path, files)
     result = debian_mirror(tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "http://main.invalid/debian\n"
+    assert result.stdout == "http://main.invalid/archive\n"
 
 
 def test_debian_mirror_overrides_the_apt_sources(tmp_path: Path) -> None:
