@@ -39,6 +39,8 @@ class TickReport:
     """Each source that failed during the tick, once: redis, nginx, docker."""
     histories: dict[str, ServiceHistory] = field(default_factory=dict)
     """Each decided service's history after the tick."""
+    state: State = field(default_factory=State)
+    """The state the tick saved (a preview: the one it read)."""
 
     @property
     def failed(self) -> bool:
@@ -78,8 +80,7 @@ class Autoscaler:
             observed = observe(self.sensors, self.replicas, now)
             reconcile_error = self._reconcile(observed.snapshot) if acting else None
             report = self._decide(observed, state, leading, acting, reconcile_error)
-        self._save(report.histories, report.record, now)
-        return report
+        return replace(report, state=self._save(report.histories, report.record, now))
 
     def preview(self, observed: Observed, state: State) -> TickRecord:
         """What a tick would decide and plan from `observed`: nothing acted, nothing saved."""
@@ -110,7 +111,7 @@ class Autoscaler:
         if reconcile_error or any(o.record.error for o in outcomes.values()):
             failed.add("docker")
         histories = {s: o.history for s, o in outcomes.items() if o.history}
-        return TickReport(record, observed, evaluations, frozenset(failed), histories)
+        return TickReport(record, observed, evaluations, frozenset(failed), histories, state)
 
     def _reconcile(self, snapshot: Snapshot | None) -> str | None:
         """The upstream made to match what really runs, before anything is decided."""
@@ -156,8 +157,9 @@ class Autoscaler:
         history = remember(state.history(service), decision, policy, now, acted)
         return _ServiceOutcome(record, history)
 
-    def _save(self, histories: dict[str, ServiceHistory], record: TickRecord, now: float) -> None:
-        """Write the new histories, keeping an override that `scale` set meanwhile."""
+    def _save(self, histories: dict[str, ServiceHistory], record: TickRecord, now: float) -> State:
+        """Write the new histories, keeping an override that `scale` set meanwhile; the state
+        written."""
         with self.state_file.locked():
             state = self.state_file.read()
             for service, history in histories.items():
@@ -165,7 +167,9 @@ class Autoscaler:
                 if override is not None and not override.active(now):
                     override = None
                 state = state.with_history(service, history.with_override(override))
-            self.state_file.write(replace(state, last_tick=record))
+            saved = replace(state, last_tick=record)
+            self.state_file.write(saved)
+        return saved
 
 
 def _replica_views(replicas: list[Replica]) -> tuple[tuple[str, str, str | None], ...]:

@@ -108,7 +108,7 @@ class Daemon:
         finally:
             notify_systemd("WATCHDOG=1")
         seconds = time.monotonic() - started
-        self._metrics.record(report, self._autoscaler.state_file.read(), seconds)
+        self._metrics.record(report, report.state, seconds)
         if self._worth_logging(report):
             log_tick(self._log_format, report, seconds)
             self._last_logged = report

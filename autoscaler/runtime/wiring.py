@@ -92,9 +92,8 @@ def _env_values(env_file: Path) -> dict[str, str]:
         return {}
 
 
-def sensors(settings: Settings) -> Sensors:
+def sensors(settings: Settings, opened: Connections) -> Sensors:
     """One reader per source the configured signals read, opened from one set of clients."""
-    opened = connections(settings)
     readers: dict[str, Reader] = {}
     sources: dict[str, str] = {}
     for policy in settings.services.values():
@@ -137,12 +136,13 @@ def autoscaler(
         + settings.nginx.drain_timeout_seconds
     )
     scaling = transaction(settings, stop)
+    opened = connections(settings)
     return Autoscaler(
         settings=settings,
-        sensors=sensors(settings),
+        sensors=sensors(settings, opened),
         replicas=replicas or ListedEachTime(scaling.snapshot),
         transaction=scaling,
-        lease=Lease(redis_client(settings), settings.compose.project_name, holder, lease_ttl),
+        lease=Lease(opened.redis, settings.compose.project_name, holder, lease_ttl),
         state_file=StateFile(settings.daemon.state_file),
         wall_clock=time.time,
         monotonic=time.monotonic,
