@@ -205,17 +205,18 @@ def default_services() -> dict[str, ServicePolicy]:
 
 def _queue_worker_behavior() -> Behavior:
     """Workers only pull jobs, so adding some is safe, and every second of a backlog counts
-    against the service level: up to 10x or 10 more per 10 s, so a surge is met in one step (as
-    Knative's KPA allows, not the HPA's 2x per 15 s). The queue signal already averages arrivals
-    over a minute: one more minute of stabilization, and a minute after any change before a
-    removal, release idle workers within about two minutes instead of the HPA's five."""
+    against the service level: up to 1000x (Knative's KPA's max-scale-up-rate, not the HPA's 2x
+    per 15 s) or 10 more (from none) per 10 s, so a surge is met in one step and max_replicas
+    is the only cap. The queue signal already averages arrivals over a minute: one more minute
+    of stabilization, and a minute after any change before a removal, release idle workers
+    within about two minutes instead of the HPA's five."""
     return Behavior(
         scale_up=DirectionRules(
             tolerance=0.1,
             stabilization_window_seconds=0,
             policies=(
                 StepPolicy(type="pods", value=10, period_seconds=10),
-                StepPolicy(type="percent", value=1000, period_seconds=10),
+                StepPolicy(type="percent", value=100_000, period_seconds=10),
             ),
         ),
         scale_down=DirectionRules(
