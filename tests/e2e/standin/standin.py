@@ -7,6 +7,9 @@ Listens on $PORT (default 3000):
                                 (queue_mode.py), else run here; the result, with "main": hostname
   GET|POST /hold?ms=N        -> holds the request N ms, then 200 {"hostname": ..., "held_ms": N}
   GET  /whoami               -> 200 the container hostname
+  POST /deafen               -> 200; from then on this process still takes predictions (the job
+                                runs on a worker) but never answers one, while /api/v1/ping
+                                stays healthy: the deaf main of issue 14. A restart ends it.
 
 On SIGTERM (or SIGINT) it exits at once without draining, like Flowise: requests in flight are
 cut. That is what the autoscaler's drain-before-stop has to protect against.
@@ -17,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -39,6 +43,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if self.path.startswith(PREDICTION):
             return self._predict(self.path[len(PREDICTION) :], body)
+        if self.path == "/deafen":
+            self.server.deaf.set()
+            return self._send(200, "deaf to predictions until restarted")
         self._route()
 
     def _predict(self, chatflow_id, body):
@@ -48,6 +55,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(400, "the body must be a JSON object")
         data = {"chatflowid": chatflow_id, "question": question}
         succeeded, result = self.server.predict(data)
+        if self.server.deaf.is_set():
+            threading.Event().wait()  # the job is done, the answer never comes
         self._send(
             200 if succeeded else 500, json.dumps({**result, "main": HOSTNAME}), "application/json"
         )
@@ -85,6 +94,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, address, handler):
         super().__init__(address, handler)
         self.predict = _prediction_runner()
+        self.deaf = threading.Event()
 
 
 def _prediction_runner():
