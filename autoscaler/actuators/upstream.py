@@ -46,15 +46,22 @@ def render_upstream(name: str, servers: Iterable[str]) -> str:
 
 def open_connections(proc_net_tcp: str, servers: Collection[str]) -> Counter[str]:
     """Open TCP connections to each of `servers` (`IP:PORT`) in a /proc/net/tcp listing."""
-    counts: Counter[str] = Counter()
+    return Counter(open_sockets(proc_net_tcp, servers).values())
+
+
+def open_sockets(proc_net_tcp: str, servers: Collection[str]) -> dict[str, str]:
+    """Each open TCP connection to one of `servers` in a /proc/net/tcp listing -> its server.
+    A connection is named by its local address and its socket's inode, so the same name in two
+    listings is the same connection."""
+    sockets = {}
     for line in proc_net_tcp.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 4 or fields[3] not in _OPEN_STATES:
+        if len(fields) < 10 or fields[3] not in _OPEN_STATES:
             continue
         remote = _address(fields[2])
         if remote in servers:
-            counts[remote] += 1
-    return counts
+            sockets[f"{fields[1]}#{fields[9]}"] = remote
+    return sockets
 
 
 def _address(hex_address: str) -> str:
@@ -91,7 +98,14 @@ class NginxUpstream:
 
     def open_connections(self, nginx: Replica, servers: Collection[str]) -> Counter[str]:
         """nginx's open connections to each of `servers`: its requests in flight to them."""
-        return open_connections(self._backend.execute(nginx, ["cat", "/proc/net/tcp"]), servers)
+        return open_connections(self._proc_net_tcp(nginx), servers)
+
+    def open_sockets(self, nginx: Replica, servers: Collection[str]) -> dict[str, str]:
+        """Each of nginx's open connections to one of `servers` (by name) -> its server."""
+        return open_sockets(self._proc_net_tcp(nginx), servers)
+
+    def _proc_net_tcp(self, nginx: Replica) -> str:
+        return self._backend.execute(nginx, ["cat", "/proc/net/tcp"])
 
     def _restore(self, previous: str | None) -> None:
         if previous is None:

@@ -10,6 +10,7 @@ from autoscaler.actuators.replicas import Replica
 from autoscaler.actuators.upstream import (
     NO_REPLICA_ADDRESS,
     open_connections,
+    open_sockets,
     render_upstream,
     upstream_servers,
 )
@@ -78,3 +79,12 @@ def test_counts_open_connections_per_server() -> None:
 
 def test_a_drained_server_counts_zero() -> None:
     assert open_connections(PROC_NET_TCP, {"172.18.0.7:3000"})["172.18.0.7:3000"] == 0
+
+
+def test_names_each_open_connection_by_local_address_and_inode() -> None:
+    sockets = open_sockets(PROC_NET_TCP, {"172.18.0.5:3000", "172.18.0.6:3000"})
+    assert sockets == {
+        "030012AC:A1B2#2": "172.18.0.5:3000",
+        "030012AC:A1B3#3": "172.18.0.5:3000",
+        "030012AC:A1B5#4": "172.18.0.6:3000",
+    }
