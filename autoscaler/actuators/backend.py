@@ -22,6 +22,10 @@ class ReplicaBackend(Protocol):
         """Stop (with each one's grace period) and remove exactly these replicas."""
         ...
 
+    def restart(self, replica: Replica) -> None:
+        """Stop (with its grace period) and start again this replica, the same container."""
+        ...
+
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
         """Run a command inside a replica; its standard output."""
         ...

@@ -53,6 +53,9 @@ class ComposeBackend:
         self._call(lambda: self._docker.container.stop(ids))
         self._call(lambda: self._docker.container.remove(ids))
 
+    def restart(self, replica: Replica) -> None:
+        self._call(lambda: self._docker.container.restart(replica.id))
+
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
         output = self._call(lambda: self._docker.container.execute(replica.id, list(command)))
         return output if isinstance(output, str) else ""

@@ -119,6 +119,30 @@ class NginxSettings(Section):
     )
 
 
+class DeafMainSettings(Section):
+    """A main that stays healthy but never answers: taken out of the upstream and restarted."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Watch nginx's requests to each main (its open connections, read every "
+        "tick) and restart a main that answers none while the others answer.",
+    )
+    after_seconds: float = Field(
+        default=120,
+        ge=5,
+        le=3600,
+        description="How long a main may hold requests open without answering any, while "
+        "another main answers, before it counts as deaf. Keep it below your clients' timeout: "
+        "a request a client gave up on says nothing. Keep it above your longest flows.",
+    )
+    min_stuck_requests: int = Field(
+        default=2,
+        ge=1,
+        le=10000,
+        description="How many requests a main must hold open that long to count as deaf.",
+    )
+
+
 class DaemonSettings(Section):
     """The scheduled loop."""
 
@@ -240,6 +264,9 @@ class Settings(Section):
         default_factory=NginxSettings, description="The nginx in front of the mains."
     )
     daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="The loop.")
+    deaf_mains: DeafMainSettings = Field(
+        default_factory=DeafMainSettings, description="Mains that are up but do not answer."
+    )
     services: dict[str, ServicePolicy] = Field(
         default_factory=default_services,
         min_length=1,

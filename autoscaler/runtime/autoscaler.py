@@ -16,6 +16,7 @@ from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.policy import ServiceHistory, Unavailable, remember
 from autoscaler.runtime.lease import Lease
+from autoscaler.runtime.main_watch import MainWatch, WatchOutcome
 from autoscaler.runtime.observe import (
     Evaluation,
     Observed,
@@ -24,7 +25,13 @@ from autoscaler.runtime.observe import (
     evaluate,
     observe,
 )
-from autoscaler.runtime.state import ServiceRecord, State, StateFile, TickRecord
+from autoscaler.runtime.state import (
+    ServiceRecord,
+    State,
+    StateFile,
+    TickRecord,
+    recent_deaf_mains,
+)
 from autoscaler.signals import Reading
 
 _REPLICAS_UNKNOWN = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
@@ -66,6 +73,7 @@ class Autoscaler:
     wall_clock: Callable[[], float]
     monotonic: Callable[[], float]
     dry_run: bool = False
+    main_watch: MainWatch | None = None
 
     def observe(self) -> Observed:
         return observe(self.sensors, self.replicas, self.wall_clock())
@@ -79,8 +87,18 @@ class Autoscaler:
         with self.state_file.acting() if acting else nullcontext():
             observed = observe(self.sensors, self.replicas, now)
             reconcile_error = self._reconcile(observed.snapshot) if acting else None
+            watched = self._watch_mains(observed, now) if acting else WatchOutcome()
             report = self._decide(observed, state, leading, acting, reconcile_error)
+        report = _with_watch(report, watched)
         return replace(report, state=self._save(report.histories, report.record, now))
+
+    def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
+        if self.main_watch is None:
+            return WatchOutcome()
+        watched = self.main_watch.check(observed.snapshot, now)
+        if watched.events:
+            self.replicas.invalidate()
+        return watched
 
     def preview(self, observed: Observed, state: State) -> TickRecord:
         """What a tick would decide and plan from `observed`: nothing acted, nothing saved."""
@@ -167,9 +185,17 @@ class Autoscaler:
                 if override is not None and not override.active(now):
                     override = None
                 state = state.with_history(service, history.with_override(override))
-            saved = replace(state, last_tick=record)
+            deaf_mains = recent_deaf_mains((*state.deaf_mains, *record.deaf_mains), now)
+            saved = replace(state, last_tick=record, deaf_mains=deaf_mains)
             self.state_file.write(saved)
         return saved
+
+
+def _with_watch(report: TickReport, watched: WatchOutcome) -> TickReport:
+    """The deaf mains found and handled in the tick, and why they could not be looked for."""
+    errors = report.record.errors + ((watched.error,) if watched.error else ())
+    record = replace(report.record, deaf_mains=watched.events, errors=errors)
+    return replace(report, record=record)
 
 
 def _replica_views(replicas: list[Replica]) -> tuple[tuple[str, str, str | None], ...]:

@@ -8,7 +8,7 @@ exclusive lock on a file beside it.
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +37,28 @@ class ServiceRecord:
 
 
 @dataclass(frozen=True)
+class DeafMainEvent:
+    """A main found healthy but answering no request, and what was done about it."""
+
+    at: float
+    service: str
+    replica: str
+    reason: str
+    action: str
+    """`restarted`, or `restart failed: ...`."""
+
+
+DEAF_MAINS_KEPT_SECONDS = 24 * 3600
+_DEAF_MAINS_KEPT = 20
+
+
+def recent_deaf_mains(events: Iterable[DeafMainEvent], now: float) -> tuple[DeafMainEvent, ...]:
+    """The last day's events, at most the last 20: what `status` and `doctor` show."""
+    recent = [e for e in events if now - e.at <= DEAF_MAINS_KEPT_SECONDS]
+    return tuple(recent[-_DEAF_MAINS_KEPT:])
+
+
+@dataclass(frozen=True)
 class TickRecord:
     at: float
     holder: str
@@ -46,12 +68,16 @@ class TickRecord:
     errors: tuple[str, ...] = ()
     readings: Mapping[str, Mapping[str, float | None] | str] = field(default_factory=dict)
     """Signal name -> its figures, or why it could not be read."""
+    deaf_mains: tuple[DeafMainEvent, ...] = ()
+    """The mains this tick found deaf, and what it did."""
 
 
 @dataclass(frozen=True)
 class State:
     histories: dict[str, ServiceHistory] = field(default_factory=dict)
     last_tick: TickRecord | None = None
+    deaf_mains: tuple[DeafMainEvent, ...] = ()
+    """The deaf mains of the last day (`recent_deaf_mains`)."""
 
     def history(self, service: str) -> ServiceHistory:
         return self.histories.get(service, ServiceHistory())

@@ -15,6 +15,7 @@ import requests
 from python_on_whales import DockerClient
 
 from autoscaler.actuators.compose import ComposeBackend
+from autoscaler.actuators.main_restart import MainRestart
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
@@ -22,6 +23,7 @@ from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.lease import Lease
+from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
 from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
@@ -42,17 +44,20 @@ def docker_client(settings: Settings) -> DockerClient:
 def transaction(settings: Settings, stop: StopSignal | None = None) -> ScaleTransaction:
     """The scaling transaction; its waits end at once when `stop` is requested."""
     backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    upstream = NginxUpstream(backend, settings.nginx.upstream_file)
+    pause = (stop or StopSignal()).pause
+    return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause)
+
+
+def routing(settings: Settings) -> Routing:
     nginx = settings.nginx
-    routing = Routing(
+    return Routing(
         nginx_service=nginx.service,
         upstream_service=nginx.upstream_service,
         upstream_port=nginx.upstream_port,
         ready_timeout_seconds=settings.compose.ready_timeout_seconds,
         drain_timeout_seconds=nginx.drain_timeout_seconds,
     )
-    upstream = NginxUpstream(backend, nginx.upstream_file)
-    pause = (stop or StopSignal()).pause
-    return ScaleTransaction(backend, upstream, routing, time.monotonic, pause)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -137,6 +142,7 @@ def autoscaler(
     )
     scaling = transaction(settings, stop)
     opened = connections(settings)
+    deaf_mains = settings.deaf_mains
     return Autoscaler(
         settings=settings,
         sensors=sensors(settings, opened),
@@ -147,4 +153,12 @@ def autoscaler(
         wall_clock=time.time,
         monotonic=time.monotonic,
         dry_run=dry_run,
+        main_watch=main_watch(settings, scaling) if deaf_mains.enabled else None,
     )
+
+
+def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
+    """The watch for mains that stay healthy but answer nothing; it acts through `scaling`."""
+    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    restart = MainRestart(backend, scaling)
+    return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)

@@ -40,7 +40,7 @@ def test_the_commented_config_uncommented_is_the_defaults(tmp_path: Path) -> Non
     keys = [line[2:] for line in text.splitlines() if line.startswith("# ") and " = " in line
             and not line.startswith("# [") and "services" not in line]  # fmt: skip
     sections = [line for line in text.splitlines() if line.startswith("[")]
-    assert sections == ["[compose]", "[redis]", "[nginx]", "[daemon]"]
+    assert sections == ["[compose]", "[redis]", "[nginx]", "[daemon]", "[deaf_mains]"]
     assert any(key.startswith("interval_seconds = ") for key in keys)
 
 

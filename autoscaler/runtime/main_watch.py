@@ -1,0 +1,91 @@
+"""The watch for deaf mains: each tick it reads nginx's open connections to the mains it routes
+to, keeps them in a `ConnectionLedger`, asks the pure `judge_mains`, and has each deaf main
+taken out of the upstream and restarted (`MainRestart`). A read that fails starts the watch
+over: missing evidence never restarts anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.main_restart import MainRestart
+from autoscaler.actuators.plan import Routing
+from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.actuators.upstream import NginxUpstream
+from autoscaler.config import DeafMainSettings
+from autoscaler.policy.deaf_mains import ConnectionLedger, DeafMain, judge_mains
+from autoscaler.runtime.state import DeafMainEvent
+
+
+@dataclass(frozen=True)
+class WatchOutcome:
+    events: tuple[DeafMainEvent, ...] = ()
+    error: str | None = None
+    """Why nginx's connections could not be read: nothing was judged."""
+
+
+class MainWatch:
+    def __init__(
+        self,
+        rules: DeafMainSettings,
+        routing: Routing,
+        upstream: NginxUpstream,
+        restart: MainRestart,
+    ) -> None:
+        self._rules = rules
+        self._routing = routing
+        self._upstream = upstream
+        self._restart = restart
+        self._ledger = ConnectionLedger()
+
+    def check(self, snapshot: Snapshot | None, now: float) -> WatchOutcome:
+        """Read, judge, restart each deaf main; what was found and done."""
+        if snapshot is None:
+            self._ledger = self._ledger.interrupted()
+            return WatchOutcome()
+        mains = self._routed_mains(snapshot)
+        try:
+            open_now = self._read(snapshot, mains)
+        except ActuatorError as error:
+            self._ledger = self._ledger.interrupted()
+            return WatchOutcome(error=f"deaf mains: cannot read nginx's connections: {error}")
+        rules = self._rules
+        self._ledger = self._ledger.observe(open_now, now, rules.after_seconds)
+        names = {server: main.name for server, main in mains.items()}
+        deaf = judge_mains(self._ledger, names, now, rules.after_seconds, rules.min_stuck_requests)
+        return WatchOutcome(tuple(self._recover(d, mains[d.server], snapshot, now) for d in deaf))
+
+    def _routed_mains(self, snapshot: Snapshot) -> dict[str, Replica]:
+        """server (IP:PORT as nginx reaches it) -> the main, for each main nginx routes to."""
+        nginx = self._nginx(snapshot)
+        if nginx is None:
+            return {}
+        port = self._routing.upstream_port
+        mains = {}
+        for main in snapshot.get(self._routing.upstream_service, []):
+            address = main.address_on(nginx.addresses)
+            if main.routable and address:
+                mains[f"{address}:{port}"] = main
+        return mains
+
+    def _read(self, snapshot: Snapshot, mains: dict[str, Replica]) -> dict[str, str]:
+        nginx = self._nginx(snapshot)
+        if nginx is None:
+            raise ActuatorError("find nginx", "no running container")
+        return self._upstream.open_sockets(nginx, mains.keys())
+
+    def _nginx(self, snapshot: Snapshot) -> Replica | None:
+        running = (r for r in snapshot.get(self._routing.nginx_service, []) if r.state == "running")
+        return next(running, None)
+
+    def _recover(
+        self, deaf: DeafMain, main: Replica, snapshot: Snapshot, now: float
+    ) -> DeafMainEvent:
+        try:
+            self._restart.restart(main, snapshot)
+        except ActuatorError as error:
+            return DeafMainEvent(
+                now, main.service, main.name, deaf.reason, f"restart failed: {error}"
+            )
+        self._ledger = self._ledger.forget(deaf.server)
+        return DeafMainEvent(now, main.service, main.name, deaf.reason, "restarted")
