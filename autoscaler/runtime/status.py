@@ -12,7 +12,7 @@ from typing import Any
 from autoscaler.config import Settings
 from autoscaler.runtime import wiring
 from autoscaler.runtime.lease import lease_holder
-from autoscaler.runtime.state import State, StateError, StateFile, TickRecord
+from autoscaler.runtime.state import DeafMainEvent, State, StateError, StateFile, TickRecord
 
 # Rates need two reads; without a daemon, status waits this long between them.
 SAMPLE_SECONDS = 1.0
@@ -37,6 +37,7 @@ def gather(settings: Settings) -> dict[str, Any]:
         },
         "metrics": dict(record.readings),
         "daemon": _daemon(last, holder, now),
+        "deaf_mains": [_deaf_main(event) for event in state.deaf_mains] if state else [],
         "errors": list(record.errors) + ([state_error] if state_error else []),
     }
 
@@ -94,6 +95,11 @@ def _daemon(last: TickRecord | None, lease_holder: str | None, now: float) -> di
     }  # fmt: skip
 
 
+def _deaf_main(event: DeafMainEvent) -> dict[str, Any]:
+    return {"at": _iso(event.at), "replica": event.replica, "action": event.action,
+            "reason": event.reason}  # fmt: skip
+
+
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
@@ -125,6 +131,10 @@ def render(report: dict[str, Any]) -> str:
         )
         lines.append(f"{name}: {shown}")
     lines += _render_daemon(report["daemon"])
+    lines += [
+        f"deaf main: {deaf['replica']} at {deaf['at']}: {deaf['action']}: {deaf['reason']}"
+        for deaf in report["deaf_mains"]
+    ]
     lines += [f"error: {error}" for error in report["errors"]]
     return "\n".join(lines)
 

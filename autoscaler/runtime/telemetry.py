@@ -103,6 +103,12 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.deaf_mains = Counter(
+            "compose_flowise_deaf_mains",
+            "Mains found healthy but answering no request, by what was done (restarted, failed)",
+            ["service", "outcome"],
+            registry=r,
+        )
         self.tick_seconds = Histogram(
             "compose_flowise_tick_seconds", "Duration of one tick", registry=r
         )
@@ -137,6 +143,9 @@ class Metrics:
         for source in result.failed_sources:
             self.errors.labels(source).inc()
         self._record_readings(result)
+        for event in result.record.deaf_mains:
+            outcome = "restarted" if event.action == "restarted" else "failed"
+            self.deaf_mains.labels(event.service, outcome).inc()
         for service, record in result.record.services.items():
             for kind, value in (
                 ("current", record.current),

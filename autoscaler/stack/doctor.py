@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autoscaler.runtime.state import DeafMainEvent
 from autoscaler.stack.init import FLOWISE_SECRETS, TOKEN_NAMES
 
 SHARED_SECRETS = (*FLOWISE_SECRETS, *TOKEN_NAMES)
@@ -67,6 +69,8 @@ class Setup:
     """Why the compose files could not be resolved."""
     docker_error: str | None = None
     """Why the running containers could not be listed."""
+    deaf_mains: tuple[DeafMainEvent, ...] = ()
+    """The mains the daemon found deaf in the last day (its state file)."""
 
     def environment(self, service: str) -> Mapping[str, str | None]:
         return self.services.get(service, {}).get("environment") or {}
@@ -283,6 +287,20 @@ def env_file_private(setup: Setup) -> Iterator[Finding]:
         )
 
 
+def mains_answer(setup: Setup) -> Iterator[Finding]:
+    for event in setup.deaf_mains:
+        at = datetime.fromtimestamp(event.at, UTC).isoformat(timespec="seconds")
+        if event.action == "restarted":
+            fix = (
+                "nothing while it answers again: the daemon restarted it. If it recurs, read "
+                f"its log around {at} (docker logs {event.replica}) and check that it reaches "
+                "Redis: a main learns there that its jobs are done"
+            )
+        else:
+            fix = f"restart it: docker restart {event.replica}"
+        yield Finding("mains_answer", f"at {at}: {event.reason}; {event.action}", fix)
+
+
 CHECKS: tuple[Check, ...] = (
     compose_resolves,
     docker_answers,
@@ -297,6 +315,7 @@ CHECKS: tuple[Check, ...] = (
     worker_concurrency,
     ports_on_loopback,
     env_file_private,
+    mains_answer,
 )
 
 

@@ -3,6 +3,7 @@ them, and the running containers. Talks to the disk and the Docker engine; mock 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from python_on_whales import Container, DockerClient
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
+from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
 from autoscaler.stack.doctor import Published, RunningContainer, Setup
 from autoscaler.stack.errors import StackError, failing_as
 
@@ -35,7 +37,18 @@ def read_setup(settings: Settings) -> Setup:
         running=running,
         compose_error=compose_error,
         docker_error=docker_error,
+        deaf_mains=_deaf_mains(settings),
     )
+
+
+def _deaf_mains(settings: Settings) -> tuple[DeafMainEvent, ...]:
+    """What the daemon's state file holds of the last day's deaf mains; none without one (an
+    unreadable state file is `status`'s to report)."""
+    try:
+        state = StateFile(settings.daemon.state_file).read()
+    except StateError:
+        return ()
+    return recent_deaf_mains(state.deaf_mains, time.time())
 
 
 def _read_env_file(path: Path) -> tuple[dict[str, str] | None, int | None]:
