@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from autoscaler.runtime.state import DeafMainEvent
 from autoscaler.stack.doctor import (
     Published,
     RunningContainer,
@@ -34,6 +35,12 @@ SERVICES = {
                         {"target": 8081, "host_ip": "127.0.0.1", "published": "8081"}]},
     "postgres": {},
 }  # fmt: skip
+
+
+DEAF_MAIN = DeafMainEvent(
+    at=1796097600.0, service="flowise", replica="p-flowise-2", action="restarted",
+    reason="p-flowise-2 is deaf: 3 request(s) open longer than 120 s and none answered",
+)  # fmt: skip
 
 
 def healthy(**changes: Any) -> Setup:
@@ -144,6 +151,12 @@ CASES: dict[str, tuple[Callable[[], Setup], str, str]] = {
     "an env file others can read": (
         lambda: healthy(env_file_mode=0o100644),
         "env_file_private", "readable by others (mode 644)"),
+    "a main the daemon found deaf and restarted": (
+        lambda: healthy(deaf_mains=(DEAF_MAIN,)),
+        "mains_answer", "at 2026-12-01T04:00:00+00:00: p-flowise-2 is deaf: 3 request(s)"),
+    "a deaf main the daemon could not restart": (
+        lambda: healthy(deaf_mains=(replace(DEAF_MAIN, action="restart failed: docker"),)),
+        "mains_answer", "; restart failed: docker"),
 }  # fmt: skip
 
 

@@ -14,8 +14,9 @@ from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
 from autoscaler.policy import Override, Unavailable
 from autoscaler.runtime.autoscaler import Autoscaler
+from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
-from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.state import DeafMainEvent, StateFile
 from autoscaler.signals.bullmq_reads import QueueLoad
 
 NOW = 1_000_000.0
@@ -158,3 +159,34 @@ def test_an_expired_override_is_dropped(tmp_path) -> None:
     run.state_file.write(state.with_history("flowise-worker", expired))
     run.tick()
     assert run.state_file.read().history("flowise-worker").override is None
+
+
+@dataclass
+class FoundDeaf:
+    """A watch that finds a main deaf at every check."""
+
+    checked: list[float] = field(default_factory=list)
+
+    def check(self, snapshot, now) -> WatchOutcome:
+        self.checked.append(now)
+        event = DeafMainEvent(now, "flowise", "p-flowise-1", "p-flowise-1 is deaf", "restarted")
+        return WatchOutcome((event,))
+
+
+@pytest.mark.parametrize("leading,dry_run,scaled", ACTING.values(), ids=ACTING.keys())
+def test_only_an_acting_tick_watches_for_deaf_mains(tmp_path, leading, dry_run, scaled) -> None:
+    run, _ = tick(tmp_path, IDLE, leading=leading, dry_run=dry_run)
+    run.main_watch = watch = FoundDeaf()  # type: ignore[assignment]
+    result = run.tick()
+    assert bool(watch.checked) == bool(scaled)
+    assert len(result.record.deaf_mains) == len(result.state.deaf_mains) == len(watch.checked)
+
+
+def test_deaf_mains_are_kept_a_day_across_ticks(tmp_path) -> None:
+    run, _ = tick(tmp_path, IDLE)
+    run.main_watch = FoundDeaf()  # type: ignore[assignment]
+    run.tick()
+    run.wall_clock = lambda: NOW + 3600
+    assert [e.at for e in run.tick().state.deaf_mains] == [NOW, NOW + 3600]
+    run.wall_clock = lambda: NOW + 26 * 3600
+    assert [e.at for e in run.tick().state.deaf_mains] == [NOW + 26 * 3600]

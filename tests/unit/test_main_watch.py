@@ -1,0 +1,108 @@
+"""The deaf-main watch with fakes at its edges: nginx's connections are scripted, a restart is
+recorded. What it restarts, and that missing evidence restarts nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.plan import Routing
+from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.config import DeafMainSettings
+from autoscaler.runtime.main_watch import MainWatch
+
+RULES = DeafMainSettings(after_seconds=10, min_stuck_requests=1)
+ROUTING = Routing("nginx", "flowise", 3000, 180, 60)
+DEAF, HEALTHY = "10.0.0.1:3000", "10.0.0.2:3000"
+
+
+def replica(service: str, number: int, health: str | None = "healthy") -> Replica:
+    return Replica(
+        f"{service}{number}", f"p-{service}-{number}", service, number, "running", health,
+        datetime(2026, 1, 1, tzinfo=UTC), {"net": f"10.0.{9 if service == 'nginx' else 0}.{number}"},
+    )  # fmt: skip
+
+
+SNAPSHOT: Snapshot = {
+    "nginx": [replica("nginx", 1)],
+    "flowise": [replica("flowise", 1), replica("flowise", 2)],
+}
+
+
+@dataclass
+class ScriptedNginx:
+    """Each read: the deaf main holds one request; the healthy one answers a new one."""
+
+    failing_reads: set[int] = field(default_factory=set)
+    reads: int = 0
+    asked_for: list[set[str]] = field(default_factory=list)
+
+    def open_sockets(self, nginx: Replica, servers: Collection[str]) -> dict[str, str]:
+        self.reads += 1
+        self.asked_for.append(set(servers))
+        if self.reads in self.failing_reads:
+            raise ActuatorError("docker exec", "nginx went away")
+        return {"stuck": DEAF, f"answered-{self.reads}": HEALTHY}
+
+
+@dataclass
+class RecordedRestarts:
+    failure: str | None = None
+    restarted: list[str] = field(default_factory=list)
+
+    def restart(self, main: Replica, snapshot: Snapshot) -> None:
+        if self.failure:
+            raise ActuatorError("docker restart", self.failure)
+        self.restarted.append(main.name)
+
+
+def watch(nginx: ScriptedNginx, restarts: RecordedRestarts) -> MainWatch:
+    return MainWatch(RULES, ROUTING, nginx, restarts)  # type: ignore[arg-type]
+
+
+def checks(main_watch: MainWatch, seconds: range) -> list:
+    return [event for now in seconds for event in main_watch.check(SNAPSHOT, now).events]
+
+
+def test_a_deaf_main_is_restarted_once_with_its_reason() -> None:
+    restarts = RecordedRestarts()
+    events = checks(watch(ScriptedNginx(), restarts), range(0, 20, 2))
+    assert restarts.restarted == ["p-flowise-1"]
+    [event] = events
+    assert (event.at, event.service, event.replica, event.action) == (
+        10, "flowise", "p-flowise-1", "restarted"
+    )  # fmt: skip
+    assert event.reason.startswith("p-flowise-1 is deaf: 1 request(s) open longer than 10 s")
+
+
+def test_a_failed_read_restarts_nothing_and_says_why() -> None:
+    restarts = RecordedRestarts()
+    main_watch = watch(ScriptedNginx(failing_reads={6}), restarts)
+    assert checks(main_watch, range(0, 10, 2)) == []
+    assert "cannot read nginx's connections" in (main_watch.check(SNAPSHOT, 10).error or "")
+    assert checks(main_watch, range(12, 22, 2)) == [], "the watch started over at the gap"
+    assert restarts.restarted == []
+
+
+def test_no_replicas_seen_restarts_nothing() -> None:
+    restarts = RecordedRestarts()
+    main_watch = watch(ScriptedNginx(), restarts)
+    checks(main_watch, range(0, 10, 2))
+    assert main_watch.check(None, 10).events == ()
+    assert checks(main_watch, range(12, 20, 2)) == []
+    assert restarts.restarted == []
+
+
+def test_a_failed_restart_is_reported_and_tried_again() -> None:
+    restarts = RecordedRestarts(failure="no such container")
+    events = checks(watch(ScriptedNginx(), restarts), range(0, 14, 2))
+    assert [e.action for e in events] == ["restart failed: docker restart: no such container"] * 2
+
+
+def test_only_mains_nginx_routes_to_are_watched() -> None:
+    nginx = ScriptedNginx()
+    snapshot = {**SNAPSHOT, "flowise": [replica("flowise", 1), replica("flowise", 2, "starting")]}
+    watch(nginx, RecordedRestarts()).check(snapshot, 0)
+    assert nginx.asked_for == [{DEAF}]
