@@ -40,10 +40,10 @@ class MainWatch:
 
     def check(self, snapshot: Snapshot | None, now: float) -> WatchOutcome:
         """Read, judge, restart each deaf main; what was found and done."""
-        if snapshot is None:
+        mains = self._routed_mains(snapshot) if snapshot is not None else {}
+        if snapshot is None or len(mains) < 2:  # no other main to compare with: nothing to read
             self._ledger = self._ledger.interrupted()
             return WatchOutcome()
-        mains = self._routed_mains(snapshot)
         try:
             open_now = self._read(snapshot, mains)
         except ActuatorError as error:

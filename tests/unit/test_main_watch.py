@@ -103,6 +103,15 @@ def test_a_failed_restart_is_reported_and_tried_again() -> None:
 
 def test_only_mains_nginx_routes_to_are_watched() -> None:
     nginx = ScriptedNginx()
+    starting = replica("flowise", 3, "starting")
+    snapshot = {**SNAPSHOT, "flowise": [*SNAPSHOT["flowise"], starting]}
+    watch(nginx, RecordedRestarts()).check(snapshot, 0)
+    assert nginx.asked_for == [{DEAF, HEALTHY}]
+
+
+def test_a_single_routed_main_is_not_watched() -> None:
+    """Deaf means silent while another main answers: with one, there is none to compare."""
+    nginx = ScriptedNginx()
     snapshot = {**SNAPSHOT, "flowise": [replica("flowise", 1), replica("flowise", 2, "starting")]}
     watch(nginx, RecordedRestarts()).check(snapshot, 0)
-    assert nginx.asked_for == [{DEAF}]
+    assert nginx.reads == 0
