@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from autoscaler.actuators.backend import ReplicaBackend
@@ -46,22 +46,27 @@ def render_upstream(name: str, servers: Iterable[str]) -> str:
 
 def open_connections(proc_net_tcp: str, servers: Collection[str]) -> Counter[str]:
     """Open TCP connections to each of `servers` (`IP:PORT`) in a /proc/net/tcp listing."""
-    return Counter(open_sockets(proc_net_tcp, servers).values())
+    return Counter(server for _, server in _open_to(proc_net_tcp, servers))
 
 
 def open_sockets(proc_net_tcp: str, servers: Collection[str]) -> dict[str, str]:
     """Each open TCP connection to one of `servers` in a /proc/net/tcp listing -> its server.
     A connection is named by its local address and its socket's inode, so the same name in two
     listings is the same connection."""
-    sockets = {}
+    return {
+        f"{fields[1]}#{fields[9]}": server for fields, server in _open_to(proc_net_tcp, servers)
+    }
+
+
+def _open_to(proc_net_tcp: str, servers: Collection[str]) -> Iterator[tuple[list[str], str]]:
+    """(the line's fields, the server) of each open connection to one of `servers`."""
     for line in proc_net_tcp.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] not in _OPEN_STATES:
             continue
         remote = _address(fields[2])
         if remote in servers:
-            sockets[f"{fields[1]}#{fields[9]}"] = remote
-    return sockets
+            yield fields, remote
 
 
 def _address(hex_address: str) -> str:

@@ -142,7 +142,6 @@ def autoscaler(
     )
     scaling = transaction(settings, stop)
     opened = connections(settings)
-    deaf_mains = settings.deaf_mains
     return Autoscaler(
         settings=settings,
         sensors=sensors(settings, opened),
@@ -153,7 +152,7 @@ def autoscaler(
         wall_clock=time.time,
         monotonic=time.monotonic,
         dry_run=dry_run,
-        main_watch=main_watch(settings, scaling) if deaf_mains.enabled else None,
+        main_watch=main_watch(settings, scaling) if settings.deaf_mains.enabled else None,
     )
 
 
