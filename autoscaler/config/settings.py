@@ -124,8 +124,9 @@ class DeafMainSettings(Section):
 
     enabled: bool = Field(
         default=True,
-        description="Watch nginx's requests to each main (its open connections, read every "
-        "tick) and restart a main that answers none while the others answer.",
+        description="Watch nginx's requests to each main (its open connections, read a "
+        "dozen times per `after_seconds`) and restart a main that answers none while the "
+        "others answer.",
     )
     after_seconds: float = Field(
         default=120,

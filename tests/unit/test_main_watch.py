@@ -115,3 +115,17 @@ def test_a_single_routed_main_is_not_watched() -> None:
     snapshot = {**SNAPSHOT, "flowise": [replica("flowise", 1), replica("flowise", 2, "starting")]}
     watch(nginx, RecordedRestarts()).check(snapshot, 0)
     assert nginx.reads == 0
+
+
+def test_nginx_is_read_a_dozen_times_per_window_not_every_tick() -> None:
+    """Each read is a docker exec: the engine's time, paid every tick, for nothing more."""
+    nginx = ScriptedNginx()
+    two_minutes = MainWatch(
+        DeafMainSettings(after_seconds=120),
+        ROUTING,
+        nginx,
+        RecordedRestarts(),  # type: ignore[arg-type]
+    )
+    for now in range(0, 60, 2):
+        two_minutes.check(SNAPSHOT, now)
+    assert nginx.reads == 6
