@@ -1,7 +1,8 @@
 """`compose-flowise scale`: pin a count by hand, act on it now, or hand control back.
 
 Acts through the same scaler and nginx transaction as the daemon, and records the pin in the
-state file, where the daemon's next tick finds it. Works with or without a daemon running.
+state file, where the daemon's next tick finds it, once the scale succeeded: a failed `scale`
+leaves no pin behind. Works with or without a daemon running.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.transaction import ScaleOutcome
 from autoscaler.config import Settings
-from autoscaler.errors import BadInput
+from autoscaler.errors import BadInput, Interrupted, OperatorError
 from autoscaler.policy import Override
 from autoscaler.runtime import wiring
 from autoscaler.runtime.state import StateFile
@@ -19,6 +21,10 @@ from autoscaler.runtime.state import StateFile
 
 class ManualScaleError(BadInput):
     pass
+
+
+class ScaleFailed(OperatorError):
+    """The scale did not happen as asked: nothing was pinned."""
 
 
 @dataclass(frozen=True)
@@ -49,20 +55,30 @@ def pin(
             f"{replicas} is outside {service}'s [min_replicas, max_replicas] = "
             f"[{policy.min_replicas}, {policy.max_replicas}]; add --force to pin it anyway"
         )
-    now = time.time()
-    override = Override(replicas, until=None if duration is None else now + duration)
     state_file = StateFile(settings.daemon.state_file)
+    state_file.read()  # an unreadable state stops it before anything is scaled
+    transaction = wiring.transaction(settings)
+    with state_file.acting():
+        try:
+            snapshot = transaction.snapshot()
+            transaction.reconcile(snapshot)
+            outcome = transaction.scale(service, replicas, snapshot)
+        except ActuatorError as error:
+            raise ScaleFailed(f"{service} not scaled, nothing pinned: {error}") from None
+        except Interrupted:
+            raise Interrupted(f"{service}: scale interrupted, nothing pinned") from None
+        until = None if duration is None else time.time() + duration
+        override = Override(replicas, until)
+        _record(state_file, service, override)
+    return Pinned(service, override, outcome)
+
+
+def _record(state_file: StateFile, service: str, override: Override | None) -> None:
     with state_file.locked():
         state = state_file.read()
         state_file.write(
             state.with_history(service, state.history(service).with_override(override))
         )
-    transaction = wiring.transaction(settings)
-    with state_file.acting():
-        snapshot = transaction.snapshot()
-        transaction.reconcile(snapshot)
-        outcome = transaction.scale(service, replicas, snapshot)
-    return Pinned(service, override, outcome)
 
 
 def release(settings: Settings, service: str) -> Override | None:

@@ -10,6 +10,7 @@ import pytest
 from autoscaler import config
 from autoscaler.cli import main
 from autoscaler.commands.scale import duration as _duration
+from autoscaler.runtime.state import StateFile
 
 DURATIONS = {"90s": 90, "30m": 1800, "2h": 7200, "1h30m": 5400, "1h0m5s": 3605}
 
@@ -54,3 +55,13 @@ def test_refused_with_exit_2_before_acting(argv, message, state_config, capsys) 
 def test_auto_releases_a_pin_without_touching_docker(state_config, capsys) -> None:
     assert main(["scale", "--auto", "--service", "flowise", "--config", str(state_config)]) == 0
     assert "flowise: was not pinned" in capsys.readouterr().out
+
+
+def test_a_failed_scale_pins_nothing(state_config, monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
+    argv = ["scale", "5", "--service", "flowise-worker", "--config", str(state_config)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "flowise-worker not scaled, nothing pinned" in err
+    state = StateFile(tmp_path / "state.json").read()
+    assert state.history("flowise-worker").override is None
