@@ -52,6 +52,8 @@ def _scale(args: argparse.Namespace) -> int:
 
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+LONGEST_PIN_HOURS = 24 * 366
+"""A pin for longer than a year is one for good: say so by leaving --for out."""
 
 
 def duration(text: str) -> float:
@@ -63,6 +65,11 @@ def duration(text: str) -> float:
     total = hours * 3600 + minutes * 60 + seconds
     if total == 0:
         raise argparse.ArgumentTypeError(f"a pin must last longer than {text!r}")
+    if total > LONGEST_PIN_HOURS * 3600:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is longer than {LONGEST_PIN_HOURS}h (a year): "
+            "leave --for out to pin for good"
+        )
     return float(total)
 
 

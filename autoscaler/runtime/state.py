@@ -8,9 +8,11 @@ exclusive lock on a file beside it.
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -91,6 +93,7 @@ class StateError(OperatorError):
 
 
 _FORMAT = TypeAdapter(State)
+_log = logging.getLogger(__name__)
 
 
 class StateFile:
@@ -100,7 +103,7 @@ class StateFile:
     def read(self) -> State:
         """The saved state; an empty one when there is none yet."""
         try:
-            return _FORMAT.validate_json(self.path.read_bytes())
+            return self._without_impossible_pins(_FORMAT.validate_json(self.path.read_bytes()))
         except FileNotFoundError:
             return State()
         except (OSError, ValidationError, ValueError) as error:
@@ -108,6 +111,21 @@ class StateFile:
                 f"{self.path}: unreadable state ({error.__class__.__name__}); "
                 "move it aside to start afresh"
             ) from None
+
+    def _without_impossible_pins(self, state: State) -> State:
+        """A pin whose end is no date (beyond the year 9999, not a number) is dropped, with a
+        warning, so that it cannot make every reader of the state fail."""
+        for service, history in state.histories.items():
+            override = history.override
+            if override is None or override.until is None or _is_a_date(override.until):
+                continue
+            _log.warning(
+                "%s: %s's pin at %d ends at no possible date (%s): ignored; "
+                "`compose-flowise scale` sets a new one",
+                self.path, service, override.replicas, override.until,
+            )  # fmt: skip
+            state = state.with_history(service, history.with_override(None))
+        return state
 
     def write(self, state: State) -> None:
         write_atomically(self.path, _FORMAT.dump_json(state, indent=1), PRIVATE)
@@ -119,6 +137,14 @@ class StateFile:
     def acting(self) -> AbstractContextManager[None]:
         """Hold the right to change replicas on this host: the daemon's tick or a `scale`."""
         return exclusive(self.path.with_name("actuation.lock"))
+
+
+def _is_a_date(timestamp: float) -> bool:
+    try:
+        datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
 
 
 @contextmanager

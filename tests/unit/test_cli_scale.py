@@ -20,7 +20,7 @@ def test_durations(text: str, seconds: int) -> None:
     assert _duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "10", "5d", "m30", "0s", "-5m"])
+@pytest.mark.parametrize("text", ["", "10", "5d", "m30", "0s", "-5m", "999999999999h", "8785h"])
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         _duration(text)
@@ -65,3 +65,32 @@ def test_a_failed_scale_pins_nothing(state_config, monkeypatch, tmp_path, capsys
     assert "flowise-worker not scaled, nothing pinned" in err
     state = StateFile(tmp_path / "state.json").read()
     assert state.history("flowise-worker").override is None
+
+
+def test_a_duration_beyond_a_year_is_refused_with_exit_2(state_config, capsys) -> None:
+    argv = ["scale", "5", "--service", "flowise-worker", "--for", "999999999999h"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--config", str(state_config)])
+    assert exit_.value.code == 2
+    assert "longer than 8784h (a year): leave --for out to pin for good" in capsys.readouterr().err
+    assert not (state_config.parent / "state.json").exists(), "nothing was pinned"
+
+
+IMPOSSIBLE_ENDS = {"beyond the year 9999": "3.6e15", "infinite": "Infinity", "not a number": "NaN"}
+
+
+@pytest.mark.parametrize("until", IMPOSSIBLE_ENDS.values(), ids=IMPOSSIBLE_ENDS.keys())
+def test_a_stored_pin_with_no_possible_end_is_ignored_with_a_warning(
+    until, state_config, tmp_path, caplog, capsys
+) -> None:
+    pins = {"flowise-worker": f'{{"replicas": 5, "until": {until}}}',
+            "flowise": '{"replicas": 3, "until": null}'}  # fmt: skip
+    histories = ", ".join(f'"{service}": {{"override": {pin}}}' for service, pin in pins.items())
+    (tmp_path / "state.json").write_text(f'{{"histories": {{{histories}}}}}')
+    state = StateFile(tmp_path / "state.json").read()
+    assert state.history("flowise-worker").override is None
+    assert state.history("flowise").override is not None, "a sound pin is kept"
+    assert "flowise-worker's pin at 5 ends at no possible date" in caplog.text
+    argv = ["scale", "--auto", "--service", "flowise-worker", "--config", str(state_config)]
+    assert main(argv) == 0
+    assert "flowise-worker: was not pinned" in capsys.readouterr().out
