@@ -10,13 +10,19 @@ from collections.abc import Mapping, Sequence
 
 
 def parse_env(text: str) -> dict[str, str]:
+    return {key: _unquoted(written) for key, written in parse_env_as_written(text).items()}
+
+
+def parse_env_as_written(text: str) -> dict[str, str]:
+    """Each key's value as written, quotes and trailing comment included: written back
+    unchanged, it reads the same."""
     values: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.removeprefix("export ").partition("=")
-        values[key.strip()] = _unquoted(value.strip())
+        values[key.strip()] = value.strip()
     return values
 
 

@@ -7,8 +7,15 @@ from pathlib import Path
 
 from autoscaler import config
 from autoscaler.commands.common import Subcommands
-from autoscaler.stack.files import initialize
-from autoscaler.stack.init import DEFAULT_DIRECTORY, Layout, Ports, layout_for
+from autoscaler.stack.files import Written, initialize
+from autoscaler.stack.init import (
+    DEFAULT_DIRECTORY,
+    DEFAULT_PROJECT,
+    Choices,
+    Layout,
+    Ports,
+    layout_for,
+)
 
 
 def register(commands: Subcommands) -> None:
@@ -23,23 +30,22 @@ def register(commands: Subcommands) -> None:
     init.add_argument(
         "--force",
         action="store_true",
-        help="rewrite existing files; the secrets in DIR/.env are kept",
+        help="rewrite existing files, keeping every value set in them (the secrets above all) "
+        "unless an option below changes it; a file that changes is kept as NAME.bak",
     )
     init.add_argument(
         "--project-name",
         type=_project_name,
-        default="flowise",
-        help="the compose project name (default: %(default)s)",
+        help=f"the compose project name (default: the one in DIR/config.toml, else "
+        f"{DEFAULT_PROJECT})",
     )
-    init.add_argument("--http-port", type=_port, default=Ports.http, help="the public port")
-    init.add_argument(
-        "--redis-port",
-        type=_port,
-        default=Ports.redis,
-        help="Redis on 127.0.0.1, for the autoscaler",
-    )
-    init.add_argument("--status-port", type=_port, default=Ports.stub_status,
-                      help="nginx's stub_status on 127.0.0.1, for the autoscaler")  # fmt: skip
+    kept = "the one in DIR/.env, else"
+    init.add_argument("--http-port", type=_port,
+                      help=f"the public port (default: {kept} {Ports.http})")  # fmt: skip
+    init.add_argument("--redis-port", type=_port, help="Redis on 127.0.0.1, for the autoscaler "
+                      f"(default: {kept} {Ports.redis})")  # fmt: skip
+    init.add_argument("--status-port", type=_port, help="nginx's stub_status on 127.0.0.1, for "
+                      f"the autoscaler (default: {kept} {Ports.stub_status})")  # fmt: skip
     init.set_defaults(run=_init)
 
 
@@ -61,16 +67,22 @@ def _project_name(text: str) -> str:
 
 def _init(args: argparse.Namespace) -> int:
     layout = layout_for(args.directory)
-    ports = Ports(args.http_port, args.redis_port, args.status_port)
-    initialize(layout, args.project_name, ports, args.force)
-    print_initialized(layout)
+    choices = Choices(args.project_name, args.http_port, args.redis_port, args.status_port)
+    print_initialized(layout, initialize(layout, choices, args.force))
     return 0
 
 
-def print_initialized(layout: Layout) -> None:
-    print(f"wrote {layout.env_file} (the secrets; private, 0600)")
-    print(f"wrote {layout.config_file} (private, 0600)")
-    print(f"wrote {layout.nginx_conf}")
+_WHAT = {".env": " (the secrets; private, 0600)", "config.toml": " (private, 0600)"}
+
+
+def print_initialized(layout: Layout, written: list[Written]) -> None:
+    for file in written:
+        backup = f"; the one before is {file.path.name}.bak" if file.outcome == "rewrote" else ""
+        print(f"{file.outcome} {file.path}{_WHAT.get(file.path.name, '')}{backup}")
+        if file.kept:
+            print(f"  kept as you set them: {', '.join(file.kept)}")
+        for change in file.changes:
+            print(f"  changed {change}")
     print(f"state (the nginx upstream, the autoscaler's state): {layout.state}")
     if layout.config_file == config.SYSTEM_CONFIG:
         print("next: compose-flowise up")

@@ -12,7 +12,7 @@ from autoscaler.commands.common import Subcommands, add_config_option
 from autoscaler.commands.init import print_initialized
 from autoscaler.stack import lifecycle
 from autoscaler.stack.files import initialize
-from autoscaler.stack.init import Ports, layout_for
+from autoscaler.stack.init import Choices, layout_for
 
 
 def register(commands: Subcommands) -> None:
@@ -39,6 +39,5 @@ def _initialized_config(explicit: Path | None) -> Path:
     if not path.exists() and path.name == config.SYSTEM_CONFIG.name:
         layout = layout_for(path.parent)
         print(f"no config at {path}: initializing {layout.directory}")
-        initialize(layout, "flowise", Ports(), force=False)
-        print_initialized(layout)
+        print_initialized(layout, initialize(layout, Choices(), force=False))
     return path

@@ -6,22 +6,38 @@ Talks to the disk only. Files that hold secrets are 0600 from their first byte o
 from __future__ import annotations
 
 import secrets
-import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
-from autoscaler.files import PRIVATE, write_atomically
+from autoscaler.errors import BadInput
+from autoscaler.files import PRIVATE, PUBLIC, write_atomically
 from autoscaler.shipped import shipped_path
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.init import (
+    Choices,
     Layout,
-    Ports,
+    Rewrite,
+    chosen_ports,
+    chosen_project,
     chosen_secrets,
+    config_rewrite,
     env_groups,
-    render_config,
-    render_env_file,
+    env_rewrite,
 )
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    outcome: str
+    """`wrote`, `rewrote` (the one before kept beside it, as `.bak`) or `unchanged`."""
+    changes: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
 
 
 def new_secret() -> str:
@@ -29,19 +45,21 @@ def new_secret() -> str:
     return secrets.token_hex(32)
 
 
-def initialize(layout: Layout, project: str, ports: Ports, force: bool) -> None:
+def initialize(layout: Layout, choices: Choices, force: bool) -> list[Written]:
     """Writes `.env`, `config.toml` and `nginx.conf` into the layout's folder.
 
-    Refuses to overwrite any of them unless `force`; even then the secrets already in `.env`
-    are kept, since the data made with them cannot be read with new ones.
+    Refuses to overwrite any of them unless `force`; even then every value in `.env` and
+    `config.toml` is kept unless `choices` changes it (the secrets above all: the data made
+    with them cannot be read with new ones), and a file that changes is kept as `NAME.bak`.
     """
     existing = [p for p in (layout.env_file, layout.config_file, layout.nginx_conf) if p.exists()]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
         raise StackError(f"{names} already exist: add --force to rewrite them (keeps the secrets)")
+    planned = _planned(layout, choices)
     with failing_as(f"init {layout.directory}"):
         try:
-            _write_stack_files(layout, project, ports)
+            return _write_all(layout, planned)
         except PermissionError:
             raise StackError(
                 f"cannot write {layout.directory}: run as root, or give a folder of your own "
@@ -49,15 +67,57 @@ def initialize(layout: Layout, project: str, ports: Ports, force: bool) -> None:
             ) from None
 
 
-def _write_stack_files(layout: Layout, project: str, ports: Ports) -> None:
-    kept = parse_env(layout.env_file.read_text()) if layout.env_file.exists() else {}
+def _planned(layout: Layout, choices: Choices) -> list[tuple[Path, Rewrite, int]]:
+    """Each file init writes, its new text and its mode."""
+    env_before = _text(layout.env_file)
+    config_before = _config_before(layout.config_file)
+    kept = parse_env(env_before)
     chosen = chosen_secrets(kept, new_secret)
+    ports = chosen_ports(choices, kept)
+    project = chosen_project(choices, config_before)
+    env = env_rewrite(env_groups(layout, ports, chosen), env_before, choices.flagged_keys())
+    config = config_rewrite(layout, project, ports, chosen["REDIS_PASSWORD"], config_before)
+    nginx = Rewrite(shipped_path("nginx/nginx.conf").read_text())
+    return [
+        (layout.env_file, env, PRIVATE),
+        (layout.config_file, config, PRIVATE),
+        (layout.nginx_conf, nginx, PUBLIC),
+    ]
+
+
+def _write_all(layout: Layout, planned: list[tuple[Path, Rewrite, int]]) -> list[Written]:
     layout.directory.mkdir(parents=True, exist_ok=True)
-    write_atomically(layout.env_file, render_env_file(env_groups(layout, ports, chosen)), PRIVATE)
-    config = render_config(layout, project, ports, chosen["REDIS_PASSWORD"])
-    write_atomically(layout.config_file, config, PRIVATE)
-    shutil.copyfile(shipped_path("nginx/nginx.conf"), layout.nginx_conf)
+    written = [_write(path, rewrite, mode) for path, rewrite, mode in planned]
     layout.upstream_file.parent.mkdir(parents=True, exist_ok=True)
+    return written
+
+
+def _text(path: Path) -> str:
+    with failing_as(f"read {path}"):
+        return path.read_text() if path.exists() else ""
+
+
+def _config_before(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(_text(path))
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(
+            f"{path} is not valid TOML ({error}): fix it, or move it aside, "
+            "so that init does not lose what it holds"
+        ) from None
+
+
+def _write(path: Path, rewrite: Rewrite, mode: int) -> Written:
+    """`path` with the rewrite's text; the file before, when different, kept as `NAME.bak`."""
+    if not path.exists():
+        write_atomically(path, rewrite.text, mode)
+        return Written(path, "wrote")
+    before = path.read_bytes()
+    if before == rewrite.text.encode():
+        return Written(path, "unchanged", rewrite.changes, rewrite.kept)
+    write_atomically(path.with_name(path.name + ".bak"), before, mode)
+    write_atomically(path, rewrite.text, mode)
+    return Written(path, "rewrote", rewrite.changes, rewrite.kept)
 
 
 def ensure_upstream(settings: Settings) -> bool:

@@ -1,19 +1,24 @@
 """What `compose-flowise init` writes: the layout of a stack's folder, its `.env` with fresh
-secrets, and the config file that points the autoscaler at it. Purely computational: the
-secrets come from the caller."""
+secrets, and the config file that points the autoscaler at it. Over existing files
+(`init --force`) every value the operator set is kept, unless an option changes it, and each
+change is named. Purely computational: the secrets and the files before come from the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
+from autoscaler.config import mask_url_password
 from autoscaler.config.settings import STATE_DIR, SYSTEM_CONFIG
-from autoscaler.envfile import render_env
+from autoscaler.envfile import parse_env, parse_env_as_written, render_env
+from autoscaler.errors import BadInput
 
 DEFAULT_DIRECTORY = SYSTEM_CONFIG.parent
+DEFAULT_PROJECT = "flowise"
 
 FLOWISE_SECRETS = (
     "FLOWISE_SECRETKEY_OVERWRITE",
@@ -50,6 +55,57 @@ class Ports:
     """Redis on 127.0.0.1, for the autoscaler."""
     stub_status: int = 8081
     """nginx's stub_status on 127.0.0.1, for the autoscaler."""
+
+
+PORT_SETTINGS = {
+    "http": ("FLOWISE_HTTP_PORT", "--http-port"),
+    "redis": ("REDIS_HOST_PORT", "--redis-port"),
+    "stub_status": ("NGINX_STATUS_PORT", "--status-port"),
+}
+"""Each port: its key in `.env`, and the option of `init` that sets it."""
+LAYOUT_KEYS = ("FLOWISE_UPSTREAM_DIR",)
+"""Follow the stack's folder: init writes them again even over the operator's."""
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the operator asked `init` for; None keeps what the folder has, else the default."""
+
+    project: str | None = None
+    http: int | None = None
+    redis: int | None = None
+    stub_status: int | None = None
+
+    def flagged_keys(self) -> set[str]:
+        """The `.env` keys an option sets."""
+        return {key for name, (key, _) in PORT_SETTINGS.items() if getattr(self, name) is not None}
+
+
+def chosen_ports(choices: Choices, kept: Mapping[str, str]) -> Ports:
+    """Each port from its option, else from the `.env` kept, else the default."""
+    chosen = {}
+    for port in fields(Ports):
+        key, option = PORT_SETTINGS[port.name]
+        given = getattr(choices, port.name)
+        if given is not None:
+            chosen[port.name] = given
+        elif key in kept:
+            chosen[port.name] = _kept_port(key, kept[key], option)
+    return Ports(**chosen)
+
+
+def _kept_port(key: str, written: str, option: str) -> int:
+    if not written.isdigit() or not 1 <= int(written) <= 65535:
+        raise BadInput(
+            f"{key}={written} in .env is not a port (1 to 65535): fix it, or give {option}"
+        )
+    return int(written)
+
+
+def chosen_project(choices: Choices, config_before: Mapping[str, Any]) -> str:
+    """--project-name, else the one in the config kept, else the default."""
+    kept = config_before.get("compose", {}).get("project_name")
+    return choices.project or (kept if isinstance(kept, str) else DEFAULT_PROJECT)
 
 
 @dataclass(frozen=True)
@@ -120,9 +176,97 @@ def render_env_file(groups: list[tuple[str, dict[str, str]]]) -> str:
     return render_env(_ENV_HEADER, groups)
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """A file's new text, and what it changes in the one before."""
+
+    text: str
+    changes: tuple[str, ...] = ()
+    """`KEY: before -> after` for each value changed or added; secrets masked."""
+    kept: tuple[str, ...] = ()
+    """The keys of the operator's that differ from what init writes by default."""
+
+
+_OPERATOR_GROUP = "Set by the operator: kept by `init --force`."
+
+
+def env_rewrite(
+    fresh: list[tuple[str, dict[str, str]]], before: str, flagged: Collection[str]
+) -> Rewrite:
+    """`fresh` (what init writes), with every value of `before` (the `.env` there is) kept
+    as written unless an option sets it (`flagged`) or it follows the folder. A key of the
+    operator's that init does not write goes in a last group of its own."""
+    written = parse_env_as_written(before)
+    reread = parse_env(before)
+    ours = {*flagged, *LAYOUT_KEYS, *(name for name in SECRETS if not reread.get(name))}
+    kept = {key: value for key, value in written.items() if key not in ours}
+    groups = [
+        (comment, {key: kept.pop(key, value) for key, value in values.items()})
+        for comment, values in fresh
+    ]
+    groups += [(_OPERATOR_GROUP, kept)] if kept else []
+    text = render_env_file(groups)
+    after, defaults = parse_env(text), parse_env(render_env_file(fresh))
+    changes = tuple(_changes(reread, after, _masked_env))
+    kept_keys = tuple(key for key in after if key not in ours and after[key] != defaults.get(key))
+    return Rewrite(text, changes, kept_keys)
+
+
+def _masked_env(key: str, value: str) -> str:
+    """A secret changes only from empty, to a new one."""
+    if not value:
+        return "(empty)"
+    return "a new secret" if key in SECRETS else value
+
+
+def _changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], shown: Callable[[str, Any], str]
+) -> Iterator[str]:
+    for key, value in after.items():
+        if key not in before:
+            yield f"{key}: added, {shown(key, value)}"
+        elif before[key] != value:
+            yield f"{key}: {shown(key, before[key])} -> {shown(key, value)}"
+
+
+def config_rewrite(
+    layout: Layout, project: str, ports: Ports, redis_password: str, before: Mapping[str, Any]
+) -> Rewrite:
+    """The autoscaler's config for this stack: init's own keys written again, every other key
+    of `before` (the config there is, parsed) kept. It holds the Redis password: write it 0600.
+    """
+    ours = _config_settings(layout, project, ports, redis_password)
+    merged = {table: {**before.get(table, {}), **values} for table, values in ours.items()}
+    merged |= {table: values for table, values in before.items() if table not in ours}
+    old, new = _flattened(before), _flattened(ours)
+    changes = tuple(_changes({k: old[k] for k in new if k in old}, new, _masked_setting))
+    return Rewrite(_config_text(layout, merged), changes if before else ())
+
+
+def _masked_setting(key: str, value: Any) -> str:
+    return mask_url_password(value) if key == "redis.url" else str(value)
+
+
+def _flattened(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            flat |= _flattened(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def render_config(layout: Layout, project: str, ports: Ports, redis_password: str) -> str:
-    """The autoscaler's config for this stack. It holds the Redis password: write it 0600."""
-    settings = {
+    """The autoscaler's config for a new stack. It holds the Redis password: write it 0600."""
+    return config_rewrite(layout, project, ports, redis_password, {}).text
+
+
+def _config_settings(
+    layout: Layout, project: str, ports: Ports, redis_password: str
+) -> dict[str, dict[str, str]]:
+    """The keys init writes: where the stack is, and how the autoscaler reaches it."""
+    return {
         "compose": {
             "project_name": project,
             "directory": str(layout.directory),
@@ -135,6 +279,9 @@ def render_config(layout: Layout, project: str, ports: Ports, redis_password: st
         },
         "daemon": {"state_file": str(layout.state_file)},
     }
+
+
+def _config_text(layout: Layout, settings: Mapping[str, Any]) -> str:
     header = (
         f"# compose-flowise config for the stack in {layout.directory}, written by init.\n"
         "# Holds the Redis password: keep it private (0600). Every other setting has a default:\n"

@@ -76,6 +76,99 @@ def test_force_rewrites_the_files_but_keeps_the_secrets(tmp_path: Path) -> None:
     assert {n: after[n] for n in SECRETS} == {n: before[n] for n in SECRETS}
     assert after["FLOWISE_HTTP_PORT"] == "8080"
     assert (tmp_path / "nginx.conf").read_text() != "broken"
+    assert (tmp_path / "nginx.conf.bak").read_text() == "broken", "the one before is kept"
+
+
+OPERATOR_VALUES = {
+    "FLOWISE_IMAGE": "registry.local/flowise:3.1.4",
+    "FLOWISE_HTTP_PORT": "8088",
+    "COMPOSE_PROFILES": "",
+    "S3_STORAGE_BUCKET_NAME": "uploads",
+    "S3_ENDPOINT_URL": "https://s3.example # a hash inside quotes",
+    "PULL_POLICY": "never",
+}
+
+
+def edited_stack(folder: Path) -> dict[str, str]:
+    """A stack whose operator set values in .env (one quoted) and a key in config.toml."""
+    assert main(["init", str(folder), "--project-name", "prod"]) == 0
+    env_file = folder / ".env"
+    lines = [line for line in env_file.read_text().splitlines()
+             if line.partition("=")[0] not in OPERATOR_VALUES]  # fmt: skip
+    lines += [f'{key}="{value}"' for key, value in OPERATOR_VALUES.items()]
+    env_file.write_text("\n".join(lines) + "\n")
+    with (folder / "config.toml").open("a") as config_file:
+        config_file.write("\n[services.flowise-worker]\nmax_replicas = 12\n")
+    return parse_env(env_file.read_text())
+
+
+def test_force_keeps_every_value_the_operator_set(tmp_path: Path, capsys) -> None:
+    before = edited_stack(tmp_path)
+    capsys.readouterr()
+    assert main(["init", str(tmp_path), "--force"]) == 0
+    assert parse_env((tmp_path / ".env").read_text()) == before
+    settings = config.load(tmp_path / "config.toml", {}).settings
+    assert settings.compose.project_name == "prod"
+    assert settings.services["flowise-worker"].max_replicas == 12
+    out = capsys.readouterr().out
+    assert "  changed" not in out
+    assert "kept as you set them: COMPOSE_PROFILES, S3_STORAGE_BUCKET_NAME" in out
+    assert "FLOWISE_IMAGE, S3_ENDPOINT_URL, PULL_POLICY" in out
+
+
+def test_force_changes_only_what_an_option_says_and_names_each_change(
+    tmp_path: Path, capsys
+) -> None:
+    before = edited_stack(tmp_path)
+    capsys.readouterr()
+    argv = ["init", str(tmp_path), "--force", "--http-port", "9090", "--project-name", "shop"]
+    assert main(argv) == 0
+    after = parse_env((tmp_path / ".env").read_text())
+    assert after == before | {"FLOWISE_HTTP_PORT": "9090"}
+    assert config.load(tmp_path / "config.toml", {}).settings.compose.project_name == "shop"
+    out = capsys.readouterr().out
+    assert "changed FLOWISE_HTTP_PORT: 8088 -> 9090" in out
+    assert "changed compose.project_name: prod -> shop" in out
+    assert "the one before is .env.bak" in out
+    assert parse_env((tmp_path / ".env.bak").read_text()) == before
+    assert mode(tmp_path / ".env.bak") == 0o600
+    assert not any(after[name] in out for name in SECRETS), "secrets are never printed"
+
+
+def test_force_adds_a_missing_secret_and_says_so_without_printing_it(tmp_path, capsys) -> None:
+    main(["init", str(tmp_path)])
+    env_file = tmp_path / ".env"
+    env_file.write_text(env_file.read_text().replace("TOKEN_HASH_SECRET=", "TOKEN_HASH_SECRET=\n#"))
+    capsys.readouterr()
+    assert main(["init", str(tmp_path), "--force"]) == 0
+    secret = parse_env(env_file.read_text())["TOKEN_HASH_SECRET"]
+    assert len(secret) == 64
+    out = capsys.readouterr().out
+    assert "changed TOKEN_HASH_SECRET: (empty) -> a new secret" in out
+    assert secret not in out
+
+
+REFUSED_BEFORE_WRITING = {
+    "a config that is not TOML": ("config.toml", "[compose\n", "is not valid TOML"),
+    "a port in .env that is no port": (".env", "FLOWISE_HTTP_PORT=http\n",
+                                       "FLOWISE_HTTP_PORT=http in .env is not a port"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"), REFUSED_BEFORE_WRITING.values(), ids=REFUSED_BEFORE_WRITING.keys()
+)
+def test_force_refuses_what_it_cannot_keep_and_writes_nothing(
+    tmp_path: Path, capsys, name, text, message
+) -> None:
+    main(["init", str(tmp_path)])
+    (tmp_path / name).write_text(text)
+    files_before = {path: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    assert main(["init", str(tmp_path), "--force"]) == 2
+    assert message in capsys.readouterr().err
+    assert {
+        path: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()
+    } == files_before
 
 
 @pytest.mark.parametrize(
@@ -120,6 +213,6 @@ def test_a_folder_it_may_not_write_gets_a_hint(tmp_path: Path, monkeypatch, caps
     def refused(*_args) -> None:
         raise PermissionError(13, "Permission denied", "/etc/compose-flowise")
 
-    monkeypatch.setattr(files, "_write_stack_files", refused)
+    monkeypatch.setattr(files, "_write_all", refused)
     assert main(["init", str(tmp_path)]) == 1
     assert "run as root, or give a folder of your own" in capsys.readouterr().err
