@@ -13,7 +13,7 @@ from autoscaler.config import public_view
 
 def register(commands: Subcommands) -> None:
     config_command = commands.add_parser("config", help="check or show the config file")
-    actions = config_command.add_subparsers(title="actions", metavar="ACTION")
+    actions = config_command.add_subparsers(title="actions", metavar="ACTION", required=True)
     check = actions.add_parser("check", help="validate the config; exit 2 on a mistake")
     add_config_option(check)
     check.set_defaults(run=_check)

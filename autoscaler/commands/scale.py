@@ -30,6 +30,8 @@ def register(commands: Subcommands) -> None:
 
 
 def _scale(args: argparse.Namespace) -> int:
+    if args.auto and args.duration is not None:
+        raise manual.ManualScaleError("--for pins for a time: --auto releases the pin")
     settings = load_config(args).settings
     service = manual.pick_service(settings, args.service)
     if args.auto:
@@ -58,6 +60,8 @@ LONGEST_PIN_HOURS = 24 * 366
 
 def duration(text: str) -> float:
     """'90s', '30m', '2h', '1h30m' -> seconds."""
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative: {text!r}")
     match = _DURATION.fullmatch(text.strip())
     if not text.strip() or match is None:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (say 90s, 30m, 2h or 1h30m)")

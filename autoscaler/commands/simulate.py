@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -75,7 +76,9 @@ def _checked(
     return parse
 
 
-_positive_float = _checked(float, lambda value: value > 0, "must be above 0")
+_positive_float = _checked(
+    float, lambda value: 0 < value < math.inf, "must be a finite number above 0"
+)
 _positive_int = _checked(int, lambda value: value > 0, "must be above 0")
 _whole_number = _checked(int, lambda value: value >= 0, "must not be negative")
 

@@ -22,6 +22,7 @@ from autoscaler.stack.init import (
     Choices,
     Layout,
     Rewrite,
+    check_ports,
     chosen_ports,
     chosen_project,
     chosen_secrets,
@@ -52,6 +53,11 @@ def initialize(layout: Layout, choices: Choices, force: bool) -> list[Written]:
     `config.toml` is kept unless `choices` changes it (the secrets above all: the data made
     with them cannot be read with new ones), and a file that changes is kept as `NAME.bak`.
     """
+    if layout.directory.exists() and not layout.directory.is_dir():
+        raise BadInput(
+            f"{layout.directory} is a file: init takes the folder to write the stack's files "
+            "into (one that does not exist yet, or holds a stack)"
+        )
     existing = [p for p in (layout.env_file, layout.config_file, layout.nginx_conf) if p.exists()]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
@@ -74,6 +80,7 @@ def _planned(layout: Layout, choices: Choices) -> list[tuple[Path, Rewrite, int]
     kept = parse_env(env_before)
     chosen = chosen_secrets(kept, new_secret)
     ports = chosen_ports(choices, kept)
+    check_ports(ports, config_before)
     project = chosen_project(choices, config_before)
     env = env_rewrite(env_groups(layout, ports, chosen), env_before, choices.flagged_keys())
     config = config_rewrite(layout, project, ports, chosen["REDIS_PASSWORD"], config_before)

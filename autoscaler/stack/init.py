@@ -13,12 +13,13 @@ from typing import Any
 import tomli_w
 
 from autoscaler.config import mask_url_password
-from autoscaler.config.settings import STATE_DIR, SYSTEM_CONFIG
+from autoscaler.config.settings import STATE_DIR, SYSTEM_CONFIG, DaemonSettings
 from autoscaler.envfile import parse_env, parse_env_as_written, render_env
 from autoscaler.errors import BadInput
 
 DEFAULT_DIRECTORY = SYSTEM_CONFIG.parent
 DEFAULT_PROJECT = "flowise"
+DEFAULT_METRICS_PORT = DaemonSettings().metrics_port
 
 FLOWISE_SECRETS = (
     "FLOWISE_SECRETKEY_OVERWRITE",
@@ -92,6 +93,22 @@ def chosen_ports(choices: Choices, kept: Mapping[str, str]) -> Ports:
         elif key in kept:
             chosen[port.name] = _kept_port(key, kept[key], option)
     return Ports(**chosen)
+
+
+def check_ports(ports: Ports, config_before: Mapping[str, Any]) -> None:
+    """The ports the stack publishes on this host, and the daemon's metrics port, must differ:
+    one taken twice fails `up` (Docker cannot bind it again) or the daemon's start."""
+    metrics = config_before.get("daemon", {}).get("metrics_port", DEFAULT_METRICS_PORT)
+    users = {f"{option} ({key})": getattr(ports, name)
+             for name, (key, option) in PORT_SETTINGS.items()}  # fmt: skip
+    users["the daemon's metrics (daemon.metrics_port)"] = metrics
+    for port in set(users.values()):
+        sharing = [user for user, used in users.items() if used == port]
+        if len(sharing) > 1 and port:
+            raise BadInput(
+                f"port {port} is taken twice on this host, by {' and '.join(sharing)}: "
+                "give each its own"
+            )
 
 
 def _kept_port(key: str, written: str, option: str) -> int:

@@ -62,9 +62,18 @@ def test_show_masks_the_password(tmp_path: Path, capsys) -> None:
     assert json.loads(out)["redis"]["url"] == "rediss://:***@redis.internal:6380/2"
 
 
-def test_no_command_prints_help_and_fails(capsys) -> None:
-    assert main([]) == 2
-    assert "usage: compose-flowise" in capsys.readouterr().out
+def test_no_command_prints_help_on_stdout_and_succeeds_as_docker_compose_does(capsys) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: compose-flowise" in out
+    assert "scale" in out
+
+
+def test_config_without_an_action_is_bad_input(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["config"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: ACTION" in capsys.readouterr().err
 
 
 def test_the_installed_command_works_from_any_directory(tmp_path: Path) -> None:

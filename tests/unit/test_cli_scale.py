@@ -42,6 +42,7 @@ REFUSED = {
         "outside flowise's [min_replicas, max_replicas]",
     ),
     "a negative count": (["scale", "-1", "--service", "flowise", "--force"], "0 or more"),
+    "--auto with --for": (["scale", "--auto", "--for", "1h"], "--auto releases the pin"),
 }
 
 
@@ -94,3 +95,22 @@ def test_a_stored_pin_with_no_possible_end_is_ignored_with_a_warning(
     argv = ["scale", "--auto", "--service", "flowise-worker", "--config", str(state_config)]
     assert main(argv) == 0
     assert "flowise-worker: was not pinned" in capsys.readouterr().out
+
+
+NEGATIVE_DURATIONS = {
+    "as a separate word": (
+        ["--for", "-5m"],
+        "(a value that starts with '-' is written --for=VALUE)",
+    ),
+    "after =": (["--for=-5m"], "a duration cannot be negative: '-5m'"),
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), NEGATIVE_DURATIONS.values(), ids=NEGATIVE_DURATIONS.keys()
+)
+def test_a_negative_duration_is_named(argv, message, state_config, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["scale", "3", "--service", "flowise", *argv, "--config", str(state_config)])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err

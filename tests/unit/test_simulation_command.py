@@ -122,8 +122,22 @@ def test_a_config_without_a_queue_signal_exits_2(capsys, tmp_path, trace_file):
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--capacity", "0"), ("--concurrency", "0"), ("--startup", "-1"), ("--max", "x")],
-    ids=["capacity-zero", "concurrency-zero", "startup-negative", "max-not-a-number"],
+    [
+        ("--capacity", "0"),
+        ("--capacity", "inf"),
+        ("--slo", "nan"),
+        ("--concurrency", "0"),
+        ("--startup", "-1"),
+        ("--max", "x"),
+    ],
+    ids=[
+        "capacity-zero",
+        "capacity-infinite",
+        "slo-not-a-number",
+        "concurrency-zero",
+        "startup-negative",
+        "max-not-a-number",
+    ],
 )
 def test_bad_numbers_are_usage_errors(capsys, trace_file, option, value):
     with pytest.raises(SystemExit) as exit:

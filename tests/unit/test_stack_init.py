@@ -173,8 +173,10 @@ def test_force_refuses_what_it_cannot_keep_and_writes_nothing(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--project-name", "Shop!"], "lower-case letters"), (["--http-port", "70000"], "1 to 65535")],
-    ids=["bad project name", "bad port"],
+    [(["--project-name", "Shop!"], "lower-case letters"),
+     (["--http-port", "70000"], "a port is a number from 1 to 65535, not '70000'"),
+     (["--http-port", "abc"], "a port is a number from 1 to 65535, not 'abc'")],
+    ids=["bad project name", "port out of range", "port not a number"],
 )  # fmt: skip
 def test_rejects_bad_options_with_exit_2(tmp_path: Path, capsys, args, message) -> None:
     with pytest.raises(SystemExit) as exit_:
@@ -216,3 +218,32 @@ def test_a_folder_it_may_not_write_gets_a_hint(tmp_path: Path, monkeypatch, caps
     monkeypatch.setattr(files, "_write_all", refused)
     assert main(["init", str(tmp_path)]) == 1
     assert "run as root, or give a folder of your own" in capsys.readouterr().err
+
+
+CLASHING_PORTS = {
+    "the public port on Redis's": (
+        ["--http-port", "6379"],
+        "port 6379 is taken twice on this host, by --http-port (FLOWISE_HTTP_PORT) and --redis-port (REDIS_HOST_PORT)",
+    ),
+    "stub_status on the daemon's metrics": (
+        ["--status-port", "9464"],
+        "port 9464 is taken twice on this host, by --status-port (NGINX_STATUS_PORT) and the daemon's metrics",
+    ),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), CLASHING_PORTS.values(), ids=CLASHING_PORTS.keys())
+def test_a_port_taken_twice_is_refused_before_writing(
+    tmp_path: Path, capsys, args, message
+) -> None:
+    assert main(["init", str(tmp_path / "stack"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "stack").exists()
+
+
+def test_a_file_given_as_the_folder_is_named_as_such(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("mine")
+    assert main(["init", str(path)]) == 2
+    assert f"{path} is a file: init takes the folder" in capsys.readouterr().err
+    assert path.read_text() == "mine"
