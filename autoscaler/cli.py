@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
 from autoscaler.commands import COMMANDS
+from autoscaler.commands.common import CONFIG_HELP
 from autoscaler.errors import EXIT_INTERRUPTED, OperatorError
+
+PROG = "compose-flowise"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()  # as `docker compose` alone: the help, on stdout, and success
         return 0
+    if args.config is not None and not getattr(args, "takes_config", False):
+        parser.error(f"{args.command} takes no --config")
     try:
         code: int = args.run(args)
         return code
@@ -39,12 +46,28 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+class _Version(argparse.Action):
+    """--version: the installed package's, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from importlib.metadata import version  # only here: it takes a while to import
+
+        print(f"{PROG} version {version('compose-flowise')}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="compose-flowise",
+        prog=PROG,
         description="Run Flowise scaled on Docker Compose, and keep it scaled.",
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--config", type=Path, metavar="FILE", help=CONFIG_HELP)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for command in COMMANDS:
         command.register(commands)
+    parser.set_defaults(root_parser=parser)
     return parser

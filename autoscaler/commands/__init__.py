@@ -2,6 +2,7 @@
 lists them. Adding a command is one module with `register(subparsers)` and one line below."""
 
 from autoscaler.commands import (
+    completion,
     config,
     daemon,
     docker_plugin,
@@ -27,4 +28,5 @@ COMMANDS = (
     install_service,
     docker_plugin,
     simulate,
+    completion,
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict
 
 from autoscaler.commands.common import Subcommands, add_config_option, load_config
 from autoscaler.errors import EXIT_FAILED
@@ -15,15 +17,21 @@ def register(commands: Subcommands) -> None:
         "doctor", help="find what is wrong with the stack, and say how to fix it"
     )
     add_config_option(doctor)
+    doctor.add_argument("--json", action="store_true", help="print JSON")
     doctor.set_defaults(run=_doctor)
 
 
 def _doctor(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     findings = diagnose(read_setup(loaded.settings))
+    project = loaded.settings.compose.project_name
+    if args.json:
+        report = {"project": project, "config": loaded.source, "ok": not findings,
+                  "problems": [asdict(finding) for finding in findings]}  # fmt: skip
+        print(json.dumps(report, indent=2))
+        return EXIT_FAILED if findings else 0
     for finding in findings:
         print(f"{finding.check}: {finding.problem}\n    fix: {finding.fix}")
-    project = loaded.settings.compose.project_name
     if findings:
         print(f"{len(findings)} problem(s) in {project} ({loaded.source})")
         return EXIT_FAILED

@@ -12,18 +12,19 @@ from autoscaler.stack import service_unit
 
 def register(commands: Subcommands) -> None:
     install = commands.add_parser("install-service", help="write the systemd unit and a config")
-    install.add_argument("--config", type=Path, default=config.SYSTEM_CONFIG, metavar="FILE",
+    install.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
                          help="the config the service runs with; written, commented, if absent "
                          f"(default: {config.SYSTEM_CONFIG})")  # fmt: skip
     install.add_argument("--prefix", type=Path, default=Path("/"), help="install below this root")
     install.add_argument("--force", action="store_true", help="overwrite an existing unit")
-    install.set_defaults(run=_install_service)
+    install.set_defaults(run=_install_service, takes_config=True)
 
 
 def _install_service(args: argparse.Namespace) -> int:
-    existing = args.prefix / args.config.relative_to(args.config.anchor)
+    config_file = args.config or config.SYSTEM_CONFIG
+    existing = args.prefix / config_file.relative_to(config_file.anchor)
     settings = config.load(existing, {}).settings if existing.exists() else config.Settings()
-    installed = service_unit.install(settings, args.config, args.prefix, args.force)
+    installed = service_unit.install(settings, config_file, args.prefix, args.force)
     print(f"wrote {installed.unit}")
     if installed.config_written:
         print(f"wrote {installed.config} (0600): review it, then")

@@ -14,9 +14,12 @@ from autoscaler.runtime import manual
 def register(commands: Subcommands) -> None:
     scale = commands.add_parser("scale", help="scale now and pin the count, or hand it back")
     add_config_option(scale)
-    target = scale.add_mutually_exclusive_group(required=True)
-    target.add_argument("replicas", nargs="?", type=int, help="the count to scale to and pin")
-    target.add_argument("--auto", action="store_true", help="release the pin: the daemon decides")
+    scale.add_argument(
+        "targets", nargs="*", type=_target, metavar="[SERVICE=]N",
+        help="the count to scale to and pin: N (of --service, or of the one scaled service), or "
+        "SERVICE=N as `docker compose scale` takes it, several scaled in turn",
+    )  # fmt: skip
+    scale.add_argument("--auto", action="store_true", help="release the pin: the daemon decides")
     scale.add_argument("--service", help="the compose service (needed when several are scaled)")
     scale.add_argument(
         "--for",
@@ -29,20 +32,54 @@ def register(commands: Subcommands) -> None:
     scale.set_defaults(run=_scale)
 
 
+Target = tuple[str | None, int]
+"""A service (None: the one --service names, or the only one) and its count."""
+
+
+def _target(text: str) -> Target:
+    service, equals, count = text.rpartition("=")
+    if not count.lstrip("-").isdigit() or (equals and not service):
+        raise argparse.ArgumentTypeError(f"say N or SERVICE=N, not {text!r}")
+    return (service or None, int(count))
+
+
 def _scale(args: argparse.Namespace) -> int:
-    if args.auto and args.duration is not None:
-        raise manual.ManualScaleError("--for pins for a time: --auto releases the pin")
+    _check_targets(args)
     settings = load_config(args).settings
-    service = manual.pick_service(settings, args.service)
     if args.auto:
+        service = manual.pick_service(settings, args.service)
         released = manual.release(settings, service)
         was = f"released the pin at {released.replicas}" if released else "was not pinned"
         print(f"{service}: {was}; the daemon decides from its next tick")
         return 0
-    if args.replicas < 0:
-        raise manual.ManualScaleError(f"replicas must be 0 or more, not {args.replicas}")
-    pinned = manual.pin(settings, service, args.replicas, args.duration, args.force)
-    outcome = pinned.outcome
+    targets = [
+        (manual.pick_service(settings, named or args.service), replicas)
+        for named, replicas in args.targets
+    ]
+    for service, replicas in targets:
+        manual.check_count(settings, service, replicas, args.force)
+    for service, replicas in targets:
+        _pin(manual.pin(settings, service, replicas, args.duration, args.force))
+    return 0
+
+
+def _check_targets(args: argparse.Namespace) -> None:
+    """What scale was asked, as one request: refused before anything is read or touched."""
+    named = [service for service, _ in args.targets if service is not None]
+    if args.auto and (args.targets or args.duration is not None):
+        raise manual.ManualScaleError(
+            "--auto releases the pin: it takes no count, and no --for (which pins for a time)"
+        )
+    if not args.auto and not args.targets:
+        raise manual.ManualScaleError("say the count: N or SERVICE=N, or --auto to release a pin")
+    if named and args.service:
+        raise manual.ManualScaleError(f"--service {args.service} and {named[0]}=N: name it once")
+    if len(args.targets) > len(named) > 0 or len(args.targets) - len(named) > 1:
+        raise manual.ManualScaleError("several counts: give each as SERVICE=N")
+
+
+def _pin(pinned: manual.Pinned) -> None:
+    service, outcome = pinned.service, pinned.outcome
     until = _until(pinned.override.until) if pinned.override.until else "for good"
     print(f"{service}: {outcome.before} -> {outcome.after}, pinned {until}")
     if outcome.not_ready:
@@ -50,7 +87,6 @@ def _scale(args: argparse.Namespace) -> int:
     if outcome.undrained:
         print(f"warning: {outcome.undrained} requests were still in flight at the drain timeout",
               file=sys.stderr)  # fmt: skip
-    return 0
 
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")

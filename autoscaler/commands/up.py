@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from autoscaler import config
@@ -24,7 +25,9 @@ def register(commands: Subcommands) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    settings = config.load(_initialized_config(args.config), os.environ).settings
+    path = _initialized_config(args.config)
+    print(f"using {path}", file=sys.stderr)
+    settings = config.load(path, os.environ).settings
     started = lifecycle.up(settings, print)
     replicas = ", ".join(f"{name}: {count}" for name, count in started.replicas.items())
     print(f"Flowise is up at {started.url} ({replicas})")

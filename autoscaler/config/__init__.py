@@ -13,6 +13,7 @@ from autoscaler.config.loading import (
 )
 from autoscaler.config.settings import (
     ENV_VAR,
+    FOLDER_CONFIG,
     STATE_DIR,
     SYSTEM_CONFIG,
     ComposeSettings,
@@ -27,6 +28,7 @@ from autoscaler.config.settings import (
 
 __all__ = [
     "ENV_VAR",
+    "FOLDER_CONFIG",
     "STATE_DIR",
     "SYSTEM_CONFIG",
     "ComposeSettings",

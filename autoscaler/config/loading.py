@@ -1,6 +1,7 @@
 """Loading the config file: TOML, validated, with errors that name the file, the key, the value
 and why. Reads one file; does nothing else. Lookup order: --config FILE, then
-$COMPOSE_FLOWISE_CONFIG, then /etc/compose-flowise/config.toml, then the embedded defaults.
+$COMPOSE_FLOWISE_CONFIG, then ./config.toml (run from a stack's folder, as compose finds
+compose.yaml), then /etc/compose-flowise/config.toml, then the embedded defaults.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from autoscaler.config.settings import ENV_VAR, SYSTEM_CONFIG, Settings
+from autoscaler.config.settings import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG, Settings
 from autoscaler.errors import BadInput
 from autoscaler.signals import KIND_NAMES
 
@@ -54,6 +55,8 @@ def locate(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
         return explicit
     if environ.get(ENV_VAR):
         return Path(environ[ENV_VAR])
+    if FOLDER_CONFIG.is_file():
+        return FOLDER_CONFIG.absolute()
     if SYSTEM_CONFIG.exists():
         return SYSTEM_CONFIG
     return None

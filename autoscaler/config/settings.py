@@ -26,6 +26,8 @@ from autoscaler.signals.nginx_request_rate import RequestRateSignal
 
 ENV_VAR = "COMPOSE_FLOWISE_CONFIG"
 SYSTEM_CONFIG = Path("/etc/compose-flowise/config.toml")
+FOLDER_CONFIG = Path("config.toml")
+"""Relative: the stack's folder a command runs in."""
 STATE_DIR = Path("/var/lib/compose-flowise")
 
 

@@ -46,15 +46,22 @@ def pick_service(settings: Settings, service: str | None) -> str:
     return service
 
 
-def pin(
-    settings: Settings, service: str, replicas: int, duration: float | None, force: bool
-) -> Pinned:
+def check_count(settings: Settings, service: str, replicas: int, force: bool) -> None:
+    """A count the service may be pinned at: 0 or more, and within its bounds unless `force`."""
     policy = settings.services[service]
+    if replicas < 0:
+        raise ManualScaleError(f"replicas must be 0 or more, not {replicas}")
     if not force and not policy.min_replicas <= replicas <= policy.max_replicas:
         raise ManualScaleError(
             f"{replicas} is outside {service}'s [min_replicas, max_replicas] = "
             f"[{policy.min_replicas}, {policy.max_replicas}]; add --force to pin it anyway"
         )
+
+
+def pin(
+    settings: Settings, service: str, replicas: int, duration: float | None, force: bool
+) -> Pinned:
+    check_count(settings, service, replicas, force)
     state_file = StateFile(settings.daemon.state_file)
     state_file.read()  # an unreadable state stops it before anything is scaled
     transaction = wiring.transaction(settings)

@@ -18,7 +18,9 @@ def test_up_with_a_missing_image_names_the_failure(tmp_path: Path) -> None:
     finally:
         stack.tear_down()
     assert result.returncode == 1
-    assert result.stderr.startswith("error: docker compose up: "), result.stderr
+    assert result.stderr.startswith(f"using {stack.config_file}\nerror: docker compose up: "), (
+        result.stderr
+    )
     assert "compose-flowise-local/absent" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
@@ -28,5 +30,7 @@ def test_down_without_a_stack_folder_says_what_is_missing(tmp_path: Path) -> Non
     config_file.write_text(f'[compose]\ndirectory = "{tmp_path / "absent"}"\n')
     result = run_cli("down", "--config", str(config_file))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: docker compose down: "), result.stderr
+    assert result.stderr.startswith(f"using {config_file}\nerror: docker compose down: "), (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
