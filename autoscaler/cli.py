@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from autoscaler.commands import COMMANDS
+from autoscaler.commands import COMMANDS, configure
 from autoscaler.commands.common import CONFIG_HELP
 from autoscaler.errors import EXIT_INTERRUPTED, OperatorError
 
@@ -17,8 +17,9 @@ PROG = "compose-flowise"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    parser = _parser(_command_in(arguments))
+    args = parser.parse_args(arguments)
     if not hasattr(args, "run"):
         parser.print_help()  # as `docker compose` alone: the help, on stdout, and success
         return 0
@@ -59,7 +60,9 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The whole command line; only `command`'s own options are read from its module, or every
+    command's with ALL (for shell completion)."""
     parser = _Parser(
         prog=PROG,
         description="Run Flowise scaled on Docker Compose, and keep it scaled.",
@@ -67,7 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     parser.add_argument("--config", type=Path, metavar="FILE", help=CONFIG_HELP)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
-    for command in COMMANDS:
-        command.register(commands)
-    parser.set_defaults(root_parser=parser)
+    for name, listed in COMMANDS.items():
+        subparser = commands.add_parser(name, help=listed.help)
+        if command in (name, ALL):
+            configure(name, subparser)
+    parser.set_defaults(full_parser=lambda: _parser(ALL))
     return parser
+
+
+ALL = "*"
+
+
+def _command_in(arguments: list[str]) -> str | None:
+    """The command named on the command line: its first word that is no option of its own."""
+    words = iter(arguments)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None

@@ -1,4 +1,8 @@
-"""What several commands share: the --config option and loading the config it names."""
+"""What several commands share: the --config option and loading the config it names.
+
+Light to import, as every module of a command is: the heavy ones (the config's models, Docker
+and Redis clients) are imported only by the command that runs.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING
 
-from autoscaler import config
+from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG
 
-Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-"""Where each command module registers its parser."""
-
+if TYPE_CHECKING:
+    from autoscaler.config import LoadedConfig
 
 CONFIG_HELP = (
-    f"config file (default: ${config.ENV_VAR}, then ./{config.FOLDER_CONFIG}, then "
-    f"{config.SYSTEM_CONFIG}, then the embedded defaults)"
+    f"config file (default: ${ENV_VAR}, then ./{FOLDER_CONFIG}, then {SYSTEM_CONFIG}, "
+    "then the embedded defaults)"
 )
 
 
@@ -27,8 +30,10 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(takes_config=True)
 
 
-def load_config(args: argparse.Namespace) -> config.LoadedConfig:
+def load_config(args: argparse.Namespace) -> LoadedConfig:
     """The config named by --config, else found the usual way. Says which, on stderr."""
+    from autoscaler import config
+
     loaded = config.load(args.config, os.environ)
     print(f"using {loaded.source}", file=sys.stderr)
     return loaded

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from autoscaler.commands.common import Subcommands
 from autoscaler.errors import OperatorError
 
 SHELLS = ("bash", "zsh")
 
 
-def register(commands: Subcommands) -> None:
-    completion = commands.add_parser("completion", help="print the shell completion script")
+def configure(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", choices=SHELLS, metavar="SHELL",
                             help=f"{' or '.join(SHELLS)}; in ~/.bashrc, e.g.: "
                             'eval "$(compose-flowise completion bash)"')  # fmt: skip
@@ -26,5 +24,5 @@ def _completion(args: argparse.Namespace) -> int:
         raise OperatorError(
             "shell completion needs shtab: pip install 'compose-flowise[completion]'"
         ) from None
-    print(shtab.complete(args.root_parser, shell=args.shell))
+    print(shtab.complete(args.full_parser(), shell=args.shell))
     return 0

@@ -7,12 +7,11 @@ import json
 
 import tomli_w
 
-from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.commands.common import add_config_option, load_config
 from autoscaler.config import public_view
 
 
-def register(commands: Subcommands) -> None:
-    config_command = commands.add_parser("config", help="check or show the config file")
+def configure(config_command: argparse.ArgumentParser) -> None:
     actions = config_command.add_subparsers(title="actions", metavar="ACTION", required=True)
     check = actions.add_parser("check", help="validate the config; exit 2 on a mistake")
     add_config_option(check)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from autoscaler.commands.common import Subcommands, add_config_option
+from autoscaler.commands.common import add_config_option
 from autoscaler.runtime.daemon import run_daemon
 
 
-def register(commands: Subcommands) -> None:
-    daemon = commands.add_parser("daemon", help="run the autoscaler (systemd runs this)")
+def configure(daemon: argparse.ArgumentParser) -> None:
     add_config_option(daemon)
     daemon.add_argument(
         "--once",

@@ -6,15 +6,11 @@ import argparse
 import os
 from pathlib import Path
 
-from autoscaler.commands.common import Subcommands
 from autoscaler.stack import docker_plugin
 from autoscaler.stack.errors import failing_as
 
 
-def register(commands: Subcommands) -> None:
-    plugin = commands.add_parser(
-        "install-docker-plugin", help="make `docker flowise ...` run compose-flowise"
-    )
+def configure(plugin: argparse.ArgumentParser) -> None:
     plugin.add_argument("--dir", type=Path, default=docker_plugin.default_directory(os.environ),
                         help="Docker's cli-plugins folder (default: %(default)s)")  # fmt: skip
     plugin.set_defaults(run=_install)

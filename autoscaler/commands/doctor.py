@@ -6,16 +6,13 @@ import argparse
 import json
 from dataclasses import asdict
 
-from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.commands.common import add_config_option, load_config
 from autoscaler.errors import EXIT_FAILED
 from autoscaler.stack.doctor import diagnose
 from autoscaler.stack.setup_reader import read_setup
 
 
-def register(commands: Subcommands) -> None:
-    doctor = commands.add_parser(
-        "doctor", help="find what is wrong with the stack, and say how to fix it"
-    )
+def configure(doctor: argparse.ArgumentParser) -> None:
     add_config_option(doctor)
     doctor.add_argument("--json", action="store_true", help="print JSON")
     doctor.set_defaults(run=_doctor)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.commands.common import add_config_option, load_config
 from autoscaler.stack import lifecycle
 
 
-def register(commands: Subcommands) -> None:
-    down = commands.add_parser("down", help="stop and remove the stack's containers; keep data")
+def configure(down: argparse.ArgumentParser) -> None:
     add_config_option(down)
     down.add_argument(
         "-v",

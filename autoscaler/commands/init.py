@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from autoscaler import config
-from autoscaler.commands.common import Subcommands
 from autoscaler.stack.files import Written, initialize
 from autoscaler.stack.init import (
     DEFAULT_DIRECTORY,
@@ -18,10 +17,7 @@ from autoscaler.stack.init import (
 )
 
 
-def register(commands: Subcommands) -> None:
-    init = commands.add_parser(
-        "init", help="write a new stack's .env (fresh secrets), nginx.conf and config file"
-    )
+def configure(init: argparse.ArgumentParser) -> None:
     init.add_argument(
         "directory", nargs="?", type=Path, default=DEFAULT_DIRECTORY, metavar="DIR",
         help=f"the stack's folder (default: {DEFAULT_DIRECTORY}, its state in "

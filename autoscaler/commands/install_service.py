@@ -6,12 +6,10 @@ import argparse
 from pathlib import Path
 
 from autoscaler import config
-from autoscaler.commands.common import Subcommands
 from autoscaler.stack import service_unit
 
 
-def register(commands: Subcommands) -> None:
-    install = commands.add_parser("install-service", help="write the systemd unit and a config")
+def configure(install: argparse.ArgumentParser) -> None:
     install.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
                          help="the config the service runs with; written, commented, if absent "
                          f"(default: {config.SYSTEM_CONFIG})")  # fmt: skip

@@ -7,12 +7,11 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.commands.common import add_config_option, load_config
 from autoscaler.runtime import manual
 
 
-def register(commands: Subcommands) -> None:
-    scale = commands.add_parser("scale", help="scale now and pin the count, or hand it back")
+def configure(scale: argparse.ArgumentParser) -> None:
     add_config_option(scale)
     scale.add_argument(
         "targets", nargs="*", type=_target, metavar="[SERVICE=]N",

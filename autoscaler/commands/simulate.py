@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
 
-from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.commands.common import add_config_option, load_config
 from autoscaler.simulation.scenario import Comparison, Scenario, compare, scenario
 from autoscaler.simulation.service import ServiceModel
 from autoscaler.simulation.trace import Trace, read_trace
@@ -83,16 +83,14 @@ _positive_int = _checked(int, lambda value: value > 0, "must be above 0")
 _whole_number = _checked(int, lambda value: value >= 0, "must not be negative")
 
 
-def register(commands: Subcommands) -> None:
-    parser = commands.add_parser(
-        "simulate",
-        help="replay a load trace: compose-flowise vs KEDA, Knative's KPA and an oracle",
-        description="Replay a load trace (CSV `second,arrivals` or "
-        "`second,arrivals,job_seconds`) through a service model under compose-flowise's "
-        "policy, KEDA (the Kubernetes HPA), Knative's KPA and an oracle, and score each.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Replay a load trace (CSV `second,arrivals` or `second,arrivals,job_seconds`) through "
+        "a service model under compose-flowise's policy, KEDA (the Kubernetes HPA), Knative's "
+        "KPA and an oracle, and score each."
     )
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace")
     add_config_option(parser)
     parser.add_argument(

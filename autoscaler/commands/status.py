@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from autoscaler.commands.common import Subcommands, add_config_option, load_config
+from autoscaler.commands.common import add_config_option, load_config
 from autoscaler.runtime import status
 
 
-def register(commands: Subcommands) -> None:
-    status_command = commands.add_parser(
-        "status", help="replicas, metrics, what the daemon would do"
-    )
+def configure(status_command: argparse.ArgumentParser) -> None:
     add_config_option(status_command)
     status_command.add_argument("--json", action="store_true", help="print JSON")
     status_command.set_defaults(run=_status)

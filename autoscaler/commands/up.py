@@ -9,17 +9,14 @@ import sys
 from pathlib import Path
 
 from autoscaler import config
-from autoscaler.commands.common import Subcommands, add_config_option
+from autoscaler.commands.common import add_config_option
 from autoscaler.commands.init import print_initialized
 from autoscaler.stack import lifecycle
 from autoscaler.stack.files import initialize
 from autoscaler.stack.init import Choices, layout_for
 
 
-def register(commands: Subcommands) -> None:
-    up = commands.add_parser(
-        "up", help="start the stack (init first if there is no config), wait until it serves"
-    )
+def configure(up: argparse.ArgumentParser) -> None:
     add_config_option(up)
     up.set_defaults(run=_up)
 

@@ -12,10 +12,6 @@ from autoscaler.config.loading import (
     public_view,
 )
 from autoscaler.config.settings import (
-    ENV_VAR,
-    FOLDER_CONFIG,
-    STATE_DIR,
-    SYSTEM_CONFIG,
     ComposeSettings,
     DaemonSettings,
     DeafMainSettings,
@@ -25,6 +21,7 @@ from autoscaler.config.settings import (
     Settings,
     default_services,
 )
+from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, STATE_DIR, SYSTEM_CONFIG
 
 __all__ = [
     "ENV_VAR",

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from autoscaler.config.settings import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG, Settings
+from autoscaler.config.settings import Settings
 from autoscaler.errors import BadInput
+from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG
 from autoscaler.signals import KIND_NAMES
 
 

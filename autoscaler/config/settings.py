@@ -17,18 +17,13 @@ from pydantic import (
     model_validator,
 )
 
+from autoscaler.locations import STATE_DIR, SYSTEM_CONFIG
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
 from autoscaler.shipped import SHIPPED
 from autoscaler.signals import SignalConfig
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.signals.nginx_in_flight import InFlightSignal
 from autoscaler.signals.nginx_request_rate import RequestRateSignal
-
-ENV_VAR = "COMPOSE_FLOWISE_CONFIG"
-SYSTEM_CONFIG = Path("/etc/compose-flowise/config.toml")
-FOLDER_CONFIG = Path("config.toml")
-"""Relative: the stack's folder a command runs in."""
-STATE_DIR = Path("/var/lib/compose-flowise")
 
 
 class Section(BaseModel):

@@ -13,9 +13,10 @@ from typing import Any
 import tomli_w
 
 from autoscaler.config import mask_url_password
-from autoscaler.config.settings import STATE_DIR, SYSTEM_CONFIG, DaemonSettings
+from autoscaler.config.settings import DaemonSettings
 from autoscaler.envfile import parse_env, parse_env_as_written, render_env
 from autoscaler.errors import BadInput
+from autoscaler.locations import STATE_DIR, SYSTEM_CONFIG
 
 DEFAULT_DIRECTORY = SYSTEM_CONFIG.parent
 DEFAULT_PROJECT = "flowise"

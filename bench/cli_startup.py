@@ -1,0 +1,108 @@
+"""How fast the command line starts: `compose-flowise --help`, `--version` and `config show`
+next to `docker compose version`, timed in pairs in the same run (each round times the
+baseline and every command once, in an order that alternates), so the machine's load weighs
+on both sides alike. Target: each under 2x the baseline (the median of the per-round ratios).
+
+    python bench/cli_startup.py [--rounds N]
+
+Needs the package installed (`compose-flowise` beside this Python) and Docker's compose
+plugin. Replaces the cli-startup section of docs/benchmarks.md and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- cli-startup:begin -->", "<!-- cli-startup:end -->"
+TARGET_RATIO = 2.0
+BASELINE = ("docker", "compose", "version")
+COMMANDS = {"--help": ("--help",), "--version": ("--version",), "config show": ("config", "show")}
+
+
+def seconds(command: list[str], folder: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=folder, env=_environment(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def _environment() -> dict[str, str]:
+    """No config named: `config show` finds none in the empty folder, and shows the defaults."""
+    return {key: value for key, value in os.environ.items() if key != "COMPOSE_FLOWISE_CONFIG"}
+
+
+def measure(rounds: int, folder: Path) -> dict[str, list[tuple[float, float]]]:
+    """For each command, (its seconds, the baseline's seconds in the same round), per round."""
+    program = str(Path(sys.executable).with_name("compose-flowise"))
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
+    for round_ in range(rounds + 1):
+        timed = {name: [program, *words] for name, words in COMMANDS.items()}
+        order = [*timed, "baseline"][:: 1 if round_ % 2 else -1]
+        spent = {name: seconds(timed.get(name, list(BASELINE)), folder) for name in order}
+        if round_:  # the first round warms the disk cache for both sides
+            for name in COMMANDS:
+                pairs[name].append((spent[name], spent["baseline"]))
+    return pairs
+
+
+def section(pairs: dict[str, list[tuple[float, float]]]) -> str:
+    rounds = len(next(iter(pairs.values())))
+    baseline = statistics.median(b for values in pairs.values() for _, b in values)
+    lines = [
+        BEGIN,
+        "## Command-line start-up",
+        "",
+        f"From `python bench/cli_startup.py` on {datetime.now(UTC):%Y-%m-%d}, "
+        f"{os.cpu_count()} cores; medians of {rounds} rounds, each timing `docker compose "
+        f"version` and every command once (median {baseline * 1000:.0f} ms for the baseline). "
+        f"Target: under {TARGET_RATIO:g}x the baseline, as the median of the per-round ratios.",
+        "",
+        "| command | ms | x `docker compose version`, same round | target met |",
+        "|---|--:|--:|:-:|",
+    ]
+    for name, values in pairs.items():
+        ratio = statistics.median(ours / base for ours, base in values)
+        ms = statistics.median(ours for ours, _ in values) * 1000
+        met = "yes" if ratio < TARGET_RATIO else "no"
+        lines.append(f"| `compose-flowise {name}` | {ms:.0f} | {ratio:.2f} | {met} |")
+    lines += [
+        "",
+        "Only the module of the command that runs is imported: `--help` and `--version` load "
+        "no config model and no Docker or Redis client; `config show` loads the config's "
+        "models (pydantic) and nothing else.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    docs = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    start, end = docs.find(BEGIN), docs.find(END)
+    if start == -1 or end < start:
+        docs = docs.rstrip("\n") + "\n\n" + text + "\n"
+    else:
+        docs = docs[:start] + text + docs[end + len(END) :]
+    DOCS.write_text(docs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        text = section(measure(args.rounds, Path(folder)))
+    write_section(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
