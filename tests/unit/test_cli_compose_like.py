@@ -154,3 +154,24 @@ def test_doctor_json_lists_each_problem_as_the_text_does(stack, capsys) -> None:
     for problem in report["problems"]:
         assert set(problem) == {"check", "problem", "fix"}
         assert f"{problem['check']}: {problem['problem']}\n    fix: {problem['fix']}" in text
+
+
+HEAVY = ("pydantic", "python_on_whales", "redis", "requests", "apscheduler", "prometheus_client")
+LOADED = {
+    "--help": (["--help"], HEAVY),
+    "--version": (["--version"], HEAVY),
+    "config show": (["config", "show"], HEAVY[1:]),
+}
+
+
+@pytest.mark.parametrize(("argv", "absent"), LOADED.values(), ids=LOADED.keys())
+def test_a_command_imports_only_what_it_needs(tmp_path: Path, argv, absent) -> None:
+    program = (
+        "import sys\nfrom autoscaler.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", program, *argv], cwd=tmp_path, text=True,
+                            capture_output=True, env={}, timeout=60)  # fmt: skip
+    loaded = set(result.stderr.split())
+    assert "autoscaler.cli" in loaded, result.stderr
+    assert not loaded & set(absent)
