@@ -17,7 +17,18 @@ PROG = "compose-flowise"
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except OperatorError as error:
+        for message in error.messages():
+            print(f"error: {message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:  # also while the command's module is still being imported
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(arguments: list[str]) -> int:
     parser = _parser(_command_in(arguments))
     args = parser.parse_args(arguments)
     if not hasattr(args, "run"):
@@ -25,16 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.config is not None and not getattr(args, "takes_config", False):
         parser.error(f"{args.command} takes no --config")
-    try:
-        code: int = args.run(args)
-        return code
-    except OperatorError as error:
-        for message in error.messages():
-            print(f"error: {message}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    code: int = args.run(args)
+    return code
 
 
 class _Parser(argparse.ArgumentParser):

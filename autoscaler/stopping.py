@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from autoscaler.errors import Interrupted
 
@@ -32,3 +35,14 @@ class StopSignal:
     def wait_for_stop(self) -> None:
         """Block until a stop is requested (signal handlers still run meanwhile)."""
         self._event.wait()
+
+
+@contextmanager
+def stopped_by_ctrl_c(stop: StopSignal) -> Iterator[None]:
+    """For the block, Ctrl-C (SIGINT) requests `stop` instead of raising wherever the code is:
+    the wait in progress ends with Interrupted, and what it left half done is undone."""
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: stop.request())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

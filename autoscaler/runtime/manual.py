@@ -17,6 +17,7 @@ from autoscaler.errors import BadInput, Interrupted, OperatorError
 from autoscaler.policy import Override
 from autoscaler.runtime import wiring
 from autoscaler.runtime.state import StateFile
+from autoscaler.stopping import StopSignal, stopped_by_ctrl_c
 
 
 class ManualScaleError(BadInput):
@@ -64,16 +65,17 @@ def pin(
     check_count(settings, service, replicas, force)
     state_file = StateFile(settings.daemon.state_file)
     state_file.read()  # an unreadable state stops it before anything is scaled
-    transaction = wiring.transaction(settings)
-    with state_file.acting():
+    stop = StopSignal()
+    transaction = wiring.transaction(settings, stop)
+    with state_file.acting(), stopped_by_ctrl_c(stop):
         try:
             snapshot = transaction.snapshot()
             transaction.reconcile(snapshot)
             outcome = transaction.scale(service, replicas, snapshot)
-        except ActuatorError as error:
+        except (ActuatorError, Interrupted) as error:
+            if stop.requested:  # Ctrl-C: Docker, in the same terminal, was stopped by it too
+                raise Interrupted(f"{service}: scale interrupted, nothing pinned") from None
             raise ScaleFailed(f"{service} not scaled, nothing pinned: {error}") from None
-        except Interrupted:
-            raise Interrupted(f"{service}: scale interrupted, nothing pinned") from None
         until = None if duration is None else time.time() + duration
         override = Override(replicas, until)
         _record(state_file, service, override)
