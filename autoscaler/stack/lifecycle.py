@@ -18,11 +18,19 @@ from autoscaler.config import Settings
 from autoscaler.runtime import wiring
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.files import ensure_upstream
-from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales, readiness
+from autoscaler.stack.startup import (
+    ContainerState,
+    first_start_scales,
+    images_to_pull,
+    initial_scales,
+    readiness,
+)
 
 Progress = Callable[[str], None]
 
 _POLL_SECONDS = 2.0
+_WAITING_REPORT_SECONDS = 15.0
+"""How often `up` says what it still waits for."""
 _SERVING_TIMEOUT_SECONDS = 30.0
 _SERVING_STREAK = 3
 """Answers in a row that `up` wants: right after a reload, nginx's old workers may still 503."""
@@ -78,14 +86,25 @@ def _start(
     scales = initial_scales(settings.services, running)
     first = settings.nginx.upstream_service
     staged = first_start_scales(scales, running, first)
-    pulling = " (the first start pulls the images: that can take minutes)"
+    pull_missing_images(docker, progress)
     if staged:
-        progress(f"starting one {first} alone first, to migrate the database{pulling}")
+        progress(f"starting one {first} alone first, to migrate the database")
         _compose_up(docker, staged, settings.compose.ready_timeout_seconds, progress)
-        pulling = ""
     services = ", ".join(f"{name} x{count}" for name, count in scales.items())
-    progress(f"starting {services}{pulling}")
+    progress(f"starting {services}")
     _compose_up(docker, scales, settings.compose.ready_timeout_seconds, progress)
+
+
+def pull_missing_images(docker: DockerClient, progress: Progress) -> None:
+    """The images compose would pull, one at a time with a line each: compose up pulls them
+    too, but says nothing for minutes."""
+    with failing_as("read the stack's images (docker compose config)"):
+        services = docker.compose.config(return_json=True).get("services") or {}
+        missing = images_to_pull(services, docker.image.exists)
+    for number, image in enumerate(missing, start=1):
+        progress(f"pulling {image} ({number} of {len(missing)}): can take minutes")
+        with failing_as(f"docker pull {image}"):
+            docker.image.pull(image, quiet=True)
 
 
 def _compose_up(
@@ -101,21 +120,47 @@ def _running_counts(snapshot: Snapshot) -> dict[str, int]:
 
 
 def _wait_until_ready(docker: DockerClient, timeout: float, progress: Progress) -> None:
-    deadline = time.monotonic() + timeout
-    progress(f"waiting for every container to be healthy (up to {timeout:.0f}s)")
-    while True:
+    def states() -> list[ContainerState]:
         with failing_as("read the containers' health"):
-            state = readiness(_container_states(docker))
+            return _container_states(docker)
+
+    wait_until_ready(states, timeout, progress, _logs_hint(docker))
+
+
+def wait_until_ready(
+    states: Callable[[], list[ContainerState]],
+    timeout: float,
+    progress: Progress,
+    logs_hint: str,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Until every container is healthy: a line for each as it becomes so, and every
+    `_WAITING_REPORT_SECONDS` one naming those still waited for."""
+    started = clock()
+    progress(f"waiting for every container to be healthy (up to {timeout:.0f}s)")
+    announced: set[str] = set()
+    reported = started
+    while True:
+        state = readiness(states())
+        for name in state.healthy:
+            if name not in announced:
+                progress(f"  {name}: healthy ({clock() - started:.0f}s)")
+                announced.add(name)
         if state.failed:
-            raise StackError(f"failed: {', '.join(state.failed)}: see {_logs_hint(docker)}")
+            raise StackError(f"failed: {', '.join(state.failed)}: see {logs_hint}")
         if state.ready:
             return
-        if time.monotonic() >= deadline:
+        waited = clock() - started
+        if waited >= timeout:
             raise StackError(
                 f"not healthy after {timeout:.0f}s: {', '.join(state.waiting)}; see "
-                f"{_logs_hint(docker)} (compose.ready_timeout_seconds sets the wait)"
+                f"{logs_hint} (compose.ready_timeout_seconds sets the wait)"
             )
-        time.sleep(_POLL_SECONDS)
+        if clock() - reported >= _WAITING_REPORT_SECONDS:
+            progress(f"  waiting for {', '.join(state.waiting)} ({waited:.0f}s)")
+            reported = clock()
+        sleep(_POLL_SECONDS)
 
 
 def _container_states(docker: DockerClient) -> list[ContainerState]:

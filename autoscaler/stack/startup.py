@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from autoscaler.config import ServicePolicy
 
@@ -50,6 +51,8 @@ class Readiness:
     """Containers still starting, each with what it is waiting on."""
     failed: tuple[str, ...]
     """Containers that exited with an error or keep crashing: waiting longer will not help."""
+    healthy: tuple[str, ...] = ()
+    """Containers running and healthy (or without a healthcheck), by name."""
 
     @property
     def ready(self) -> bool:
@@ -57,7 +60,7 @@ class Readiness:
 
 
 def readiness(containers: Iterable[ContainerState]) -> Readiness:
-    waiting, failed = [], []
+    waiting, failed, healthy = [], [], []
     for container in containers:
         if container.status == "exited" and container.exit_code == 0:
             continue  # a one-shot service (minio-bucket) that did its job
@@ -68,4 +71,22 @@ def readiness(containers: Iterable[ContainerState]) -> Readiness:
             )
         elif container.status != "running" or container.health not in (None, "healthy"):
             waiting.append(f"{container.name} ({container.health or container.status})")
-    return Readiness(tuple(waiting), tuple(failed))
+        else:
+            healthy.append(container.name)
+    return Readiness(tuple(waiting), tuple(failed), tuple(healthy))
+
+
+UNPULLED_POLICIES = ("never", "build")
+"""Compose's pull policies under which it never pulls the service's image."""
+
+
+def images_to_pull(services: Mapping[str, Mapping[str, Any]], present: Callable[[str], bool]
+                   ) -> list[str]:  # fmt: skip
+    """The images of the stack's services (`docker compose config`'s) that compose would pull:
+    absent from this host, and not built or `pull_policy: never`."""
+    images = {
+        service["image"]
+        for service in services.values()
+        if service.get("image") and service.get("pull_policy") not in UNPULLED_POLICIES
+    }
+    return sorted(image for image in images if not present(image))

@@ -5,6 +5,7 @@ ends)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,8 @@ def routable_mains(stack: FlowiseStack) -> set[str]:
 def test_up_brings_every_service_to_healthy_and_routes_the_min_mains(stack) -> None:
     assert f"Flowise is up at {stack.http_url}" in stack.up_output
     containers = wiring.docker_client(stack.settings).compose.ps()
+    for container in containers:  # up said each one became healthy, as it did
+        assert re.search(rf"^  {container.name}: healthy \(\d+s\)$", stack.up_output, re.M)
     by_service: dict[str, int] = {}
     for container in containers:
         assert container.state.running, container.name
