@@ -196,7 +196,7 @@ def test_redis_frozen_holds_the_workers_and_recovery_follows(stack, tmp_path, da
 
 
 def test_scale_pins_the_count_until_released(stack, config) -> None:
-    pinned = run_cli("scale", "3", "--service", "flowise", "--for", "1h", "--config", str(config))
+    pinned = run_cli("scale", "flowise=3", "--for", "1h", "--config", str(config))
     assert pinned.returncode == 0, pinned.stderr
     assert "flowise: 1 -> 3, pinned until" in pinned.stdout
     assert stack.upstream_text().count("max_fails") == 3
