@@ -26,6 +26,8 @@ BEGIN, END = "<!-- cli-startup:begin -->", "<!-- cli-startup:end -->"
 TARGET_RATIO = 2.0
 BASELINE = ("docker", "compose", "version")
 COMMANDS = {"--help": ("--help",), "--version": ("--version",), "config show": ("config", "show")}
+FLOOR = "python -c 'import pydantic'"
+"""Not ours: what importing the config's model library alone costs, `config show`'s floor."""
 
 
 def seconds(command: list[str], folder: Path) -> float:
@@ -43,13 +45,14 @@ def _environment() -> dict[str, str]:
 def measure(rounds: int, folder: Path) -> dict[str, list[tuple[float, float]]]:
     """For each command, (its seconds, the baseline's seconds in the same round), per round."""
     program = str(Path(sys.executable).with_name("compose-flowise"))
-    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
+    timed = {name: [program, *words] for name, words in COMMANDS.items()}
+    timed[FLOOR] = [sys.executable, "-c", "import pydantic.main"]
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in timed}
     for round_ in range(rounds + 1):
-        timed = {name: [program, *words] for name, words in COMMANDS.items()}
         order = [*timed, "baseline"][:: 1 if round_ % 2 else -1]
         spent = {name: seconds(timed.get(name, list(BASELINE)), folder) for name in order}
         if round_:  # the first round warms the disk cache for both sides
-            for name in COMMANDS:
+            for name in timed:
                 pairs[name].append((spent[name], spent["baseline"]))
     return pairs
 
@@ -73,12 +76,15 @@ def section(pairs: dict[str, list[tuple[float, float]]]) -> str:
         ratio = statistics.median(ours / base for ours, base in values)
         ms = statistics.median(ours for ours, _ in values) * 1000
         met = "yes" if ratio < TARGET_RATIO else "no"
-        lines.append(f"| `compose-flowise {name}` | {ms:.0f} | {ratio:.2f} | {met} |")
+        command, met = (name, "(reference)") if name == FLOOR else (f"compose-flowise {name}", met)
+        lines.append(f"| `{command}` | {ms:.0f} | {ratio:.2f} | {met} |")
     lines += [
         "",
         "Only the module of the command that runs is imported: `--help` and `--version` load "
         "no config model and no Docker or Redis client; `config show` loads the config's "
-        "models (pydantic) and nothing else.",
+        "models and nothing else, but importing pydantic, which validates it, is already a large "
+        "part of that (the reference row): building the models and reading the file on top "
+        "of it keep `config show` above the target.",
         END,
     ]
     return "\n".join(lines)
