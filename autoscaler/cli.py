@@ -14,6 +14,8 @@ from autoscaler.commands.common import CONFIG_HELP
 from autoscaler.errors import EXIT_INTERRUPTED, OperatorError
 
 PROG = "compose-flowise"
+ALL = "*"
+"""Every command, as `_parser` takes it: shell completion needs them all."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,9 +81,6 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
             configure(name, subparser)
     parser.set_defaults(full_parser=lambda: _parser(ALL))
     return parser
-
-
-ALL = "*"
 
 
 def _command_in(arguments: list[str]) -> str | None:
