@@ -1,4 +1,7 @@
-"""One tick of the daemon: observe -> decide -> act -> record. The scheduler calls `tick`.
+"""One tick of the daemon: observe -> decide -> start actions -> record. The scheduler calls
+`tick`. A tick never waits on an action: each service's scaling action runs on its own
+(`Actions`), the tick starts one only for a service with none in progress, and records those
+that finished.
 
 Talks to the outside only through the sensors, the scaling transaction, the lease and the state
 file it is given; the decisions themselves come from the pure policy.
@@ -7,14 +10,15 @@ file it is given; the decisions themselves come from the pure policy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.plan import ScalePlan
 from autoscaler.actuators.replicas import Replica, Snapshot
-from autoscaler.actuators.transaction import ScaleTransaction
+from autoscaler.actuators.transaction import ScaleOutcome, ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.policy import ServiceHistory, Unavailable, remember
+from autoscaler.runtime.actions import Action, Actions, Finished
 from autoscaler.runtime.lease import Lease
 from autoscaler.runtime.main_watch import MainWatch, WatchOutcome
 from autoscaler.runtime.observe import (
@@ -48,6 +52,8 @@ class TickReport:
     """Each decided service's history after the tick."""
     state: State = field(default_factory=State)
     """The state the tick saved (a preview: the one it read)."""
+    finished: dict[str, Finished] = field(default_factory=dict)
+    """The actions that ended since the previous tick, by service."""
 
     @property
     def failed(self) -> bool:
@@ -74,6 +80,8 @@ class Autoscaler:
     monotonic: Callable[[], float]
     dry_run: bool = False
     main_watch: MainWatch | None = None
+    actions: Actions = field(default_factory=Actions)
+    """The actions in progress: the daemon's, kept across config reloads."""
 
     def observe(self) -> Observed:
         return observe(self.sensors, self.replicas, self.wall_clock())
@@ -84,13 +92,33 @@ class Autoscaler:
         acting = leading and not self.dry_run
         with self.state_file.locked():
             state = self.state_file.read()
-        with self.state_file.acting() if acting else nullcontext():
-            observed = observe(self.sensors, self.replicas, now)
-            reconcile_error = self._reconcile(observed.snapshot) if acting else None
-            watched = self._watch_mains(observed, now) if acting else WatchOutcome()
-            report = self._decide(observed, state, leading, acting, reconcile_error)
-        report = _with_watch(report, watched)
+        finished = self.actions.collect()
+        observed = observe(self.sensors, self.replicas, now)
+        reconcile_error, watched = self._keep_upstream(observed, now) if acting else (None, None)
+        report = self._decide(observed, state, leading, acting, reconcile_error, finished)
+        report = _with_watch(report, watched or WatchOutcome())
         return replace(report, state=self._save(report.histories, report.record, now))
+
+    def finish_actions(self) -> dict[str, Finished]:
+        """Wait until the actions in progress end (a stop ends their waits at once); those
+        that ended, by service."""
+        self.actions.wait()
+        return self.actions.collect()
+
+    def _keep_upstream(self, observed: Observed, now: float) -> tuple[str | None, WatchOutcome]:
+        """The upstream made to match what really runs, before anything is decided, and the
+        deaf mains taken out of it: unless an action on the service behind nginx holds it (the
+        daemon's or a `scale`), which keeps the upstream itself meanwhile (its victims out of it
+        while they drain). One writer for the upstream at a time."""
+        routed = self.settings.nginx.upstream_service
+        if observed.snapshot is None:
+            return None, self._watch_mains(observed, now)
+        if self.actions.busy(routed):
+            return None, WatchOutcome()
+        with self.state_file.acting_if_free(routed) as free:
+            if not free:
+                return None, WatchOutcome()
+            return self._reconcile(observed.snapshot), self._watch_mains(observed, now)
 
     def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
         if self.main_watch is None:
@@ -111,8 +139,10 @@ class Autoscaler:
         leading: bool,
         acting: bool,
         reconcile_error: str | None = None,
+        finished: dict[str, Finished] | None = None,
     ) -> TickReport:
         now = observed.at
+        finished = finished or {}
         evaluations = evaluate(self.settings.services, observed, state.histories, now)
         outcomes = {
             service: self._service_tick(
@@ -120,21 +150,20 @@ class Autoscaler:
             )
             for service in self.settings.services
         }
-        errors = observed.errors() + ([reconcile_error] if reconcile_error else [])
-        errors += [f"{s}: {o.record.error}" for s, o in outcomes.items() if o.record.error]
+        acting_errors = [reconcile_error] if reconcile_error else []
+        acting_errors += [f"{s}: {o.record.error}" for s, o in outcomes.items() if o.record.error]
+        acting_errors += [f"{s}: {f.error}" for s, f in finished.items() if f.error]
+        errors = tuple(observed.errors() + acting_errors)
         records = {service: outcome.record for service, outcome in outcomes.items()}
         readings = _shown_readings(observed)
-        record = TickRecord(now, self.lease.holder, leading, records, tuple(errors), readings)
-        failed = observed.failed_sources()
-        if reconcile_error or any(o.record.error for o in outcomes.values()):
-            failed.add("docker")
+        record = TickRecord(now, self.lease.holder, leading, records, errors, readings)
+        failed = observed.failed_sources() | ({"docker"} if acting_errors else set())
         histories = {s: o.history for s, o in outcomes.items() if o.history}
-        return TickReport(record, observed, evaluations, frozenset(failed), histories, state)
+        return TickReport(
+            record, observed, evaluations, frozenset(failed), histories, state, finished
+        )
 
-    def _reconcile(self, snapshot: Snapshot | None) -> str | None:
-        """The upstream made to match what really runs, before anything is decided."""
-        if snapshot is None:
-            return None
+    def _reconcile(self, snapshot: Snapshot) -> str | None:
         try:
             self.transaction.reconcile(snapshot)
         except ActuatorError as error:
@@ -154,26 +183,41 @@ class Autoscaler:
             return _ServiceOutcome(_REPLICAS_UNKNOWN)
         decision = evaluation.decision
         replicas = observed.snapshot.get(service, [])
+        in_progress = self.actions.in_progress().get(service)
         plan: tuple[str, ...] = ()
         error = None
         acted = False
-        if decision.change:
+        if decision.change and not self.actions.busy(service):
             try:
                 scale_plan = self.transaction.plan(service, decision.replicas, observed.snapshot)
                 plan = scale_plan.steps()
                 if acting:
-                    self.replicas.invalidate()
-                    self.transaction.apply(scale_plan, observed.snapshot)
+                    self._start(scale_plan, observed.snapshot, now)
                     acted = True
             except ActuatorError as failure:
                 error = str(failure)
         record = ServiceRecord(
             evaluation.replicas.running, evaluation.replicas.ready, decision.replicas,
             decision.explain(), acted, error, _replica_views(replicas), plan,
+            _describe(in_progress, now),
         )  # fmt: skip
         policy = self.settings.services[service]
         history = remember(state.history(service), decision, policy, now, acted)
         return _ServiceOutcome(record, history)
+
+    def _start(self, plan: ScalePlan, snapshot: Snapshot, now: float) -> None:
+        """The plan applied in the service's own thread, holding the service's actuation lock
+        (a `scale` by hand on it waits, and is waited for)."""
+
+        def act() -> ScaleOutcome:
+            try:
+                with self.state_file.acting(plan.service):
+                    return self.transaction.apply(plan, snapshot)
+            finally:
+                self.replicas.invalidate()
+
+        self.replicas.invalidate()
+        self.actions.start(plan, now, act)
 
     def _save(self, histories: dict[str, ServiceHistory], record: TickRecord, now: float) -> State:
         """Write the new histories, keeping an override that `scale` set meanwhile; the state
@@ -196,6 +240,14 @@ def _with_watch(report: TickReport, watched: WatchOutcome) -> TickReport:
     errors = report.record.errors + ((watched.error,) if watched.error else ())
     record = replace(report.record, deaf_mains=watched.events, errors=errors)
     return replace(report, record=record)
+
+
+def _describe(action: Action | None, now: float) -> str | None:
+    if action is None:
+        return None
+    plan = action.plan
+    steps = "; ".join(plan.steps())
+    return f"{plan.before} -> {plan.target} for {now - action.started_at:.0f}s: {steps}"
 
 
 def _replica_views(replicas: list[Replica]) -> tuple[tuple[str, str, str | None], ...]:

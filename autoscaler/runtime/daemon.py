@@ -1,9 +1,11 @@
-"""The daemon: an APScheduler interval job runs one tick at a time; signals steer it.
+"""The daemon: an APScheduler interval job runs one tick at a time; signals steer it. A tick
+only starts scaling actions: each service's runs in a thread of its own (`Actions`), so no tick
+waits on a readiness wait or a drain, and none is skipped.
 
 Signal handlers only set flags. SIGTERM/SIGINT: every wait in progress (readiness, drain) ends
-at once, the tick in progress ends, the lease is released, exit 0; what a cut tick left behind
-the next start reconciles. SIGHUP: the config is read again before the next tick; an invalid
-one is logged with its reasons and the old one kept.
+at once, the tick in progress and every action end, the lease is released, exit 0; what a cut
+action left behind the next start reconciles. SIGHUP: the config is read again before the next
+tick; an invalid one is logged with its reasons and the old one kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from autoscaler import config
 from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.runtime import wiring
+from autoscaler.runtime.actions import Actions, Finished
 from autoscaler.runtime.autoscaler import Autoscaler, TickReport
 from autoscaler.runtime.telemetry import (
     Metrics,
@@ -58,13 +61,17 @@ class Daemon:
         self._metrics = Metrics()
         self._following_events = False
         self._last_logged: TickReport | None = None
+        self._actions = Actions()
         self._use(loaded)
 
     def run_once(self) -> bool:
-        """One tick; True when it ran and did not fail (see TickReport.failed)."""
+        """One tick and the actions it started; True when it ran and nothing failed (see
+        TickReport.failed)."""
         report = self.tick()
+        finished = self._finish_actions()
         self._autoscaler.lease.release()
-        return report is not None and not report.failed
+        failed = any(action.error for action in finished.values())
+        return report is not None and not report.failed and not failed
 
     def run(self) -> None:
         self._serve_metrics()
@@ -86,8 +93,10 @@ class Daemon:
                     + (", dry run: deciding only" if self._dry_run else ""))  # fmt: skip
         self._stop.wait_for_stop()
         notify_systemd("STOPPING=1")
-        self._event(logging.INFO, "stopping", "stopping: ending the tick in progress")
+        self._event(logging.INFO, "stopping", "stopping: ending the tick and actions in progress")
         scheduler.shutdown(wait=True)
+        self._finish_actions()
+        self._actions.shutdown()
         self._watch.close()
         self._autoscaler.lease.release()
         self._event(logging.INFO, "stopped", "stopped")
@@ -109,10 +118,27 @@ class Daemon:
             notify_systemd("WATCHDOG=1")
         seconds = time.monotonic() - started
         self._metrics.record(report, report.state, seconds)
+        self._log_finished(report.finished)
         if self._worth_logging(report):
             log_tick(self._log_format, report, seconds)
             self._last_logged = report
         return report
+
+    def _finish_actions(self) -> dict[str, Finished]:
+        finished = self._autoscaler.finish_actions()
+        self._log_finished(finished)
+        return finished
+
+    def _log_finished(self, finished: dict[str, Finished]) -> None:
+        for service, action in finished.items():
+            plan, now = action.plan, time.time()
+            what = f"{service} {plan.before} -> {plan.target}"
+            took = f"after {now - action.started_at:.1f}s"
+            if action.error:
+                self._metrics.errors.labels("docker").inc()
+                self._event(logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}")
+            else:
+                self._event(logging.INFO, "action-done", f"{what} done {took}")
 
     def _worth_logging(self, report: TickReport) -> bool:
         """Errors, an action or a change decided, a change of role, or a quiet minute's end."""
@@ -143,7 +169,7 @@ class Daemon:
         self._source = loaded.source
         watch = wiring.replica_watch(loaded.settings)
         self._autoscaler: Autoscaler = wiring.autoscaler(
-            loaded.settings, self._dry_run, self._stop, watch
+            loaded.settings, self._dry_run, self._stop, watch, self._actions
         )
         previous, self._watch = getattr(self, "_watch", None), watch
         if previous is not None:

@@ -67,10 +67,11 @@ def pin(
     state_file.read()  # an unreadable state stops it before anything is scaled
     stop = StopSignal()
     transaction = wiring.transaction(settings, stop)
-    with state_file.acting(), stopped_by_ctrl_c(stop):
+    with state_file.acting(service), stopped_by_ctrl_c(stop):
         try:
             snapshot = transaction.snapshot()
-            transaction.reconcile(snapshot)
+            if service == settings.nginx.upstream_service:  # the upstream is written holding it
+                transaction.reconcile(snapshot)
             outcome = transaction.scale(service, replicas, snapshot)
         except (ActuatorError, Interrupted) as error:
             if stop.requested:  # Ctrl-C: Docker, in the same terminal, was stopped by it too

@@ -36,6 +36,9 @@ class ServiceRecord:
     """(name, state, health) of each replica."""
     plan: tuple[str, ...] = ()
     """What the scaling action decided does, step by step (also in a dry run)."""
+    in_progress: str | None = None
+    """The service's action still running (started at an earlier tick), and since when: no
+    other starts on it meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -130,13 +133,21 @@ class StateFile:
     def write(self, state: State) -> None:
         write_atomically(self.path, _FORMAT.dump_json(state, indent=1), PRIVATE)
 
-    def locked(self) -> AbstractContextManager[None]:
+    def locked(self) -> AbstractContextManager[bool]:
         """Hold the state's lock: one read-modify-write at a time, across processes."""
         return exclusive(self.path.with_name(self.path.name + ".lock"))
 
-    def acting(self) -> AbstractContextManager[None]:
-        """Hold the right to change replicas on this host: the daemon's tick or a `scale`."""
-        return exclusive(self.path.with_name("actuation.lock"))
+    def acting(self, service: str) -> AbstractContextManager[bool]:
+        """Hold the right to change `service`'s replicas on this host: the daemon's action on
+        it or a `scale`. For the service behind nginx, the right to write the upstream too."""
+        return exclusive(self._actuation_lock(service))
+
+    def acting_if_free(self, service: str) -> AbstractContextManager[bool]:
+        """`acting`, taken only if nobody holds it now: True inside when it was taken."""
+        return exclusive(self._actuation_lock(service), wait=False)
+
+    def _actuation_lock(self, service: str) -> Path:
+        return self.path.with_name(f"actuation.{service}.lock")
 
 
 def _is_a_date(timestamp: float) -> bool:
@@ -148,12 +159,18 @@ def _is_a_date(timestamp: float) -> bool:
 
 
 @contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock on `lock_path` (flock), across processes, for the `with` block."""
+def exclusive(lock_path: Path, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `lock_path` (flock), across processes and threads (each holder
+    opens the file), for the `with` block. With `wait=False`, a lock held elsewhere is not
+    waited for: the block runs without it and gets False."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -76,6 +76,7 @@ def _service(
         entry["would_scale_to"] = seen.desired
         entry["why"] = seen.explanation
         entry["plan"] = list(seen.plan)
+        entry["in_progress"] = seen.in_progress
     override = state.history(name).override if state else None
     if override is not None and override.active(now):
         entry["override"] = {"replicas": override.replicas, "until": _iso(override.until)}
@@ -118,6 +119,8 @@ def render(report: dict[str, Any]) -> str:
         if "why" in service:
             lines.append(f"  would scale to {service['would_scale_to']}: {service['why']}")
             lines += [f"    then: {step}" for step in service["plan"]]
+        if service.get("in_progress"):
+            lines.append(f"  acting: {service['in_progress']}")
         if service["override"]:
             override = service["override"]
             until = override["until"] or "for good"

@@ -70,7 +70,8 @@ def log_tick(log_format: str, result: TickReport, seconds: float) -> None:
 def _service_line(service: ServiceRecord) -> str:
     """The decision and its reasons; what acting on it does (also in a dry run); acted or not."""
     plan = f" | plan: {'; '.join(service.plan)}" if service.plan else ""
-    return service.explanation + plan + (" [acted]" if service.acted else "")
+    acting = f" | acting: {service.in_progress}" if service.in_progress else ""
+    return service.explanation + plan + (" [acted]" if service.acted else "") + acting
 
 
 class Metrics:

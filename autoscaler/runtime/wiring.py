@@ -21,6 +21,7 @@ from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
+from autoscaler.runtime.actions import Actions
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.lease import Lease
 from autoscaler.runtime.main_watch import MainWatch
@@ -129,9 +130,11 @@ def autoscaler(
     dry_run: bool,
     stop: StopSignal | None = None,
     replicas: ReplicaSource | None = None,
+    actions: Actions | None = None,
 ) -> Autoscaler:
     """Everything one tick needs, built from the config. `replicas`: where the tick sees the
-    replicas (the daemon's ReplicaWatch); by default they are listed at every tick."""
+    replicas (the daemon's ReplicaWatch); by default they are listed at every tick. `actions`:
+    the actions in progress (the daemon's, across config reloads); by default none yet."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
     # Longer than the longest tick (a scale-out waits for readiness, a scale-in drains), so
     # a standby never takes over from a daemon that is still acting.
@@ -153,6 +156,7 @@ def autoscaler(
         monotonic=time.monotonic,
         dry_run=dry_run,
         main_watch=main_watch(settings, scaling) if settings.deaf_mains.enabled else None,
+        actions=actions or Actions(),
     )
 
 

@@ -107,6 +107,7 @@ ACTING = {
 def test_who_acts(tmp_path, leading, dry_run, scaled) -> None:
     run, scaler = tick(tmp_path, BUSY, leading=leading, dry_run=dry_run)
     result = run.tick()
+    run.finish_actions()
     assert scaler.scaled == scaled
     assert result.evaluations["flowise-worker"].decision.replicas == 8  # max_replicas
     assert result.record.services["flowise-worker"].acted == bool(scaled)
@@ -147,6 +148,7 @@ def test_an_override_set_during_the_tick_survives_it(tmp_path) -> None:
 
     scaler.apply = pin_meanwhile
     run.tick()
+    run.finish_actions()
     saved = state_file.read()
     assert saved.history("flowise-worker").override == Override(6, until=NOW + 60)
     assert saved.last_tick is not None and saved.last_tick.at == NOW

@@ -1,0 +1,143 @@
+"""Each service's action on its own: a main draining never holds up the ticks, nor a worker
+scale-out; a stop ends every action's wait and leaves the upstream whole. The real transaction,
+with a fake engine at the I/O edge whose nginx keeps a request in flight to every main until
+the test lets it end."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from test_scaling import FakeEngine, container, servers
+from test_tick import IDLE, NOW, FakeLease, FakeSensors
+
+from autoscaler.actuators.plan import Routing
+from autoscaler.actuators.transaction import ScaleTransaction
+from autoscaler.actuators.upstream import NginxUpstream
+from autoscaler.config import Settings
+from autoscaler.policy import Override
+from autoscaler.runtime.autoscaler import Autoscaler, TickReport
+from autoscaler.runtime.observe import ListedEachTime
+from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.telemetry import log_tick
+from autoscaler.stopping import StopSignal
+
+SETTINGS = Settings.model_validate({"services": {
+    "flowise": {"min_replicas": 1, "max_replicas": 4},
+    "flowise-worker": {"min_replicas": 1, "max_replicas": 8,
+                       "signals": [{"kind": "bullmq_queue", "jobs_per_second_per_replica": 1}]},
+}})  # fmt: skip
+GUARD_SECONDS = 30.0
+"""How long a test waits for what must happen before it calls it a hang: never a speed check."""
+
+
+class DrainingEngine(FakeEngine):
+    """Two mains and a worker; nginx has a request in flight to each main until `requests_end`."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.containers.append(container("flowise-worker", 1, health=None))
+        self.draining = threading.Event()
+        self.requests_end = threading.Event()
+        self.worker_scaled = threading.Event()
+
+    def execute(self, replica, command) -> str:
+        if command[0] == "cat":
+            if self.actions[-1:] == ["nginx -s reload"]:  # the victim is out: the drain's poll
+                self.draining.set()
+            if not self.requests_end.is_set():
+                self.connections = [[1, 2]]
+        return super().execute(replica, command)
+
+    def scale_to(self, service: str, count: int) -> None:
+        super().scale_to(service, count)
+        if service == "flowise-worker":
+            self.worker_scaled.set()
+
+
+def autoscaler(tmp_path: Path, engine: FakeEngine, stop: StopSignal) -> Autoscaler:
+    routing = Routing("nginx", "flowise", 3000, ready_timeout_seconds=10, drain_timeout_seconds=600)
+    upstream = NginxUpstream(engine, tmp_path / "flowise.conf")
+    scaler = ScaleTransaction(engine, upstream, routing, time.monotonic, stop.pause)
+    return Autoscaler(SETTINGS, FakeSensors(IDLE), ListedEachTime(scaler.snapshot), scaler,
+                      FakeLease(), StateFile(tmp_path / "state.json"), lambda: NOW,
+                      lambda: 5.0)  # fmt: skip
+
+
+def draining_main(tmp_path: Path) -> tuple[Autoscaler, DrainingEngine, StopSignal]:
+    """Two mains routed, then the daemon scaling them 2 -> 1: the victim draining."""
+    engine, stop = DrainingEngine(), StopSignal()
+    run = autoscaler(tmp_path, engine, stop)
+    run.tick()  # routes both mains
+    engine.actions.clear()
+    pin(run, "flowise", 1)
+    assert tick_in_a_thread(run).record.services["flowise"].acted
+    assert engine.draining.wait(GUARD_SECONDS), "the main's drain started"
+    return run, engine, stop
+
+
+def pin(run: Autoscaler, service: str, replicas: int) -> None:
+    state = run.state_file.read()
+    pinned = state.history(service).with_override(Override(replicas, until=None))
+    run.state_file.write(state.with_history(service, pinned))
+
+
+def tick_in_a_thread(run: Autoscaler) -> TickReport:
+    """The tick, run so that a tick that waited on an action shows as a hang, not a deadlock."""
+    reports: list[TickReport] = []
+    ticking = threading.Thread(target=lambda: reports.append(run.tick()), daemon=True)
+    ticking.start()
+    ticking.join(GUARD_SECONDS)
+    assert reports, "the tick waited on an action in progress"
+    return reports[0]
+
+
+def test_a_worker_scale_out_starts_at_the_next_tick_while_a_main_drains(tmp_path) -> None:
+    run, engine, _ = draining_main(tmp_path)
+    pin(run, "flowise-worker", 3)
+    second = tick_in_a_thread(run)
+    worker, mains = second.record.services["flowise-worker"], second.record.services["flowise"]
+    assert worker.acted and worker.desired == 3
+    assert mains.in_progress is not None and mains.in_progress.startswith("2 -> 1 for ")
+    assert not mains.acted, "no second action on a service with one in progress"
+    assert engine.worker_scaled.wait(GUARD_SECONDS), "the worker scale-out ran during the drain"
+    assert not any(a.startswith("remove") for a in engine.actions), "the main still drains"
+    assert len(servers(tmp_path / "flowise.conf")) == 1, "the draining main stays out of nginx"
+
+    engine.requests_end.set()
+    finished = run.finish_actions()
+    assert {s: f.error for s, f in finished.items()} == {"flowise": None, "flowise-worker": None}
+    assert "remove p-flowise-2" in engine.actions
+
+
+def test_the_tick_leaves_the_upstream_to_the_drain_in_progress(tmp_path) -> None:
+    run, engine, _ = draining_main(tmp_path)
+    reloads = engine.actions.count("nginx -s reload")
+    for _ in range(3):
+        tick_in_a_thread(run)
+    assert engine.actions.count("nginx -s reload") == reloads, "the victim was never put back"
+    engine.requests_end.set()
+    run.finish_actions()
+
+
+def test_a_stop_ends_every_action_and_routes_the_drained_main_again(tmp_path) -> None:
+    run, engine, stop = draining_main(tmp_path)
+    assert len(servers(tmp_path / "flowise.conf")) == 1
+
+    stop.request()
+    finished = run.finish_actions()
+    assert "interrupted by the stop" in (finished["flowise"].error or "")
+    assert not any(a.startswith("remove") for a in engine.actions), "nothing half removed"
+    assert len(servers(tmp_path / "flowise.conf")) == 2, "the victim runs: routed to again"
+
+
+def test_the_tick_line_shows_the_action_in_progress(tmp_path, caplog) -> None:
+    run, engine, _ = draining_main(tmp_path)
+    with caplog.at_level(logging.INFO, logger="compose-flowise"):
+        log_tick("human", tick_in_a_thread(run), 0.01)
+    assert "acting: 2 -> 1 for " in caplog.text
+    assert "take p-flowise-2 out of the nginx upstream" in caplog.text
+    engine.requests_end.set()
+    run.finish_actions()
