@@ -4,6 +4,7 @@ A protocol only: no I/O here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from autoscaler.actuators.replicas import Replica, Snapshot
@@ -28,4 +29,8 @@ class ReplicaBackend(Protocol):
 
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
         """Run a command inside a replica; its standard output."""
+        ...
+
+    def logs(self, replica: Replica, until: datetime) -> str:
+        """What the replica logged (standard output and error) up to `until`."""
         ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TypeVar
 
 from python_on_whales import ClientNotFoundError, DockerClient
@@ -58,6 +59,10 @@ class ComposeBackend:
 
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
         output = self._call(lambda: self._docker.container.execute(replica.id, list(command)))
+        return output if isinstance(output, str) else ""
+
+    def logs(self, replica: Replica, until: datetime) -> str:
+        output = self._call(lambda: self._docker.container.logs(replica.id, until=until))
         return output if isinstance(output, str) else ""
 
     def _inspect_project(self) -> Iterator[Replica]:

@@ -34,6 +34,10 @@ class ScalePlan:
     """On scale-in, exactly the replicas that will be stopped and removed."""
     ready_timeout_seconds: float = 0
     drain_timeout_seconds: float = 0
+    finishes_jobs: bool = False
+    """The service's jobs are seen (a queue's workers): on scale-in its victims are the idlest
+    workers, and each finishes its running jobs before it stops (bounded by the drain
+    timeout)."""
 
     @property
     def before(self) -> int:
@@ -72,6 +76,11 @@ class ScalePlan:
                 f"wait up to {self.drain_timeout_seconds:g}s until nginx has no request in "
                 "flight to them",
             ]
+        if self.finishes_jobs:
+            steps.append(
+                f"wait up to {self.drain_timeout_seconds:g}s until {names} run no job (their "
+                "BullMQ job locks)"
+            )
         steps.append(f"stop and remove {names}")
         return tuple(steps)
 
@@ -87,15 +96,19 @@ def plan_scale(
     routing: Routing,
     busyness: Mapping[str, int] | None = None,
 ) -> ScalePlan:
-    """`busyness`: replica id -> requests in flight to it, read from nginx for a routed scale-in."""
+    """`busyness`: replica id -> its work in progress, for a scale-in: the requests nginx has
+    in flight to it (the routed service), else the jobs it runs (a queue's workers; None when
+    they cannot be seen)."""
     running = running_replicas(snapshot, service)
     victims = tuple(choose_victims(running, len(running) - target, busyness))
+    routed = service == routing.upstream_service
     return ScalePlan(
         service=service,
         running=running,
         target=target,
-        routed=service == routing.upstream_service,
+        routed=routed,
         victims=victims,
         ready_timeout_seconds=routing.ready_timeout_seconds,
         drain_timeout_seconds=routing.drain_timeout_seconds,
+        finishes_jobs=not routed and busyness is not None,
     )

@@ -1,14 +1,14 @@
 """Scaling and the load balancer as one transaction: plan (see plan.py), then apply.
 
 Scale-out: add replicas, route to each as soon as it is fit. Scale-in: take the planned victims
-out of the upstream, wait until nginx has no request in flight to them, only then stop and
-remove exactly those. After any failure, or a stop that cuts a wait short, the upstream is
-rebuilt from what really runs.
+out of the upstream, wait until nginx has no request in flight to them (a queue's workers: until
+they run no job), only then stop and remove exactly those. After any failure, or a stop that
+cuts a wait short, the upstream is rebuilt from what really runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -24,6 +24,14 @@ _POLL_SECONDS = 0.5
 # counts as done once it has seen no connection this long after the reload.
 _RELOAD_SETTLE_SECONDS = 1.0
 
+RunningJobs = Callable[[str, Sequence[Replica]], Mapping[str, int] | None]
+"""(service, some of its replicas) -> the jobs each runs now, by replica id, for those whose
+jobs are seen; None when the service's jobs cannot be seen (it takes no queue's jobs)."""
+
+
+def _jobs_unseen(service: str, replicas: Sequence[Replica]) -> None:
+    return None
+
 
 @dataclass(frozen=True)
 class ScaleOutcome:
@@ -36,6 +44,9 @@ class ScaleOutcome:
     """Replicas added that were not fit to route to within the ready timeout."""
     undrained: int = 0
     """Requests still in flight to the removed replicas when the drain timeout ran out."""
+    unfinished: int = 0
+    """Jobs the removed workers still ran when the drain timeout ran out: a stopped Flowise
+    worker gives them 30 s more."""
 
 
 class ScaleTransaction:
@@ -46,6 +57,7 @@ class ScaleTransaction:
         routing: Routing,
         monotonic: Callable[[], float],
         pause: Callable[[float], None],
+        running_jobs: RunningJobs = _jobs_unseen,
     ) -> None:
         """`pause(seconds)` waits between polls and raises Interrupted when a stop is asked."""
         self._backend = backend
@@ -53,6 +65,7 @@ class ScaleTransaction:
         self._routing = routing
         self._monotonic = monotonic
         self._pause = pause
+        self._running_jobs = running_jobs
 
     def snapshot(self) -> Snapshot:
         return self._backend.replicas()
@@ -66,11 +79,15 @@ class ScaleTransaction:
         return self.upstream.apply(render_upstream(upstream_service, servers), nginx)
 
     def plan(self, service: str, target: int, snapshot: Snapshot) -> ScalePlan:
-        """The plan; for a routed scale-in it reads nginx's open connections to pick victims."""
-        busyness = None
+        """The plan; for a scale-in it reads each replica's work in progress to pick victims:
+        nginx's open connections to a routed replica, the jobs a worker runs."""
+        busyness: Mapping[str, int] | None = None
         running = running_replicas(snapshot, service)
-        if service == self._routing.upstream_service and target < len(running):
-            busyness = self._busyness(running, snapshot)
+        if target < len(running):
+            if service == self._routing.upstream_service:
+                busyness = self._busyness(running, snapshot)
+            else:
+                busyness = self._running_jobs(service, running)
         return plan_scale(service, target, snapshot, self._routing, busyness)
 
     def scale(self, service: str, target: int, snapshot: Snapshot) -> ScaleOutcome:
@@ -109,15 +126,17 @@ class ScaleTransaction:
         )
 
     def _scale_in(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
-        undrained = 0
+        undrained = unfinished = 0
         if plan.routed:
             self.reconcile(snapshot, leaving=plan.victims)
             undrained = self._drain(plan, snapshot)
+        if plan.finishes_jobs:
+            unfinished = self._finish_jobs(plan)
         self._backend.remove(plan.victims)
         self._backend.scale_to(plan.service, plan.target)
         removed = tuple(r.name for r in plan.victims)
         return ScaleOutcome(plan.service, plan.before, plan.target, removed=removed,
-                            undrained=undrained)  # fmt: skip
+                            undrained=undrained, unfinished=unfinished)  # fmt: skip
 
     def _busyness(self, running: Collection[Replica], snapshot: Snapshot) -> dict[str, int]:
         nginx = self._nginx(snapshot)
@@ -135,6 +154,17 @@ class ScaleTransaction:
             remaining = sum(self.upstream.open_connections(nginx, servers).values())
             now = self._monotonic()
             if (remaining == 0 and now >= settled) or now >= deadline:
+                return remaining
+            self._pause(_POLL_SECONDS)
+
+    def _finish_jobs(self, plan: ScalePlan) -> int:
+        """Wait until the victims run no job; the jobs left at timeout. A worker may take a job
+        between the last look and its stop: a stopped Flowise worker finishes it (30 s)."""
+        deadline = self._monotonic() + plan.drain_timeout_seconds
+        while True:
+            jobs = self._running_jobs(plan.service, plan.victims) or {}
+            remaining = sum(jobs.values())
+            if remaining == 0 or self._monotonic() >= deadline:
                 return remaining
             self._pause(_POLL_SECONDS)
 

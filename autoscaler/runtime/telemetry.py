@@ -110,6 +110,13 @@ class Metrics:
             ["service", "outcome"],
             registry=r,
         )
+        self.jobs_stalled = Counter(
+            "compose_flowise_jobs_stalled",
+            "Jobs a worker lost before they finished (it died or was stopped), which BullMQ "
+            "ran again or failed, by queue signal",
+            ["signal"],
+            registry=r,
+        )
         self.tick_seconds = Histogram(
             "compose_flowise_tick_seconds", "Duration of one tick", registry=r
         )
@@ -166,6 +173,8 @@ class Metrics:
             for figure, value in shown.items():
                 if value is not None:
                     self.signal.labels(signal, figure).set(value)
+            if shown.get("stalled"):
+                self.jobs_stalled.labels(signal).inc(shown["stalled"] or 0)
 
     def _record_override(self, service: str, state: State, now: float) -> None:
         override = state.history(service).override

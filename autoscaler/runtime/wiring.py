@@ -28,7 +28,9 @@ from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
 from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.worker_jobs import WorkerJobs
 from autoscaler.signals import Connections, Reader
+from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stopping import StopSignal
 
 
@@ -42,12 +44,16 @@ def docker_client(settings: Settings) -> DockerClient:
     )
 
 
-def transaction(settings: Settings, stop: StopSignal | None = None) -> ScaleTransaction:
-    """The scaling transaction; its waits end at once when `stop` is requested."""
+def transaction(
+    settings: Settings, stop: StopSignal | None = None, opened: Connections | None = None
+) -> ScaleTransaction:
+    """The scaling transaction; its waits end at once when `stop` is requested. It sees the
+    workers' jobs through `opened` (by default, clients of its own)."""
     backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
-    return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause)
+    jobs = worker_jobs(settings, opened or connections(settings), backend)
+    return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause, jobs)
 
 
 def routing(settings: Settings) -> Routing:
@@ -59,6 +65,15 @@ def routing(settings: Settings) -> Routing:
         ready_timeout_seconds=settings.compose.ready_timeout_seconds,
         drain_timeout_seconds=nginx.drain_timeout_seconds,
     )
+
+
+def worker_jobs(settings: Settings, opened: Connections, backend: ComposeBackend) -> WorkerJobs:
+    """The jobs each worker runs, for each service that takes a queue's jobs."""
+    queues = {
+        service: [s.open_reader(opened) for s in policy.signals if isinstance(s, QueueSignal)]
+        for service, policy in settings.services.items()
+    }
+    return WorkerJobs(queues, backend.logs)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -143,8 +158,8 @@ def autoscaler(
         + settings.compose.ready_timeout_seconds
         + settings.nginx.drain_timeout_seconds
     )
-    scaling = transaction(settings, stop)
     opened = connections(settings)
+    scaling = transaction(settings, stop, opened)
     return Autoscaler(
         settings=settings,
         sensors=sensors(settings, opened),

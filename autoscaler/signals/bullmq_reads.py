@@ -1,11 +1,13 @@
 """What a BullMQ queue holds, read from Redis through the client it is handed: the depth in one
-pipelined round trip, the rates and the jobs' run time from two reads, and the workers registered
-on it (CLIENT LIST). The `bullmq_queue` signal sizes from it."""
+pipelined round trip, the rates and the jobs' run time from two reads, the workers registered
+on it (CLIENT LIST), the jobs each worker runs (their locks) and the jobs that stalled (its
+event stream). The `bullmq_queue` signal sizes from it."""
 
 from __future__ import annotations
 
 import base64
 import statistics
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from itertools import chain
@@ -58,6 +60,10 @@ class QueueLoad:
     concurrency: int | None = None
     """Jobs one worker runs at once (Flowise's WORKER_CONCURRENCY, as the stack sets it); None
     when unknown."""
+    stalled: int | None = None
+    """Jobs that stalled since the previous read: a worker lost them (it died, or was stopped
+    before they finished), and BullMQ put them back to run again, or failed them when they
+    stalled once too often. None on the first read."""
 
     def figures(self) -> Mapping[str, float | None]:
         return {
@@ -67,6 +73,7 @@ class QueueLoad:
             "completion_rate": self.completion_rate,
             "mean_job_seconds": self.mean_job_seconds,
             "workers": self.workers,
+            "stalled": self.stalled,
         }
 
 
@@ -101,6 +108,12 @@ FINISHED = ("completed", "failed")
 # for a mean, and two short round trips however many finished.
 JOB_SAMPLE = 50
 
+# At most this many entries of the event stream are read at once: the rest at the next read.
+EVENT_SAMPLE = 5000
+# BullMQ's events for a job that stalled: moved back to wait ('stalled'), or failed for having
+# stalled more than maxStalledCount times (moveStalledJobsToWait).
+_STALLED_FAILURE = "job stalled more than allowable limit"
+
 # How a Redis that will not list its clients says so: the command renamed away or disabled (some
 # managed services), or an ACL user without +client|list (NOPERM; redis-py keeps the words only).
 _CLIENT_LIST_REFUSED = ("unknown command", "disabled", "noperm", "no permissions")
@@ -127,6 +140,7 @@ class BullMQQueue:
         self._worker_names = (f"{prefix}:{encoded}", self._key)
         self.description = f"redis queue {self._key}"
         self._previous: PreviousSample[QueueDepth] = PreviousSample()
+        self._last_event: bytes | str | None = None
 
     def depth(self) -> QueueDepth | Unavailable:
         """The queue's keys, and when its newest finished job finished, in one pipelined round
@@ -171,7 +185,34 @@ class BullMQQueue:
             mean_job_seconds=self._mean_job_seconds(previous, depth),
             workers=self.workers(),
             concurrency=self.concurrency,
+            stalled=self.stalled_since_last_read(),
         )
+
+    def jobs_by_worker(self) -> Counter[str]:
+        """The jobs each worker runs now, by the worker's BullMQ id, in two round trips: a job
+        in `active` holds a lock whose value is the token of the worker running it,
+        `<worker id>:<n>` (Node and Python BullMQ alike). A job whose lock is gone (it stalled,
+        or finished meanwhile) is nobody's."""
+        job_ids = self._client.lrange(f"{self._key}:active", 0, -1)
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.get(f"{self._key}:{_text(job_id)}:lock")
+        tokens = [_text(token) for token in pipe.execute() if token is not None]
+        return Counter(token.rsplit(":", 1)[0] for token in tokens)
+
+    def stalled_since_last_read(self) -> int | None:
+        """Jobs that stalled since the previous call, from BullMQ's event stream
+        (`<prefix>:<queue>:events`, which Flowise caps at 10000 entries: far more than the
+        events between two reads); None on the first call, which only marks where to start."""
+        events = f"{self._key}:events"
+        if self._last_event is None:
+            newest = self._client.xrevrange(events, count=1)
+            self._last_event = newest[0][0] if newest else b"0-0"
+            return None
+        entries = self._client.xrange(events, min=f"({_text(self._last_event)}", count=EVENT_SAMPLE)
+        if entries:
+            self._last_event = entries[-1][0]
+        return sum(_stalled(fields) for _, fields in entries)
 
     def _mean_job_seconds(
         self, previous: tuple[float, QueueDepth] | None, depth: QueueDepth
@@ -229,6 +270,14 @@ class BullMQQueue:
             client_name == name or client_name.startswith(f"{name}:w:")
             for name in self._worker_names
         )
+
+
+def _stalled(fields: Mapping[bytes | str, bytes | str]) -> bool:
+    values = {_text(key): _text(value) for key, value in fields.items()}
+    event = values.get("event")
+    return event == "stalled" or (
+        event == "failed" and values.get("failedReason") == _STALLED_FAILURE
+    )
 
 
 def _text(value: bytes | str) -> str:

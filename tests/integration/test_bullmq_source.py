@@ -122,7 +122,7 @@ def test_arrivals_and_completions_between_two_loads(client, redis_server) -> Non
     add_jobs(redis_server, "q", 10)
     client.lpop("bull:q:wait", 5)  # five jobs taken and finished meanwhile
     second = source.read(now=110.0)
-    assert second == QueueLoad(7, 0, arrival_rate=1.0, completion_rate=0.5, workers=0)
+    assert second == QueueLoad(7, 0, arrival_rate=1.0, completion_rate=0.5, workers=0, stalled=0)
 
 
 def test_the_wrong_password_is_unavailable_and_says_why(redis_server) -> None:
@@ -387,3 +387,55 @@ def test_only_the_newest_fifty_finished_jobs_are_timed_completed_and_failed_toge
             record_finished_job(client, f"new-{state}-{n}", 199_000 + n, 200_000 + n, state)  # 1 s
     assert (client.zcard("bull:q:completed"), client.zcard("bull:q:failed")) == (50, 50)
     assert load_of(source).mean_job_seconds == 1.0
+
+
+def test_the_jobs_each_worker_runs_are_told_by_their_locks(client, redis_server) -> None:
+    source = BullMQQueue(client, "q")
+    asyncio.run(enqueue(redis_server, "q", [{"seconds": 30}] * 3))
+
+    async def run() -> None:
+        busy = Worker("q", run_as_told, {"connection": redis_server, "concurrency": 2})
+        try:
+            await until(lambda: sum(source.jobs_by_worker().values()) == 2, "running two")
+            assert source.jobs_by_worker() == {busy.id: 2}
+            idle_soon = Worker("q", run_as_told, {"connection": redis_server, "concurrency": 5})
+            try:
+                await until(lambda: len(source.jobs_by_worker()) == 2, "running on both")
+                assert source.jobs_by_worker() == {busy.id: 2, idle_soon.id: 1}
+            finally:
+                await idle_soon.close(force=True)
+        finally:
+            await busy.close(force=True)
+
+    asyncio.run(run())
+
+
+def stalls_of(client: redis.Redis, job: str) -> int:
+    """BullMQ's count of a job's stalls: `stc` in Python BullMQ 3.4, `stalledCounter` in Node
+    BullMQ 5 (Flowise's)."""
+    return int(client.hget(job, "stc") or client.hget(job, "stalledCounter") or 0)
+
+
+def test_a_job_cut_from_its_worker_counts_once_as_stalled(client, redis_server) -> None:
+    source = BullMQQueue(client, "q")
+    asyncio.run(enqueue(redis_server, "q", [{"seconds": 30}]))
+    assert source.stalled_since_last_read() is None, "the first read only marks where to start"
+    quick = {"connection": redis_server, "lockDuration": 500, "stalledInterval": 500}
+
+    async def run() -> None:
+        cut = Worker("q", run_as_told, quick)
+        await until(lambda: len(source.jobs_by_worker()) == 1, "running")
+        await cut.close(force=True)  # its lock expires: the job is lost with the worker
+        checker = Worker("other", finish_at_once, quick)
+        try:
+            stalled = Worker("q", run_as_told, {**quick, "concurrency": 1})
+            try:
+                await until(lambda: stalls_of(client, "bull:q:1") == 1, "stalled")
+            finally:
+                await stalled.close(force=True)
+        finally:
+            await checker.close(force=True)
+
+    asyncio.run(run())
+    assert source.stalled_since_last_read() == 1
+    assert source.stalled_since_last_read() == 0, "each stall is counted once"

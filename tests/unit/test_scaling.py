@@ -201,3 +201,69 @@ def test_a_stop_during_the_drain_ends_it_at_once_and_routes_the_victims_again(tm
         scaler.scale("flowise", 1, scaler.snapshot())
     assert not any(action.startswith("remove") for action in engine.actions)
     assert len(servers(path)) == 2, "the victim still runs, so it is routed to again"
+
+
+class Jobs:
+    """The jobs each worker runs, as BullMQ's locks tell: scripted per look, the last one kept."""
+
+    def __init__(self, *looks: dict[str, int]) -> None:
+        self.looks = list(looks)
+        self.asked: list[tuple[str, ...]] = []
+
+    def __call__(self, service: str, replicas) -> dict[str, int]:
+        self.asked.append(tuple(r.id for r in replicas))
+        look = self.looks.pop(0) if len(self.looks) > 1 else self.looks[0]
+        return {r.id: look[r.id] for r in replicas if r.id in look}
+
+
+def worker_scaler(
+    tmp_path: Path, jobs: Jobs, clock: Clock, workers: int = 3
+) -> tuple[ScaleTransaction, FakeEngine]:
+    engine = FakeEngine(1)
+    engine.containers += [
+        container("flowise-worker", n, health=None) for n in range(1, workers + 1)
+    ]
+    routing = Routing("nginx", "flowise", 3000, ready_timeout_seconds=10, drain_timeout_seconds=5)
+    upstream = NginxUpstream(engine, tmp_path / "flowise.conf")
+    scaler = ScaleTransaction(engine, upstream, routing, lambda: clock.now, clock.sleep, jobs)
+    return scaler, engine
+
+
+def test_a_worker_scale_in_picks_the_idle_worker_over_the_newest(tmp_path) -> None:
+    jobs = Jobs({"flowise-worker-1": 4, "flowise-worker-2": 0, "flowise-worker-3": 1})
+    scaler, _ = worker_scaler(tmp_path, jobs, Clock())
+    plan = scaler.plan("flowise-worker", 2, scaler.snapshot())
+    assert [r.name for r in plan.victims] == ["p-flowise-worker-2"]
+    assert plan.steps()[0] == (
+        "wait up to 5s until p-flowise-worker-2 run no job (their BullMQ job locks)"
+    )
+
+
+def test_a_worker_victim_finishes_its_jobs_before_it_stops(tmp_path) -> None:
+    busy = {"flowise-worker-1": 2, "flowise-worker-2": 3, "flowise-worker-3": 1}
+    jobs = Jobs(busy, busy, {**busy, "flowise-worker-3": 0})  # plan, one look busy, then done
+    clock = Clock()
+    scaler, engine = worker_scaler(tmp_path, jobs, clock)
+    outcome = scaler.scale("flowise-worker", 2, scaler.snapshot())
+    assert outcome.removed == ("p-flowise-worker-3",) and outcome.unfinished == 0
+    assert jobs.asked[1:] == [("flowise-worker-3",)] * 2, "the victim's jobs, looked at until none"
+    assert engine.actions == ["remove p-flowise-worker-3", "scale_to flowise-worker 2"]
+    assert clock.now > 0, "it waited"
+
+
+def test_a_worker_victim_still_busy_at_the_timeout_stops_and_says_so(tmp_path) -> None:
+    jobs = Jobs({"flowise-worker-1": 2, "flowise-worker-2": 3, "flowise-worker-3": 1})
+    clock = Clock()
+    scaler, engine = worker_scaler(tmp_path, jobs, clock)
+    outcome = scaler.scale("flowise-worker", 2, scaler.snapshot())
+    assert outcome.unfinished == 1 and clock.now >= 5
+    assert engine.actions == ["remove p-flowise-worker-3", "scale_to flowise-worker 2"]
+
+
+def test_workers_whose_jobs_are_not_seen_stop_at_once(tmp_path) -> None:
+    clock = Clock()
+    scaler, _ = worker_scaler(tmp_path, lambda service, replicas: None, clock)
+    plan = scaler.plan("flowise-worker", 2, scaler.snapshot())
+    assert not plan.finishes_jobs and plan.steps() == ("stop and remove p-flowise-worker-3",)
+    scaler.apply(plan, scaler.snapshot())
+    assert clock.now == 0

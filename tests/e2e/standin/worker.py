@@ -1,6 +1,7 @@
 """Stand-in for a Flowise worker (`flowise worker`): consumes `${QUEUE_NAME}-prediction` with
-WORKER_CONCURRENCY jobs at once. A job's question is a number of milliseconds to sleep, as in the
-LLM-free sleep flow; `fail` fails the job. Opens no port, like Flowise 3.1.4's worker.
+WORKER_CONCURRENCY jobs at once, and logs its BullMQ worker id as Flowise does. A job's question
+is a number of milliseconds to sleep, as in the LLM-free sleep flow; `fail` fails the job. Opens
+no port, like Flowise 3.1.4's worker.
 
 On SIGTERM it stops taking jobs, finishes the running ones for up to 30 s, then exits.
 """
@@ -10,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+from datetime import datetime
 
 import flow
 from bullmq import Worker
@@ -34,6 +36,9 @@ async def main() -> None:
         queue, run_job, {"connection": os.environ["REDIS_URL"], "concurrency": concurrency}
     )
     print(f"worker {HOSTNAME}: {queue}, concurrency {concurrency}", file=sys.stderr, flush=True)
+    # As Flowise's `flowise worker` logs it: the worker's BullMQ id, which its job locks hold.
+    print(f"{datetime.now():%Y-%m-%d %H:%M:%S} [INFO]: Prediction Worker {worker.id} created",
+          flush=True)  # fmt: skip
     await stop.wait()
     try:
         await asyncio.wait_for(worker.close(), FINISH_SECONDS)
