@@ -135,7 +135,6 @@ class Daemon:
             what = f"{service} {plan.before} -> {plan.target}"
             took = f"after {now - action.started_at:.1f}s"
             if action.error:
-                self._metrics.errors.labels("docker").inc()
                 self._event(logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}")
             else:
                 self._event(logging.INFO, "action-done", f"{what} done {took}")

@@ -151,8 +151,9 @@ def autoscaler(
     replicas (the daemon's ReplicaWatch); by default they are listed at every tick. `actions`:
     the actions in progress (the daemon's, across config reloads); by default none yet."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    # Longer than the longest tick (a scale-out waits for readiness, a scale-in drains), so
-    # a standby never takes over from a daemon that is still acting.
+    # Longer than the longest action (a scale-out waits for readiness, a scale-in drains): the
+    # ticks renew it meanwhile, but should they stop with an action under way, a standby still
+    # never acts on top of it.
     lease_ttl = (
         3 * settings.daemon.interval_seconds
         + settings.compose.ready_timeout_seconds
