@@ -13,8 +13,8 @@ from autoscaler.config import LoadedConfig, Settings
 from autoscaler.runtime import daemon as daemon_module
 from autoscaler.runtime.autoscaler import TickReport
 from autoscaler.runtime.observe import Observed
-from autoscaler.runtime.state import ServiceRecord, TickRecord
-from autoscaler.runtime.telemetry import notify_systemd
+from autoscaler.runtime.state import ServiceRecord, State, TickRecord
+from autoscaler.runtime.telemetry import Metrics, notify_systemd
 
 
 def test_notify_reaches_systemds_socket(tmp_path: Path, monkeypatch) -> None:
@@ -102,3 +102,14 @@ def test_a_tick_is_logged_when_something_happened(tmp_path, logged, report, expe
     daemon = daemon_for(tmp_path)
     daemon._last_logged = logged[-1] if logged else None
     assert daemon._worth_logging(report) is expected
+
+
+def test_stalled_jobs_are_counted_as_each_read_finds_them() -> None:
+    metrics = Metrics()
+    for stalled in (None, 0.0, 2.0, 1.0):
+        record = TickRecord(0, "host:1", True, readings={"queue": {"stalled": stalled}})
+        metrics.record(TickReport(record, Observed(0, {}, {}), {}), State(), 0.01)
+    counted = metrics.registry.get_sample_value(
+        "compose_flowise_jobs_stalled_total", {"signal": "queue"}
+    )
+    assert counted == 3
