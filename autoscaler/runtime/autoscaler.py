@@ -124,7 +124,10 @@ class Autoscaler:
         errors += [f"{s}: {o.record.error}" for s, o in outcomes.items() if o.record.error]
         records = {service: outcome.record for service, outcome in outcomes.items()}
         readings = _shown_readings(observed)
-        record = TickRecord(now, self.lease.holder, leading, records, tuple(errors), readings)
+        record = TickRecord(
+            now, self.lease.holder, leading, records, tuple(errors), readings,
+            down=observed.sources_down(),
+        )  # fmt: skip
         failed = observed.failed_sources()
         if reconcile_error or any(o.record.error for o in outcomes.values()):
             failed.add("docker")

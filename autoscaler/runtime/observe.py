@@ -55,8 +55,15 @@ class Observed:
 
     def failed_sources(self) -> set[str]:
         """Each source that failed, once however many signals read it."""
-        failed = {r.source for r in self.readings.values() if isinstance(r, Unavailable)}
-        return failed | ({"docker"} if self.docker_error else set())
+        return set(self.sources_down())
+
+    def sources_down(self) -> dict[str, str]:
+        """Each source that could not be read (redis, nginx, docker) -> why (its first reason)."""
+        down: dict[str, str] = {}
+        for reading in self.readings.values():
+            if isinstance(reading, Unavailable):
+                down.setdefault(reading.source, reading.reason)
+        return down | ({"docker": self.docker_error} if self.docker_error else {})
 
     def errors(self) -> list[str]:
         missing = [
@@ -86,7 +93,11 @@ class ListedEachTime:
 
 
 def observe(sensors: Sensors, replicas: ReplicaSource, now: float) -> Observed:
-    readings = sensors.read(now)
+    return observed_with(sensors.read(now), replicas, now)
+
+
+def observed_with(readings: Mapping[str, object], replicas: ReplicaSource, now: float) -> Observed:
+    """The stack as `readings` (taken at `now`) show it, with the replicas listed now."""
     try:
         return Observed(now, readings, replicas.current())
     except ActuatorError as error:

@@ -31,9 +31,13 @@ from autoscaler.signals import Connections, Reader
 from autoscaler.stopping import StopSignal
 
 
-def docker_client(settings: Settings) -> DockerClient:
+def docker_client(settings: Settings, timeout_seconds: float | None = None) -> DockerClient:
+    """The project's Docker client; each docker command it runs is ended after `timeout_seconds`
+    when given (the CLI itself waits forever on an engine that accepts and never answers)."""
     compose = settings.compose
+    deadline = ["timeout", f"{timeout_seconds:g}"] if timeout_seconds else []
     return DockerClient(
+        client_call=[*deadline, "docker"],
         compose_files=[compose.directory / file for file in compose.files],  # relative to it
         compose_project_name=compose.project_name,
         compose_project_directory=compose.directory,
@@ -41,9 +45,12 @@ def docker_client(settings: Settings) -> DockerClient:
     )
 
 
-def transaction(settings: Settings, stop: StopSignal | None = None) -> ScaleTransaction:
+def transaction(
+    settings: Settings, stop: StopSignal | None = None, docker_timeout_seconds: float | None = None
+) -> ScaleTransaction:
     """The scaling transaction; its waits end at once when `stop` is requested."""
-    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    docker = docker_client(settings, docker_timeout_seconds)
+    backend = ComposeBackend(docker, settings.compose.project_name)
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause)
@@ -129,9 +136,11 @@ def autoscaler(
     dry_run: bool,
     stop: StopSignal | None = None,
     replicas: ReplicaSource | None = None,
+    docker_timeout_seconds: float | None = None,
 ) -> Autoscaler:
     """Everything one tick needs, built from the config. `replicas`: where the tick sees the
-    replicas (the daemon's ReplicaWatch); by default they are listed at every tick."""
+    replicas (the daemon's ReplicaWatch); by default they are listed at every tick, each docker
+    command ended after `docker_timeout_seconds` when given."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
     # Longer than the longest tick (a scale-out waits for readiness, a scale-in drains), so
     # a standby never takes over from a daemon that is still acting.
@@ -140,7 +149,7 @@ def autoscaler(
         + settings.compose.ready_timeout_seconds
         + settings.nginx.drain_timeout_seconds
     )
-    scaling = transaction(settings, stop)
+    scaling = transaction(settings, stop, docker_timeout_seconds)
     opened = connections(settings)
     return Autoscaler(
         settings=settings,
