@@ -92,10 +92,10 @@ def _observe(sensors: Sensors, replicas: ReplicaSource) -> Observed:
     """One observation; a second read for the rates only when every source answered the first."""
     readings = sensors.read(time.time())
     if any(isinstance(reading, Unavailable) for reading in readings.values()):
-        return observed_with(readings, replicas, time.time())
+        return observed_with(sensors, readings, replicas, time.time())
     time.sleep(SAMPLE_SECONDS)
     now = time.time()
-    return observed_with(sensors.read(now), replicas, now)
+    return observed_with(sensors, sensors.read(now), replicas, now)
 
 
 def _lease_holder(settings: Settings, down: dict[str, str]) -> str | None:

@@ -137,9 +137,8 @@ def test_metrics_and_status_show_real_figures_and_no_secret(stack, config, daemo
     port = re.search(r"metrics_port = (\d+)", config.read_text())[1]
     metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert 'compose_flowise_replicas{kind="desired",service="flowise-worker"}' in metrics
-    assert (
-        f'compose_flowise_signal{{figure="backlog",signal="bullmq_queue:{QUEUE}"}} 5.0' in metrics
-    )
+    assert f'compose_flowise_queue_backlog_jobs{{signal="bullmq_queue:{QUEUE}"}} 5.0' in metrics
+    assert 'compose_flowise_source_up{source="redis"} 1.0' in metrics
     assert "compose_flowise_leading 1.0" in metrics
     result = run_cli("status", "--json", "--config", str(config))
     assert result.returncode == 0, result.stderr
