@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+from datetime import UTC, datetime
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -43,11 +44,13 @@ def setup_logging(log_format: str) -> None:
 
 
 def log_event(log_format: str, level: int, event: str, message: str, **fields: object) -> None:
+    """One line; in JSON, with its time (UTC, ISO 8601) for whatever ships it beyond journald."""
     if log_format == "json":
         log.log(
             level,
             json.dumps(
                 {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                     "level": logging.getLevelName(level).lower(),
                     "event": event,
                     "message": message,
@@ -57,6 +60,14 @@ def log_event(log_format: str, level: int, event: str, message: str, **fields: o
         )
     else:
         log.log(level, message)
+
+
+def tick_level(result: TickReport) -> int:
+    """ERROR when the tick failed (the replicas unseen, or an action failed), WARNING when it had
+    any other error (a source down: the policy held), else INFO."""
+    if result.failed:
+        return logging.ERROR
+    return logging.WARNING if result.record.errors else logging.INFO
 
 
 def log_tick(log_format: str, result: TickReport, seconds: float) -> None:
@@ -69,12 +80,11 @@ def log_tick(log_format: str, result: TickReport, seconds: float) -> None:
             "services": {name: vars(service) for name, service in record.services.items()},
             "errors": list(record.errors),
         }
-        log_event(log_format, logging.INFO, "tick", "tick", **fields)
+        log_event(log_format, tick_level(result), "tick", "tick", **fields)
         return
     services = " || ".join(_service_line(s) for s in record.services.values())
     errors = f" | errors: {'; '.join(record.errors)}" if record.errors else ""
-    level = logging.WARNING if record.errors else logging.INFO
-    log.log(level, f"tick ({role}, {seconds:.2f}s): {services}{errors}")
+    log.log(tick_level(result), f"tick ({role}, {seconds:.2f}s): {services}{errors}")
 
 
 def _service_line(service: ServiceRecord) -> str:

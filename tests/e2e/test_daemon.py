@@ -95,6 +95,7 @@ def test_json_logs_one_object_per_tick(stack, config) -> None:
     ticks = [json.loads(line) for line in result.stderr.splitlines() if '"event": "tick"' in line]
     assert len(ticks) == 1
     assert ticks[0]["leading"] is True
+    assert ticks[0]["level"] == "info" and ticks[0]["time"].endswith("+00:00")
     assert ticks[0]["services"]["flowise"]["current"] == 1
 
 

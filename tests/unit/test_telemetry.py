@@ -1,8 +1,13 @@
 """The daemon's metrics: missing reads as missing, each failure counted once, one unit per
-gauge, and the listen address the config names."""
+gauge, and the listen address the config names. Its JSON tick lines: a time, and a level that
+says whether the tick had errors."""
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import replace
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,7 +20,7 @@ from autoscaler.runtime import daemon as daemon_module
 from autoscaler.runtime.autoscaler import TickReport
 from autoscaler.runtime.observe import Observed
 from autoscaler.runtime.state import ServiceRecord, State, TickRecord
-from autoscaler.runtime.telemetry import Metrics
+from autoscaler.runtime.telemetry import Metrics, log_tick
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_stub_status import HttpLoad
 from tests.conftest import free_port
@@ -165,3 +170,30 @@ def test_a_metrics_address_that_is_not_an_ip_is_rejected(tmp_path) -> None:
     config.write_text('[daemon]\nmetrics_address = "everywhere"\n')
     with pytest.raises(ConfigError, match=r"daemon\.metrics_address"):
         load(config, {})
+
+
+def logged_tick(caplog, result: TickReport) -> dict:
+    with caplog.at_level(logging.INFO, logger="compose-flowise"):
+        log_tick("json", result, 0.02)
+    (line,) = (record.getMessage() for record in caplog.records)
+    return json.loads(line)
+
+
+LEVELS = {
+    "no error": ((), True, "info"),
+    "a source down: the policy held": (("queue: redis: ConnectionError",), True, "warning"),
+    "Docker unreachable: the tick failed": (("docker: Cannot connect",), False, "error"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("errors, docker_up, level", LEVELS.values(), ids=LEVELS.keys())
+def test_a_json_tick_line_has_its_time_and_the_level_of_its_errors(
+    caplog, errors, docker_up, level
+) -> None:
+    result = report(100.0, READ, docker_up)
+    result = replace(result, record=replace(result.record, errors=errors))
+    line = logged_tick(caplog, result)
+    assert line["level"] == level
+    assert line["errors"] == list(errors)
+    assert datetime.fromisoformat(line["time"]).tzinfo is not None
+    assert caplog.records[0].levelname == level.upper()
