@@ -97,6 +97,10 @@ TICK_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 
 """A quiet tick takes milliseconds; one that scales waits for readiness and drains: minutes."""
 
 
+ERROR_SOURCES = ("redis", "nginx", "docker", "tick")
+DIRECTIONS = ("up", "down")
+
+
 class _Series:
     """The gauge series set at the last tick. One not set again at the next is removed: what
     could not be read is missing from the scrape, never its last value, never 0."""
@@ -151,6 +155,8 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        for source in ERROR_SOURCES:  # at 0 from the start, so that rate() sees the first one
+            self.errors.labels(source)
         self.deaf_mains = Counter(
             "compose_flowise_deaf_mains",
             "Mains found healthy but answering no request, by what was done (restarted, failed)",
@@ -223,9 +229,11 @@ class Metrics:
             ("desired", record.desired),
         ):
             self._series.set(self.replicas, (service, kind), value)
+        events = {
+            direction: self.scale_events.labels(service, direction) for direction in DIRECTIONS
+        }
         if record.acted:
-            direction = "up" if record.desired > record.current else "down"
-            self.scale_events.labels(service, direction).inc()
+            events["up" if record.desired > record.current else "down"].inc()
 
     def _record_readings(self, result: TickReport) -> None:
         for signal, reading in result.observed.readings.items():

@@ -67,6 +67,13 @@ def test_each_figure_has_its_own_gauge_named_with_its_unit() -> None:
     assert sample(metrics, "compose_flowise_last_successful_tick_timestamp_seconds") == 100.0
     for source in ("redis", "nginx", "docker"):
         assert sample(metrics, "compose_flowise_source_up", source=source) == 1
+        assert sample(metrics, "compose_flowise_errors_total", source=source) == 0, "0, not absent"
+    assert (
+        sample(
+            metrics, "compose_flowise_scale_events_total", service="flowise-worker", direction="up"
+        )
+        == 0
+    )
 
 
 def test_a_source_that_fails_leaves_no_last_value_behind() -> None:
