@@ -124,7 +124,9 @@ class _Tally:
     slo_violation_seconds: int = 0
     scale_changes: int = 0
     waits: Counter[int] = field(default_factory=Counter)
-    seconds: list[ServiceView] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)
     queue_waits: list[int] = field(default_factory=list)
 
     def count_change(self, before: int, after: int) -> None:
@@ -143,7 +145,9 @@ class _Tally:
         wait = 0 if oldest is None else second + 1 - oldest
         if wait > self.slo_seconds:
             self.slo_violation_seconds += 1
-        self.seconds.append(service.view(second))
+        self.replicas.append(service.requested)
+        self.ready.append(service.ready(second))
+        self.waiting.append(service.waiting)
         self.queue_waits.append(wait)
 
     def result(self) -> PolicyResult:
@@ -157,9 +161,9 @@ class _Tally:
 
     def timeline(self) -> Timeline:
         return Timeline(
-            replicas=tuple(view.requested for view in self.seconds),
-            ready=tuple(view.ready for view in self.seconds),
-            waiting_jobs=tuple(view.waiting for view in self.seconds),
+            replicas=tuple(self.replicas),
+            ready=tuple(self.ready),
+            waiting_jobs=tuple(self.waiting),
             queue_wait_seconds=tuple(self.queue_waits),
         )
 
