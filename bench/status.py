@@ -34,7 +34,7 @@ def run(*command: object) -> None:
 def fresh_tick(state_file: Path) -> None:
     services = {name: ServiceRecord(1, 1, 1, f"{name} 1 -> 1", acted=False)
                 for name in ("flowise", "flowise-worker")}  # fmt: skip
-    tick = TickRecord(time.time(), "bench:1", True, services, (), {}, {})
+    tick = TickRecord(time.time(), "bench:1", True, services)
     StateFile(state_file).write(State(last_tick=tick))
 
 

@@ -111,7 +111,7 @@ def test_the_text_says_what_is_down_and_never_zero_replicas_when_docker_is_unrea
 
 
 def fresh_tick(tmp_path: Path, down: dict[str, str], services: dict[str, ServiceRecord]) -> None:
-    tick = TickRecord(time.time(), "host:1", True, services, (), {}, down)
+    tick = TickRecord(time.time(), "host:1", True, services, down=down)
     StateFile(tmp_path / "state.json").write(State(last_tick=tick))
 
 
