@@ -9,12 +9,10 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
-import requests
-from python_on_whales import DockerClient
 
-from autoscaler.actuators.compose import ComposeBackend
 from autoscaler.actuators.main_restart import MainRestart
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.transaction import ScaleTransaction
@@ -30,10 +28,18 @@ from autoscaler.runtime.state import StateFile
 from autoscaler.signals import Connections, Reader
 from autoscaler.stopping import StopSignal
 
+if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a good part of a
+    # second to import, and `status` from a fresh tick talks to neither Docker nor nginx.
+    from python_on_whales import DockerClient
+
+    from autoscaler.actuators.compose import ComposeBackend
+
 
 def docker_client(settings: Settings, timeout_seconds: float | None = None) -> DockerClient:
     """The project's Docker client; each docker command it runs is ended after `timeout_seconds`
     when given (the CLI itself waits forever on an engine that accepts and never answers)."""
+    from python_on_whales import DockerClient
+
     compose = settings.compose
     deadline = ["timeout", f"{timeout_seconds:g}"] if timeout_seconds else []
     return DockerClient(
@@ -49,11 +55,16 @@ def transaction(
     settings: Settings, stop: StopSignal | None = None, docker_timeout_seconds: float | None = None
 ) -> ScaleTransaction:
     """The scaling transaction; its waits end at once when `stop` is requested."""
-    docker = docker_client(settings, docker_timeout_seconds)
-    backend = ComposeBackend(docker, settings.compose.project_name)
+    backend = compose_backend(settings, docker_client(settings, docker_timeout_seconds))
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause)
+
+
+def compose_backend(settings: Settings, docker: DockerClient) -> ComposeBackend:
+    from autoscaler.actuators.compose import ComposeBackend
+
+    return ComposeBackend(docker, settings.compose.project_name)
 
 
 def routing(settings: Settings) -> Routing:
@@ -75,6 +86,8 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 
 def connections(settings: Settings) -> Connections:
+    import requests
+
     return Connections(
         redis=redis_client(settings),
         key_prefix=settings.redis.key_prefix,
@@ -126,7 +139,7 @@ def replica_watch(settings: Settings) -> ReplicaWatch:
         filters = {"type": "container", "label": project}
         return docker.system.events(since=since, until=until, filters=filters)
 
-    backend = ComposeBackend(docker, settings.compose.project_name)
+    backend = compose_backend(settings, docker)
     full = settings.daemon.full_reconcile_seconds
     return ReplicaWatch(backend.replicas, events, full, time.monotonic)
 
@@ -167,6 +180,6 @@ def autoscaler(
 
 def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
     """The watch for mains that stay healthy but answer nothing; it acts through `scaling`."""
-    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    backend = compose_backend(settings, docker_client(settings))
     restart = MainRestart(backend, scaling)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)
