@@ -11,7 +11,6 @@ Usage: python bench/daemon.py  (needs the package installed and a running Docker
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,22 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import Stack, free_port, running_stack
+from timing import median_seconds
 
 from autoscaler import config
 from autoscaler.runtime import wiring
 
-ROUNDS = 15
 IDLE_SECONDS = 60
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def median_seconds(action, rounds: int = ROUNDS) -> float:
-    timings = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
 
 
 def cpu_seconds_and_rss(pid: int) -> tuple[float, int]:

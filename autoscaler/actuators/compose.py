@@ -96,10 +96,18 @@ def _docker_errors() -> Iterator[None]:
     except NoSuchContainer as error:
         raise _Vanished(_command(error), "no such container") from None
     except DockerException as error:
-        detail = error.stderr or error.stdout or f"exit {error.return_code}"
+        detail = error.stderr or error.stdout or _exit_reason(error.return_code)
         raise ActuatorError(_command(error), detail) from None
     except ClientNotFoundError:
         raise ActuatorError("docker", "the docker command is not installed") from None
+
+
+# What coreutils' `timeout` exits with when it ended the command at its deadline.
+_TIMED_OUT = 124
+
+
+def _exit_reason(return_code: int) -> str:
+    return "no answer before the deadline" if return_code == _TIMED_OUT else f"exit {return_code}"
 
 
 def _command(error: DockerException) -> str:

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from autoscaler.commands.common import add_config_option, load_config
+from autoscaler.errors import OperatorError
+from autoscaler.files import write_atomically
+from autoscaler.simulation import chart
 from autoscaler.simulation.scenario import Comparison, Scenario, compare, scenario
 from autoscaler.simulation.service import ServiceModel
 from autoscaler.simulation.trace import Trace, read_trace
@@ -136,7 +139,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="most replicas (default: the queue-scaled service's max_replicas)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of a table, with each policy's run second by second",
+    )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        metavar="FILE.png",
+        help="also draw the load, each policy's replicas and the queue wait over time into "
+        "this PNG (needs the `chart` extra: pip install 'compose-flowise[chart]')",
+    )
     parser.set_defaults(run=_simulate)
 
 
@@ -151,6 +165,8 @@ def _simulate(args: argparse.Namespace) -> int:
         args.max_replicas,
     )
     comparison = compare(trace, chosen)
+    if args.chart:
+        _draw(args.chart, comparison, _title(trace, chosen), chosen.slo_seconds)
     if args.json:
         print(json.dumps(_report(trace, comparison), indent=2))
     else:
@@ -158,11 +174,23 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _draw(path: Path, comparison: Comparison, title: str, slo_seconds: float) -> None:
+    picture = chart.png(comparison, title, slo_seconds)
+    try:
+        write_atomically(path, picture)
+    except OSError as error:
+        raise OperatorError(f"cannot write the chart to {path}: {error.strerror}") from None
+
+
 def _report(trace: Trace, comparison: Comparison) -> dict[str, object]:
     return {
         "trace": trace.name,
         "lower_bound_replica_seconds": comparison.lower_bound_replica_seconds,
         "policies": {name: asdict(result) for name, result in comparison.policies.items()},
+        "series": {
+            "arrivals": comparison.arrivals,
+            "policies": {name: asdict(run) for name, run in comparison.timelines.items()},
+        },
     }
 
 
@@ -175,15 +203,19 @@ COLUMNS = {
 }
 
 
-def _table(trace: Trace, chosen: Scenario, comparison: Comparison) -> str:
+def _title(trace: Trace, chosen: Scenario) -> str:
     model, policy = chosen.model, chosen.policy
     job_seconds = "from the trace" if trace.job_seconds else f"{chosen.default_job_seconds:g} s"
-    title = (
+    return (
         f"{trace.name}: {len(trace.arrivals)} s, {sum(trace.arrivals)} jobs of {job_seconds}; "
         f"{model.concurrency} slots per replica, startup {model.startup_seconds} s, "
         f"SLO {chosen.slo_seconds:g} s, {policy.min_replicas}-{policy.max_replicas} replicas "
         f"of {chosen.service}"
     )
+
+
+def _table(trace: Trace, chosen: Scenario, comparison: Comparison) -> str:
+    title = _title(trace, chosen)
     legend = (
         "cost: replica-seconds; slo-s: seconds ending with a job waiting over the SLO; "
         "p95: wait for a slot (s); changes: scale changes; max: most replicas"

@@ -1,4 +1,5 @@
-"""`compose-flowise status`: replicas, metrics, what the daemon would do and why."""
+"""`compose-flowise status`: what is down (exit 1 then), replicas, metrics, what the daemon would
+do and why."""
 
 from __future__ import annotations
 
@@ -18,4 +19,4 @@ def configure(status_command: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace) -> int:
     report = status.gather(load_config(args).settings)
     print(json.dumps(report, indent=2) if args.json else status.render(report))
-    return 0
+    return status.exit_code(report)

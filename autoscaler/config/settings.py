@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    IPvAnyAddress,
     RedisDsn,
     ValidationInfo,
     field_validator,
@@ -166,7 +168,12 @@ class DaemonSettings(Section):
         default=9464,
         ge=0,
         le=65535,
-        description="Prometheus metrics on 127.0.0.1 at this port; 0 turns them off.",
+        description="Prometheus metrics at this port of `metrics_address`; 0 turns them off.",
+    )
+    metrics_address: IPvAnyAddress = Field(
+        default=IPv4Address("127.0.0.1"),
+        description="The address the metrics listen on. 127.0.0.1 keeps them on this host; "
+        "another (0.0.0.0: every interface) serves them to whoever reaches it: firewall it.",
     )
 
 

@@ -156,7 +156,10 @@ class Autoscaler:
         errors = tuple(observed.errors() + acting_errors)
         records = {service: outcome.record for service, outcome in outcomes.items()}
         readings = _shown_readings(observed)
-        record = TickRecord(now, self.lease.holder, leading, records, errors, readings)
+        record = TickRecord(
+            now, self.lease.holder, leading, records, errors, readings,
+            down=observed.sources_down(),
+        )  # fmt: skip
         failed = observed.failed_sources() | ({"docker"} if acting_errors else set())
         histories = {s: o.history for s, o in outcomes.items() if o.history}
         return TickReport(

@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -58,7 +60,7 @@ class Daemon:
         self._log_format = log_format
         self._stop = stop or StopSignal()
         self._reload_requested = threading.Event()
-        self._metrics = Metrics()
+        self._metrics = Metrics(version("compose-flowise"))
         self._following_events = False
         self._last_logged: TickReport | None = None
         self._actions = Actions()
@@ -153,15 +155,17 @@ class Daemon:
             self._reload()
         self.tick()
 
-    def _serve_metrics(self) -> None:
-        port = self._settings.daemon.metrics_port
+    def _serve_metrics(self) -> WSGIServer | None:
+        settings = self._settings.daemon
+        address, port = str(settings.metrics_address), settings.metrics_port
         if not port:
-            return
+            return None
         try:
-            self._metrics.serve(port)
+            return self._metrics.serve(address, port)
         except OSError as error:
-            raise DaemonError(f"cannot serve metrics on 127.0.0.1:{port} ({error.strerror}): "
-                              "set daemon.metrics_port to a free port, or 0") from None  # fmt: skip
+            raise DaemonError(f"cannot serve metrics on {address}:{port} ({error.strerror}): "
+                              "set daemon.metrics_port to a free port (0: none) and "
+                              "daemon.metrics_address to one of this host") from None  # fmt: skip
 
     def _use(self, loaded: config.LoadedConfig) -> None:
         self._settings = loaded.settings

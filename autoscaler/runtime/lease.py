@@ -33,11 +33,9 @@ def lease_key(project: str) -> str:
 
 
 def lease_holder(client: redis.Redis, project: str) -> str | None:
-    """Who holds the project's lease now; None when it is free or Redis does not answer."""
-    try:
-        value = client.get(lease_key(project))
-    except redis.RedisError:
-        return None
+    """Who holds the project's lease now; None when it is free. Raises redis.RedisError when
+    Redis does not answer: nobody can tell then."""
+    value = client.get(lease_key(project))
     return value.decode() if isinstance(value, bytes) else None
 
 

@@ -24,6 +24,11 @@ class Sensors:
         self._readers = readers
         self._sources = sources
 
+    @property
+    def sources(self) -> frozenset[str]:
+        """What the readers talk to (redis, nginx)."""
+        return frozenset(reader.source for reader in self._readers.values())
+
     def read(self, now: float) -> dict[str, object]:
         """Signal name -> its reading, or Unavailable with the reason: a reader that fails, in
         any way, never stops the others and never reads as zero."""
@@ -52,11 +57,25 @@ class Observed:
     readings: Mapping[str, object]
     snapshot: Snapshot | None
     docker_error: str | None = None
+    sources: frozenset[str] = frozenset()
+    """What the signals were read from (redis, nginx); docker, for the replicas, besides."""
 
     def failed_sources(self) -> set[str]:
         """Each source that failed, once however many signals read it."""
-        failed = {r.source for r in self.readings.values() if isinstance(r, Unavailable)}
-        return failed | ({"docker"} if self.docker_error else set())
+        return set(self.sources_down())
+
+    def sources_down(self) -> dict[str, str]:
+        """Each source that could not be read (redis, nginx, docker) -> why (its first reason)."""
+        down: dict[str, str] = {}
+        for reading in self.readings.values():
+            if isinstance(reading, Unavailable):
+                down.setdefault(reading.source, reading.reason)
+        return down | ({"docker": self.docker_error} if self.docker_error else {})
+
+    def sources_up(self) -> dict[str, bool]:
+        """Each source asked, docker included -> whether it answered."""
+        down = self.sources_down()
+        return {source: source not in down for source in self.sources | {"docker", *down}}
 
     def errors(self) -> list[str]:
         missing = [
@@ -86,11 +105,18 @@ class ListedEachTime:
 
 
 def observe(sensors: Sensors, replicas: ReplicaSource, now: float) -> Observed:
-    readings = sensors.read(now)
+    return observed_with(sensors, sensors.read(now), replicas, now)
+
+
+def observed_with(
+    sensors: Sensors, readings: Mapping[str, object], replicas: ReplicaSource, now: float
+) -> Observed:
+    """The stack as `readings` of `sensors` (taken at `now`) show it, with the replicas listed
+    now."""
     try:
-        return Observed(now, readings, replicas.current())
+        return Observed(now, readings, replicas.current(), sources=sensors.sources)
     except ActuatorError as error:
-        return Observed(now, readings, None, str(error))
+        return Observed(now, readings, None, str(error), sensors.sources)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ class TickRecord:
     """Signal name -> its figures, or why it could not be read."""
     deaf_mains: tuple[DeafMainEvent, ...] = ()
     """The mains this tick found deaf, and what it did."""
+    down: Mapping[str, str] = field(default_factory=dict)
+    """Each source that could not be read (redis, nginx, docker) -> why."""
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,10 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
-import requests
-from python_on_whales import DockerClient
 
-from autoscaler.actuators.compose import ComposeBackend
 from autoscaler.actuators.main_restart import MainRestart
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.transaction import ScaleTransaction
@@ -33,10 +31,22 @@ from autoscaler.signals import Connections, Reader
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stopping import StopSignal
 
+if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a good part of a
+    # second to import, and `status` from a fresh tick talks to neither Docker nor nginx.
+    from python_on_whales import DockerClient
 
-def docker_client(settings: Settings) -> DockerClient:
+    from autoscaler.actuators.compose import ComposeBackend
+
+
+def docker_client(settings: Settings, timeout_seconds: float | None = None) -> DockerClient:
+    """The project's Docker client; each docker command it runs is ended after `timeout_seconds`
+    when given (the CLI itself waits forever on an engine that accepts and never answers)."""
+    from python_on_whales import DockerClient
+
     compose = settings.compose
+    deadline = ["timeout", f"{timeout_seconds:g}"] if timeout_seconds else []
     return DockerClient(
+        client_call=[*deadline, "docker"],
         compose_files=[compose.directory / file for file in compose.files],  # relative to it
         compose_project_name=compose.project_name,
         compose_project_directory=compose.directory,
@@ -45,15 +55,25 @@ def docker_client(settings: Settings) -> DockerClient:
 
 
 def transaction(
-    settings: Settings, stop: StopSignal | None = None, opened: Connections | None = None
+    settings: Settings,
+    stop: StopSignal | None = None,
+    opened: Connections | None = None,
+    docker_timeout_seconds: float | None = None,
 ) -> ScaleTransaction:
     """The scaling transaction; its waits end at once when `stop` is requested. It sees the
-    workers' jobs through `opened` (by default, clients of its own)."""
-    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    workers' jobs through `opened` (by default, clients of its own); each docker command is
+    ended after `docker_timeout_seconds` when given."""
+    backend = compose_backend(settings, docker_client(settings, docker_timeout_seconds))
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     jobs = worker_jobs(settings, opened or connections(settings), backend)
     return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause, jobs)
+
+
+def compose_backend(settings: Settings, docker: DockerClient) -> ComposeBackend:
+    from autoscaler.actuators.compose import ComposeBackend
+
+    return ComposeBackend(docker, settings.compose.project_name)
 
 
 def routing(settings: Settings) -> Routing:
@@ -84,6 +104,8 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 
 def connections(settings: Settings) -> Connections:
+    import requests
+
     return Connections(
         redis=redis_client(settings),
         key_prefix=settings.redis.key_prefix,
@@ -135,7 +157,7 @@ def replica_watch(settings: Settings) -> ReplicaWatch:
         filters = {"type": "container", "label": project}
         return docker.system.events(since=since, until=until, filters=filters)
 
-    backend = ComposeBackend(docker, settings.compose.project_name)
+    backend = compose_backend(settings, docker)
     full = settings.daemon.full_reconcile_seconds
     return ReplicaWatch(backend.replicas, events, full, time.monotonic)
 
@@ -146,10 +168,12 @@ def autoscaler(
     stop: StopSignal | None = None,
     replicas: ReplicaSource | None = None,
     actions: Actions | None = None,
+    docker_timeout_seconds: float | None = None,
 ) -> Autoscaler:
     """Everything one tick needs, built from the config. `replicas`: where the tick sees the
-    replicas (the daemon's ReplicaWatch); by default they are listed at every tick. `actions`:
-    the actions in progress (the daemon's, across config reloads); by default none yet."""
+    replicas (the daemon's ReplicaWatch); by default they are listed at every tick, each docker
+    command ended after `docker_timeout_seconds` when given. `actions`: the actions in progress
+    (the daemon's, across config reloads); by default none yet."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
     # Longer than the longest action (a scale-out waits for readiness, a scale-in drains): the
     # ticks renew it meanwhile, but should they stop with an action under way, a standby still
@@ -160,7 +184,7 @@ def autoscaler(
         + settings.nginx.drain_timeout_seconds
     )
     opened = connections(settings)
-    scaling = transaction(settings, stop, opened)
+    scaling = transaction(settings, stop, opened, docker_timeout_seconds)
     return Autoscaler(
         settings=settings,
         sensors=sensors(settings, opened),
@@ -178,6 +202,6 @@ def autoscaler(
 
 def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
     """The watch for mains that stay healthy but answer nothing; it acts through `scaling`."""
-    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+    backend = compose_backend(settings, docker_client(settings))
     restart = MainRestart(backend, scaling)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)

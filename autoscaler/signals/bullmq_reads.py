@@ -11,9 +11,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from itertools import chain
-from typing import Any
+from typing import Any, ClassVar
 
 from autoscaler.policy import Unavailable
+from autoscaler.signals.kind import Figure
 from autoscaler.signals.sampling import PreviousSample
 
 
@@ -64,6 +65,21 @@ class QueueLoad:
     """Jobs that stalled since the previous read: a worker lost them (it died, or was stopped
     before they finished), and BullMQ put them back to run again, or failed them when they
     stalled once too often. None on the first read."""
+
+    FIGURES: ClassVar[Mapping[str, Figure]] = {
+        "backlog": Figure("queue_backlog_jobs", "Jobs ready to run that no worker has taken yet"),
+        "active": Figure("queue_active_jobs", "Jobs the workers are running"),
+        "arrival_rate": Figure(
+            "queue_arrivals_per_second", "Jobs added per second since the previous read"
+        ),
+        "completion_rate": Figure(
+            "queue_completions_per_second", "Jobs finished per second since the previous read"
+        ),
+        "mean_job_seconds": Figure(
+            "queue_job_run_seconds", "Mean run time of the jobs finished since the previous read"
+        ),
+        "workers": Figure("queue_workers", "Worker processes registered on the queue"),
+    }
 
     def figures(self) -> Mapping[str, float | None]:
         return {

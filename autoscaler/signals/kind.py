@@ -12,14 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from autoscaler.policy import SignalRule, Unavailable
+
+
+@dataclass(frozen=True)
+class Figure:
+    """How one figure of a reading is exported as a Prometheus gauge."""
+
+    metric: str
+    """The gauge's name after `compose_flowise_`, ending in its unit as Prometheus names them
+    (`_jobs`, `_requests`, `_per_second`, `_seconds`): one gauge never mixes counts and rates."""
+    description: str
 
 
 @runtime_checkable
 class Reading(Protocol):
     """What a reader returns: the kind's own data, which can list its figures."""
+
+    FIGURES: ClassVar[Mapping[str, Figure]]
+    """Each figure's name (a key of `figures()`) -> how it is exported."""
 
     def figures(self) -> Mapping[str, float | None]:
         """Name -> value, for `status` and the metrics; None where not known yet."""

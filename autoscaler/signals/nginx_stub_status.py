@@ -13,7 +13,7 @@ from pydantic import Field
 from autoscaler.policy import Memory, Observation, Proposal, Unavailable
 from autoscaler.policy.parameters import Behavior, Strict
 from autoscaler.policy.proposals import proportional
-from autoscaler.signals.kind import Connections
+from autoscaler.signals.kind import Connections, Figure
 from autoscaler.signals.sampling import PreviousSample
 
 SOURCE_KEY = "nginx_stub_status"
@@ -51,6 +51,13 @@ class HttpLoad:
 
     in_flight: int
     request_rate: float | None
+
+    FIGURES: ClassVar[Mapping[str, Figure]] = {
+        "in_flight": Figure("nginx_in_flight_requests", "Requests in flight through nginx"),
+        "request_rate": Figure(
+            "nginx_requests_per_second", "Requests per second through nginx since the previous read"
+        ),
+    }
 
     def figures(self) -> Mapping[str, float | None]:
         return {"in_flight": self.in_flight, "request_rate": self.request_rate}

@@ -43,6 +43,26 @@ class PolicyResult:
     """The most replicas it asked for at once."""
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """One run second by second, from 0 until every job is done: index i is second i."""
+
+    replicas: tuple[int, ...]
+    """Replicas asked for."""
+    ready: tuple[int, ...]
+    """Of them, those taking jobs."""
+    waiting_jobs: tuple[int, ...]
+    """Jobs waiting for a slot as the second ends."""
+    queue_wait_seconds: tuple[int, ...]
+    """How long the oldest job still waiting as the second ends has waited; 0: none waits."""
+
+
+@dataclass(frozen=True)
+class Run:
+    result: PolicyResult
+    timeline: Timeline
+
+
 def simulate(
     workload: Workload,
     scaler: Scaler,
@@ -50,6 +70,17 @@ def simulate(
     slo_seconds: float,
     initial_replicas: int,
 ) -> PolicyResult:
+    """The run's score (see `replay`)."""
+    return replay(workload, scaler, model, slo_seconds, initial_replicas).result
+
+
+def replay(
+    workload: Workload,
+    scaler: Scaler,
+    model: ServiceModel,
+    slo_seconds: float,
+    initial_replicas: int,
+) -> Run:
     """Second by second: the scaler acts when its interval is due, then the second's jobs
     arrive and the slots work. After the trace, seconds without arrivals follow until every
     job is done: each policy pays for all the work, as the lower bound assumes. A job started
@@ -60,7 +91,7 @@ def simulate(
     end = len(workload.arrivals)
     for second in range(end + DRAIN_LIMIT_SECONDS):
         if second >= end and not service.has_work:
-            return tally.result()
+            return Run(tally.result(), tally.timeline())
         if second >= next_tick:
             next_tick += scaler.interval_seconds
             wanted = scaler.replicas(service.view(second))
@@ -93,6 +124,10 @@ class _Tally:
     slo_violation_seconds: int = 0
     scale_changes: int = 0
     waits: Counter[int] = field(default_factory=Counter)
+    replicas: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)
+    queue_waits: list[int] = field(default_factory=list)
 
     def count_change(self, before: int, after: int) -> None:
         if after != before:
@@ -107,8 +142,13 @@ class _Tally:
             self.waits[seconds] += jobs
         oldest = service.oldest_arrival()
         # At the end of `second`, a job that arrived at the start of `oldest` waited this long.
-        if oldest is not None and second + 1 - oldest > self.slo_seconds:
+        wait = 0 if oldest is None else second + 1 - oldest
+        if wait > self.slo_seconds:
             self.slo_violation_seconds += 1
+        self.replicas.append(service.requested)
+        self.ready.append(service.ready(second))
+        self.waiting.append(service.waiting)
+        self.queue_waits.append(wait)
 
     def result(self) -> PolicyResult:
         return PolicyResult(
@@ -117,6 +157,14 @@ class _Tally:
             p95_wait_seconds=_percentile(self.waits, 95),
             scale_changes=self.scale_changes,
             max_replicas=self.max_replicas,
+        )
+
+    def timeline(self) -> Timeline:
+        return Timeline(
+            replicas=tuple(self.replicas),
+            ready=tuple(self.ready),
+            waiting_jobs=tuple(self.waiting),
+            queue_wait_seconds=tuple(self.queue_waits),
         )
 
 

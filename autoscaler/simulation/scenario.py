@@ -3,14 +3,20 @@ on one trace. Purely computational, no I/O here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from autoscaler.config import ServicePolicy, Settings
 from autoscaler.errors import BadInput
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.simulation.keda import keda, keda_wait_only
 from autoscaler.simulation.kpa import KnativePodAutoscaler, knative_defaults
-from autoscaler.simulation.run import PolicyResult, Scaler, lower_bound_replica_seconds, simulate
+from autoscaler.simulation.run import (
+    PolicyResult,
+    Scaler,
+    Timeline,
+    lower_bound_replica_seconds,
+    replay,
+)
 from autoscaler.simulation.scalers import DaemonPolicy, Oracle
 from autoscaler.simulation.service import ServiceModel
 from autoscaler.simulation.trace import Trace
@@ -47,6 +53,10 @@ class Comparison:
     policies: dict[str, PolicyResult]
     lower_bound_replica_seconds: int
     """No policy can pay less: the work's slot-seconds over K (run.lower_bound_replica_seconds)."""
+    timelines: dict[str, Timeline] = field(default_factory=dict)
+    """Each policy's run second by second."""
+    arrivals: tuple[int, ...] = ()
+    """The load: jobs arriving in each second of the trace."""
 
 
 def scenario(
@@ -86,13 +96,18 @@ def compare(trace: Trace, chosen: Scenario) -> Comparison:
     workload = Workload.of(trace, chosen.default_job_seconds)
     model, start = chosen.model, chosen.policy.min_replicas
     runs = {
-        name: simulate(workload, scaler, model, chosen.slo_seconds, start)
+        name: replay(workload, scaler, model, chosen.slo_seconds, start)
         for name, scaler in _reactive_scalers(chosen).items()
     }
     oracle = Oracle(workload, model.concurrency, start, chosen.policy.max_replicas)
     instant = replace(model, startup_seconds=0)
-    runs["oracle"] = simulate(workload, oracle, instant, chosen.slo_seconds, start)
-    return Comparison(runs, lower_bound_replica_seconds(workload, model.concurrency))
+    runs["oracle"] = replay(workload, oracle, instant, chosen.slo_seconds, start)
+    return Comparison(
+        {name: run.result for name, run in runs.items()},
+        lower_bound_replica_seconds(workload, model.concurrency),
+        {name: run.timeline for name, run in runs.items()},
+        trace.arrivals,
+    )
 
 
 def _reactive_scalers(chosen: Scenario) -> dict[str, Scaler]:

@@ -96,6 +96,15 @@ class Service:
         return self.requested + math.ceil(self._retiring / self._model.concurrency)
 
     @property
+    def waiting(self) -> int:
+        """Jobs waiting for a slot."""
+        return self._waiting
+
+    def ready(self, second: int) -> int:
+        """Replicas taking jobs in `second`."""
+        return self._ready(second)
+
+    @property
     def has_work(self) -> bool:
         return bool(self._waiting or self._busy or self._retiring)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from bullmq import Queue
+from bullmq import Queue, Worker
 from harness import Daemon, Stack, free_port, run_cli
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +96,8 @@ def test_json_logs_one_object_per_tick(stack, config) -> None:
     ticks = [json.loads(line) for line in result.stderr.splitlines() if '"event": "tick"' in line]
     assert len(ticks) == 1
     assert ticks[0]["leading"] is True
+    assert ticks[0]["level"] == ("warning" if ticks[0]["errors"] else "info")
+    assert ticks[0]["time"].endswith("+00:00")
     assert ticks[0]["services"]["flowise"]["current"] == 1
 
 
@@ -137,9 +140,8 @@ def test_metrics_and_status_show_real_figures_and_no_secret(stack, config, daemo
     port = re.search(r"metrics_port = (\d+)", config.read_text())[1]
     metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert 'compose_flowise_replicas{kind="desired",service="flowise-worker"}' in metrics
-    assert (
-        f'compose_flowise_signal{{figure="backlog",signal="bullmq_queue:{QUEUE}"}} 5.0' in metrics
-    )
+    assert f'compose_flowise_queue_backlog_jobs{{signal="bullmq_queue:{QUEUE}"}} 5.0' in metrics
+    assert 'compose_flowise_source_up{source="redis"} 1.0' in metrics
     assert "compose_flowise_leading 1.0" in metrics
     result = run_cli("status", "--json", "--config", str(config))
     assert result.returncode == 0, result.stderr
@@ -150,6 +152,55 @@ def test_metrics_and_status_show_real_figures_and_no_secret(stack, config, daemo
     password = stack.settings.redis.url.password
     assert password and password not in result.stdout + result.stderr
     assert password not in "\n".join(daemon.lines)
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "compose-flowise.json"
+
+
+def dashboard_metrics() -> set[str]:
+    """Every compose_flowise_* series name the shipped Grafana dashboard queries."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    queries = [target["expr"] for panel in panels for target in panel["targets"]]
+    return {name for query in queries for name in re.findall(r"compose_flowise_\w+", query)}
+
+
+def scraped(port: str) -> set[str]:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {sample.name for family in text_string_to_metric_families(text)
+            for sample in family.samples}  # fmt: skip
+
+
+def work_for(stack: Stack, seconds: float) -> None:
+    """A real BullMQ worker takes the queue's jobs for `seconds` (the stack's stand-in workers
+    take none), so that jobs finish between two of the daemon's reads."""
+
+    async def process(_job, _token) -> str:
+        await asyncio.sleep(0.05)
+        return "done"
+
+    async def work() -> None:
+        worker = Worker(QUEUE, process, {"connection": str(stack.settings.redis.url)})
+        await asyncio.sleep(seconds)
+        await worker.close(force=True)  # a graceful close can wait forever (test_bullmq_source)
+
+    asyncio.run(work())
+
+
+def test_every_metric_the_dashboard_queries_is_in_a_real_scrape(stack, config, daemons) -> None:
+    wanted = dashboard_metrics()
+    assert len(wanted) >= 15, wanted
+    daemon = daemons(config)
+    daemon.wait_for(r"tick \(leading")
+    port = re.search(r"metrics_port = (\d+)", config.read_text())[1]
+    seen = scraped(port)
+    for _ in range(30):  # rates need two reads, a job's run time a job finished between them
+        if wanted <= seen:
+            break
+        add_jobs(stack, 2)
+        work_for(stack, 1.5)
+        seen |= scraped(port)
+    log = "\n".join(daemon.lines[-20:])
+    assert wanted <= seen, f"the dashboard queries what no scrape had: {wanted - seen}\n{log}"
 
 
 def test_a_second_daemon_stands_by_and_takes_over(stack, config, daemons) -> None:

@@ -15,6 +15,7 @@ from autoscaler.runtime.autoscaler import TickReport
 from autoscaler.runtime.observe import Observed
 from autoscaler.runtime.state import ServiceRecord, State, TickRecord
 from autoscaler.runtime.telemetry import Metrics, notify_systemd
+from autoscaler.signals.bullmq_reads import QueueLoad
 
 
 def test_notify_reaches_systemds_socket(tmp_path: Path, monkeypatch) -> None:
@@ -105,10 +106,11 @@ def test_a_tick_is_logged_when_something_happened(tmp_path, logged, report, expe
 
 
 def test_stalled_jobs_are_counted_as_each_read_finds_them() -> None:
-    metrics = Metrics()
-    for stalled in (None, 0.0, 2.0, 1.0):
-        record = TickRecord(0, "host:1", True, readings={"queue": {"stalled": stalled}})
-        metrics.record(TickReport(record, Observed(0, {}, {}), {}), State(), 0.01)
+    metrics = Metrics("1")
+    for stalled in (None, 0, 2, 1):
+        read = QueueLoad(0, 0, arrival_rate=None, completion_rate=None, stalled=stalled)
+        record = TickRecord(0, "host:1", True)
+        metrics.record(TickReport(record, Observed(0, {"queue": read}, {}), {}), State(), 0.01)
     counted = metrics.registry.get_sample_value(
         "compose_flowise_jobs_stalled_total", {"signal": "queue"}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,52 @@ def test_bad_numbers_are_usage_errors(capsys, trace_file, option, value):
     with pytest.raises(SystemExit) as exit:
         main(["simulate", "--trace", str(trace_file), option, value])
     assert exit.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_json_has_each_policy_second_by_second(capsys, config_file, trace_file):
+    code, out, _ = simulate(
+        capsys, "--trace", str(trace_file), "--config", str(config_file), "--json"
+    )
+    report = json.loads(out)
+    assert code == 0
+    assert report["series"]["arrivals"] == [10] * 60 + [30] * 60
+    assert list(report["series"]["policies"]) == POLICIES
+    for name, series in report["series"]["policies"].items():
+        summary = report["policies"][name]
+        seconds = len(series["replicas"])
+        assert seconds >= 120, "the run goes on until every job is done"
+        assert all(len(values) == seconds for values in series.values())
+        assert max(series["replicas"]) == summary["max_replicas"]
+        assert all(
+            ready <= asked for ready, asked in zip(series["ready"], series["replicas"], strict=True)
+        )
+        over_slo = sum(wait > 10 for wait in series["queue_wait_seconds"])
+        assert over_slo == summary["slo_violation_seconds"], name
+
+
+def test_chart_draws_load_replicas_and_wait_into_a_png(capsys, config_file, trace_file, tmp_path):
+    image = pytest.importorskip("matplotlib.image", reason="the `chart` extra is not installed")
+    picture = tmp_path / "charts" / "run.png"
+    code, out, _ = simulate(
+        capsys, "--trace", str(trace_file), "--config", str(config_file), "--chart", str(picture)
+    )
+    assert code == 0
+    assert "compose-flowise" in out, "the table is printed as well"
+    pixels = image.imread(picture)
+    height, width = pixels.shape[:2]
+    assert (width, height) == (1200, 900)
+    assert len({tuple(pixel) for pixel in pixels[::7, ::7].reshape(-1, pixels.shape[2])}) > 10, (
+        "not blank"
+    )
+
+
+def test_chart_without_the_extra_names_it(capsys, config_file, trace_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    picture = tmp_path / "run.png"
+    code, _, err = simulate(
+        capsys, "--trace", str(trace_file), "--config", str(config_file), "--chart", str(picture)
+    )
+    assert code == 1
+    assert "pip install 'compose-flowise[chart]'" in err
+    assert "Traceback" not in err
+    assert not picture.exists()

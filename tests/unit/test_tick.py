@@ -39,6 +39,7 @@ def replica(service: str, number: int) -> Replica:
 @dataclass
 class FakeSensors:
     reading: QueueLoad | Unavailable
+    sources: frozenset[str] = frozenset({"redis"})
 
     def read(self, now):
         return {SIGNAL: self.reading}

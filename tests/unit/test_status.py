@@ -1,0 +1,144 @@
+"""`status` tells what is down, exits 1 when something is, and never hangs on a server that
+accepts and stays silent: real sockets, real clients, the real docker CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autoscaler import config as config_module
+from autoscaler.cli import main
+from autoscaler.runtime import status, wiring
+from autoscaler.runtime.state import ServiceRecord, State, StateFile, TickRecord
+
+
+@pytest.fixture(autouse=True)
+def no_system_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", tmp_path / "absent.toml")
+    monkeypatch.delenv(config_module.ENV_VAR, raising=False)
+
+
+def _hold_every_connection(listener: socket.socket, held: list[socket.socket]) -> None:
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return  # closed: the test is over
+        held.append(connection)
+
+
+def _silent(family: int, address: object) -> Iterator[socket.socket]:
+    """A server that accepts every connection and never sends a byte."""
+    held: list[socket.socket] = []
+    with socket.socket(family, socket.SOCK_STREAM) as listener:
+        listener.bind(address)
+        listener.listen(16)
+        threading.Thread(target=_hold_every_connection, args=(listener, held), daemon=True).start()
+        yield listener
+        listener.shutdown(socket.SHUT_RDWR)
+    for connection in held:
+        connection.close()
+
+
+@pytest.fixture
+def silent_tcp_port() -> Iterator[int]:
+    yield from (listener.getsockname()[1] for listener in _silent(socket.AF_INET, ("127.0.0.1", 0)))
+
+
+@pytest.fixture
+def silent_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """DOCKER_HOST at a unix socket that accepts and never answers (the docker CLI alone would
+    wait there forever)."""
+    address = str(tmp_path / "docker.sock")
+    for _ in _silent(socket.AF_UNIX, address):
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{address}")
+        yield
+
+
+def config_file(tmp_path: Path, redis_port: int, nginx_port: int, redis_url: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    redis_url = redis_url or f"redis://:s3cret@127.0.0.1:{redis_port}/0"
+    path.write_text(
+        f'[redis]\nurl = "{redis_url}"\n'
+        f'[nginx]\nstub_status_url = "http://127.0.0.1:{nginx_port}/nginx_status"\n'
+        f'[daemon]\nstate_file = "{tmp_path / "state.json"}"\n'
+        f'[compose]\ndirectory = "{tmp_path}"\nproject_name = "status-test"\n'
+    )
+    return path
+
+
+def status_json(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    code = main(["status", "--config", str(config), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_servers_that_accept_and_never_answer_are_reported_down(
+    tmp_path, silent_tcp_port, silent_docker, monkeypatch, capsys
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(status.time, "sleep", sleeps.append)
+    config = config_file(tmp_path, redis_port=silent_tcp_port, nginx_port=silent_tcp_port)
+    code, report = status_json(config, capsys)
+    assert code == 1
+    assert set(report["down"]) == {"redis", "nginx", "docker"}
+    assert "no answer before the deadline" in report["down"]["docker"]
+    assert sleeps == [], "no second read for the rates when a source did not answer the first"
+    for service in report["services"].values():
+        assert service["running"] is None and service["ready"] is None
+        assert "would_scale_to" not in service, "nothing is decided from replicas nobody saw"
+    assert report["daemon"]["lease_holder"] == "unknown"
+    assert "s3cret" not in json.dumps(report)
+
+
+def test_the_text_says_what_is_down_and_never_zero_replicas_when_docker_is_unreachable(
+    tmp_path, unused_port, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    config = config_file(tmp_path, redis_port=unused_port, nginx_port=unused_port)
+    assert main(["status", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    for source in ("redis", "nginx", "docker"):
+        assert f"DOWN {source}: " in out
+    assert "0 running" not in out
+    assert "flowise-worker: replicas unknown, Docker unreachable" in out
+    assert "lease: unknown" in out
+
+
+def fresh_tick(tmp_path: Path, down: dict[str, str], services: dict[str, ServiceRecord]) -> None:
+    tick = TickRecord(time.time(), "host:1", True, services, down=down)
+    StateFile(tmp_path / "state.json").write(State(last_tick=tick))
+
+
+def test_a_fresh_tick_is_told_without_observing_again(
+    tmp_path, redis_server, monkeypatch, capsys
+) -> None:
+    def no_preview(*_args, **_kwargs):
+        raise AssertionError("a fresh tick is answered from the state file")
+
+    monkeypatch.setattr(wiring, "autoscaler", no_preview)
+    seen = ServiceRecord(2, 1, 2, "flowise-worker 2 -> 2", acted=False)
+    fresh_tick(tmp_path, {}, {"flowise-worker": seen})
+    config = config_file(tmp_path, redis_port=0, nginx_port=1, redis_url=redis_server)
+    code, report = status_json(config, capsys)
+    assert code == 0 and report["down"] == {}
+    assert report["from"] == "the daemon's last tick"
+    assert report["services"]["flowise-worker"]["running"] == 2
+    assert report["daemon"]["lease_holder"] is None  # free
+
+
+def test_a_fresh_tick_that_saw_docker_down_says_so(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
+    unknown = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
+    down = {"docker": "Cannot connect to the Docker daemon", "redis": "refused"}
+    fresh_tick(tmp_path, down, {"flowise-worker": unknown})
+    code = main(["status", "--config", str(config_file(tmp_path, 1, 1))])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DOWN docker: Cannot connect to the Docker daemon" in out
+    assert "0 running" not in out and "would scale to 0" not in out
