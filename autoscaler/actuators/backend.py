@@ -15,7 +15,12 @@ class ReplicaBackend(Protocol):
         ...
 
     def scale_to(self, service: str, count: int) -> None:
-        """Bring the service to `count` replicas, leaving the existing ones untouched."""
+        """Bring the service to `count` running replicas, leaving the existing ones untouched
+        and keeping its warm ones besides."""
+        ...
+
+    def wake(self, service: str, count: int) -> list[Replica]:
+        """Unpause up to `count` of the service's warm replicas; those unpaused."""
         ...
 
     def remove(self, replicas: Sequence[Replica]) -> None:

@@ -14,17 +14,25 @@ from python_on_whales import ClientNotFoundError, DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
 
 from autoscaler.actuators.errors import ActuatorError
-from autoscaler.actuators.replicas import Replica, Snapshot, replica_from_container
+from autoscaler.actuators.replicas import (
+    Replica,
+    Snapshot,
+    paused_replicas,
+    replica_from_container,
+)
+from autoscaler.actuators.warm import WarmPool
 
 Result = TypeVar("Result")
 
 
 class ComposeBackend:
-    """One compose project on one Docker engine."""
+    """One compose project on one Docker engine. Backends sharing a `pool` change the
+    replicas one at a time."""
 
-    def __init__(self, docker: DockerClient, project: str) -> None:
+    def __init__(self, docker: DockerClient, project: str, pool: WarmPool | None = None) -> None:
         self._docker = docker
         self._project = project
+        self._pool = pool or WarmPool()
 
     def replicas(self) -> Snapshot:
         by_service: Snapshot = {}
@@ -32,9 +40,43 @@ class ComposeBackend:
             by_service.setdefault(replica.service, []).append(replica)
         for replicas in by_service.values():
             replicas.sort(key=lambda replica: replica.number)
-        return by_service
+        return self._pool.mark(by_service)
 
     def scale_to(self, service: str, count: int) -> None:
+        """`count` running replicas; the warm ones are kept besides (compose counts them)."""
+        with self._pool.changing:
+            replicas = self.replicas().get(service, [])
+            running = sum(r.state == "running" for r in replicas)
+            if running != count:
+                self._compose_scale(service, count + sum(r.warm for r in replicas))
+
+    def wake(self, service: str, count: int) -> list[Replica]:
+        """Unpause up to `count` of the service's warm replicas; those unpaused."""
+        with self._pool.changing:
+            woken = paused_replicas(self.replicas().get(service, []))[:count]
+            if woken:
+                self._call(lambda: self._docker.container.unpause([r.id for r in woken]))
+            return woken
+
+    def add_warming(self, service: str) -> Replica | None:
+        """One more replica of the service, marked warming before anyone counts it."""
+        with self._pool.changing:
+            replicas = self.replicas().get(service, [])
+            before = {r.id for r in replicas}
+            self._compose_scale(service, len(replicas) + 1)
+            added = [r for r in self.replicas().get(service, []) if r.id not in before]
+            for replica in added:
+                self._pool.warming(replica.id)
+            return added[0] if added else None
+
+    def pause(self, replica: Replica) -> None:
+        with self._pool.changing:
+            try:
+                self._call(lambda: self._docker.container.pause(replica.id))
+            finally:
+                self._pool.settled(replica.id)
+
+    def _compose_scale(self, service: str, count: int) -> None:
         self._call(
             lambda: self._docker.compose.up(
                 services=[service],
@@ -50,6 +92,9 @@ class ComposeBackend:
         if not replicas:
             return
         ids = [replica.id for replica in replicas]
+        paused = [replica.id for replica in replicas if replica.state == "paused"]
+        if paused:  # a paused process cannot take its SIGTERM
+            self._call(lambda: self._docker.container.unpause(paused))
         self._call(lambda: self._docker.container.stop(ids))
         self._call(lambda: self._docker.container.remove(ids))
 

@@ -89,11 +89,12 @@ class ScaleTransaction:
 
     def _scale_out(self, plan: ScalePlan) -> ScaleOutcome:
         before = {r.id for r in plan.running}
+        self._backend.wake(plan.service, plan.target - plan.before)
         self._backend.scale_to(plan.service, plan.target)
         deadline = self._monotonic() + plan.ready_timeout_seconds
         while True:
             snapshot = self.snapshot()
-            added = [r for r in snapshot.get(plan.service, []) if r.id not in before]
+            added = [r for r in snapshot.get(plan.service, []) if r.id not in before and not r.warm]
             if plan.routed:
                 self.reconcile(snapshot)
             waiting = [r.name for r in added if not r.routable]

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from autoscaler.actuators.replicas import PAUSED, WARMING
 from autoscaler.config import Settings
 from autoscaler.runtime import wiring
 from autoscaler.runtime.lease import lease_holder
@@ -70,6 +71,8 @@ def _service(
         ],
         "running": seen.current if seen else 0,
         "ready": seen.ready if seen else 0,
+        "warm": sum(s in (PAUSED, WARMING) for _, s, _ in (seen.replicas if seen else ())),
+        "warm_replicas": policy.warm_replicas,
         "override": None,
     }
     if seen is not None:
@@ -109,8 +112,10 @@ def _iso(timestamp: float | None) -> str | None:
 def render(report: dict[str, Any]) -> str:
     lines = [f"project {report['project']} (from {report['from']})"]
     for name, service in report["services"].items():
+        pool = f", {service['warm']} warm of {service['warm_replicas']}"
         lines.append(
-            f"{name}: {service['running']} running, {service['ready']} ready "
+            f"{name}: {service['running']} running, {service['ready']} ready"
+            f"{pool if service['warm_replicas'] or service['warm'] else ''} "
             f"(min {service['min_replicas']}, max {service['max_replicas']})"
         )
         for replica in service["replicas"]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -17,8 +17,10 @@ from python_on_whales import DockerClient
 from autoscaler.actuators.compose import ComposeBackend
 from autoscaler.actuators.main_restart import MainRestart
 from autoscaler.actuators.plan import Routing
+from autoscaler.actuators.replicas import Replica
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
+from autoscaler.actuators.warm import WarmPool
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime.autoscaler import Autoscaler
@@ -27,7 +29,9 @@ from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
 from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
 from autoscaler.signals import Connections, Reader
+from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stopping import StopSignal
 
 
@@ -41,9 +45,12 @@ def docker_client(settings: Settings) -> DockerClient:
     )
 
 
-def transaction(settings: Settings, stop: StopSignal | None = None) -> ScaleTransaction:
-    """The scaling transaction; its waits end at once when `stop` is requested."""
-    backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
+def transaction(
+    settings: Settings, stop: StopSignal | None = None, pool: WarmPool | None = None
+) -> ScaleTransaction:
+    """The scaling transaction; its waits end at once when `stop` is requested. `pool`: the
+    warm pool a refill in this process shares with it."""
+    backend = ComposeBackend(docker_client(settings), settings.compose.project_name, pool)
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause)
@@ -109,7 +116,7 @@ def sensors(settings: Settings, opened: Connections) -> Sensors:
     return Sensors(readers, sources)
 
 
-def replica_watch(settings: Settings) -> ReplicaWatch:
+def replica_watch(settings: Settings, pool: WarmPool | None = None) -> ReplicaWatch:
     """The project's replicas, listed again when `docker events` reports a change to one of its
     containers (not started: `start()` follows the events in a thread)."""
     docker = docker_client(settings)
@@ -119,7 +126,7 @@ def replica_watch(settings: Settings) -> ReplicaWatch:
         filters = {"type": "container", "label": project}
         return docker.system.events(since=since, until=until, filters=filters)
 
-    backend = ComposeBackend(docker, settings.compose.project_name)
+    backend = ComposeBackend(docker, settings.compose.project_name, pool)
     full = settings.daemon.full_reconcile_seconds
     return ReplicaWatch(backend.replicas, events, full, time.monotonic)
 
@@ -129,6 +136,7 @@ def autoscaler(
     dry_run: bool,
     stop: StopSignal | None = None,
     replicas: ReplicaSource | None = None,
+    pool: WarmPool | None = None,
 ) -> Autoscaler:
     """Everything one tick needs, built from the config. `replicas`: where the tick sees the
     replicas (the daemon's ReplicaWatch); by default they are listed at every tick."""
@@ -140,7 +148,7 @@ def autoscaler(
         + settings.compose.ready_timeout_seconds
         + settings.nginx.drain_timeout_seconds
     )
-    scaling = transaction(settings, stop)
+    scaling = transaction(settings, stop, pool)
     opened = connections(settings)
     return Autoscaler(
         settings=settings,
@@ -161,3 +169,40 @@ def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
     backend = ComposeBackend(docker_client(settings), settings.compose.project_name)
     restart = MainRestart(backend, scaling)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)
+
+
+def warm_refill(
+    settings: Settings, stop: StopSignal, pool: WarmPool, changed: Callable[[str], None]
+) -> WarmRefill:
+    """Refills the warm pools of the services that have one (`warm_replicas`); `changed(what)`
+    is told each time a replica joins or leaves a pool."""
+    backend = ComposeBackend(docker_client(settings), settings.compose.project_name, pool)
+    client = redis_client(settings)
+    specs = {
+        service: _pool_spec(settings, service, client)
+        for service, policy in settings.services.items()
+        if policy.warm_replicas
+    }
+    ready_timeout = settings.compose.ready_timeout_seconds
+    return WarmRefill(backend, pool, specs, ready_timeout, time.monotonic, stop.pause, changed)
+
+
+def _pool_spec(settings: Settings, service: str, client: redis.Redis) -> PoolSpec:
+    policy = settings.services[service]
+    if service == settings.nginx.upstream_service:
+        return PoolSpec(policy.warm_replicas, warmed=lambda r: r.health in (None, "healthy"))
+    prefix = settings.redis.key_prefix
+    waiting = [f"{prefix}:{s.queue}:wait" for s in policy.signals if isinstance(s, QueueSignal)]
+
+    def registered(replica: Replica) -> bool:
+        """Its BullMQ worker connection is in CLIENT LIST: it takes jobs from now on."""
+        hosts = set(replica.addresses.values())
+        return any(
+            c["name"].startswith(f"{prefix}:") and c["addr"].rsplit(":", 1)[0] in hosts
+            for c in client.client_list()
+        )
+
+    def busy() -> bool:
+        return any(client.llen(key) for key in waiting)
+
+    return PoolSpec(policy.warm_replicas, warmed=registered, busy=busy)
