@@ -56,7 +56,22 @@ class ComposeBackend:
             woken = paused_replicas(self.replicas().get(service, []))[:count]
             if woken:
                 self._call(lambda: self._docker.container.unpause([r.id for r in woken]))
+            for replica in woken:
+                self._check_health(replica)
             return woken
+
+    def _check_health(self, replica: Replica) -> None:
+        """Runs the replica's healthcheck test once by hand: Docker reports it unhealthy while
+        it was paused, and probes it again only an interval later."""
+        test = self._call(lambda: self._docker.container.inspect(replica.id)).config.healthcheck
+        command = _probe_command(test.test if test else None)
+        if not command:
+            return
+        try:
+            self.execute(replica, command)
+        except ActuatorError:
+            return  # not answering yet: Docker's own probe decides
+        self._pool.answered(replica.id)
 
     def add_warming(self, service: str) -> Replica | None:
         """One more replica of the service, marked warming before anyone counts it."""
@@ -140,6 +155,14 @@ def _docker_errors() -> Iterator[None]:
         raise ActuatorError(_command(error), detail) from None
     except ClientNotFoundError:
         raise ActuatorError("docker", "the docker command is not installed") from None
+
+
+def _probe_command(test: Sequence[str] | None) -> list[str]:
+    """A healthcheck's test (`CMD ...`, `CMD-SHELL ...`) as a command to execute; none when
+    there is no test."""
+    if not test or test[0] not in ("CMD", "CMD-SHELL"):
+        return []
+    return list(test[1:]) if test[0] == "CMD" else ["sh", "-c", test[1]]
 
 
 def _command(error: DockerException) -> str:

@@ -29,6 +29,8 @@ class PoolSpec:
     """The replica has finished starting: it would take work now."""
     busy: Callable[[], bool] = lambda: False
     """Work is waiting: a replica warmed now may already have taken some."""
+    paused: Callable[[Replica], None] = lambda replica: None
+    """Told each replica just paused."""
 
 
 class WarmRefill:
@@ -93,6 +95,7 @@ class WarmRefill:
             self._release(replica, "work was waiting, it may hold some")
             return
         self._backend.pause(replica)
+        spec.paused(replica)
         self._changed(f"{replica.name} warm and paused")
 
     def _current(self, replica: Replica) -> Replica | None:

@@ -194,15 +194,23 @@ def _pool_spec(settings: Settings, service: str, client: redis.Redis) -> PoolSpe
     prefix = settings.redis.key_prefix
     waiting = [f"{prefix}:{s.queue}:wait" for s in policy.signals if isinstance(s, QueueSignal)]
 
+    def connections(replica: Replica) -> list[dict[str, str]]:
+        hosts = set(replica.addresses.values())
+        return [c for c in client.client_list() if c["addr"].rsplit(":", 1)[0] in hosts]
+
     def registered(replica: Replica) -> bool:
         """Its BullMQ worker connection is in CLIENT LIST: it takes jobs from now on."""
-        hosts = set(replica.addresses.values())
-        return any(
-            c["name"].startswith(f"{prefix}:") and c["addr"].rsplit(":", 1)[0] in hosts
-            for c in client.client_list()
-        )
+        return any(c["name"].startswith(f"{prefix}:") for c in connections(replica))
 
     def busy() -> bool:
         return any(client.llen(key) for key in waiting)
 
-    return PoolSpec(policy.warm_replicas, warmed=registered, busy=busy)
+    def unblock(replica: Replica) -> None:
+        """A paused worker's blocking wait for jobs (BZPOPMIN on the queue's marker) would
+        still take the next wake-up, and the running workers would see that job only at their
+        own wait's end (up to 5 s later, seen on Flowise 3.1.4): end its waits as a timeout."""
+        for blocked in connections(replica):
+            if "b" in blocked["flags"]:
+                client.client_unblock(int(blocked["id"]))
+
+    return PoolSpec(policy.warm_replicas, warmed=registered, busy=busy, paused=unblock)

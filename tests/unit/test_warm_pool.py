@@ -89,12 +89,19 @@ def test_a_short_pool_gets_a_replica_started_warmed_then_paused() -> None:
     backend = FakeBackend(WarmPool(), [worker(1)])
     clock = Clock()
     warmed_at = 5.0
-    refill = refill_for(backend, PoolSpec(1, warmed=lambda r: clock.now >= warmed_at), clock)
+
+    def paused(replica: Replica) -> None:
+        backend.actions.append(f"told {replica.name} paused")
+
+    spec = PoolSpec(1, warmed=lambda r: clock.now >= warmed_at, paused=paused)
+    refill = refill_for(backend, spec, clock)
     refill.refill()
-    assert backend.actions == ["add p-flowise-worker-2", "pause p-flowise-worker-2"]
+    assert backend.actions == [
+        "add p-flowise-worker-2", "pause p-flowise-worker-2", "told p-flowise-worker-2 paused",
+    ]  # fmt: skip
     assert clock.now >= warmed_at, "paused only once warmed"
     refill.refill()
-    assert len(backend.actions) == 2, "a full pool is left alone"
+    assert len(backend.actions) == 3, "a full pool is left alone"
 
 
 def test_while_it_warms_the_replica_is_neither_capacity_nor_routed() -> None:
@@ -149,3 +156,12 @@ def test_status_shows_the_pool_next_to_the_running_replicas() -> None:
               "metrics": {}, "daemon": {"last_tick": None, "lease_holder": None}, "errors": []}  # fmt: skip
     assert "flowise-worker: 1 running, 1 ready, 2 warm of 2 (min 1, max 4)" in status.render(report)
     assert "  p-flowise-worker-2  paused  -" in status.render(report)
+
+
+def test_a_woken_replica_that_answered_counts_healthy_until_docker_probes_it() -> None:
+    pool = WarmPool()
+    main = replace(worker(1), health="unhealthy")
+    assert not pool.mark({"s": [main]})["s"][0].routable
+    pool.answered(main.id)
+    assert pool.mark({"s": [main]})["s"][0].routable
+    assert not pool.mark({"s": [replace(main, state="exited")]})["s"][0].routable
