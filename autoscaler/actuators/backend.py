@@ -15,12 +15,8 @@ class ReplicaBackend(Protocol):
         ...
 
     def scale_to(self, service: str, count: int) -> None:
-        """Bring the service to `count` running replicas, leaving the existing ones untouched
-        and keeping its warm ones besides."""
-        ...
-
-    def wake(self, service: str, count: int) -> list[Replica]:
-        """Unpause up to `count` of the service's warm replicas; those unpaused."""
+        """Bring the service to `count` running replicas, leaving the existing ones untouched:
+        warm (paused) ones are unpaused first, and the warm ones left are kept."""
         ...
 
     def remove(self, replicas: Sequence[Replica]) -> None:

@@ -15,6 +15,7 @@ from python_on_whales.exceptions import DockerException, NoSuchContainer
 
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import (
+    PAUSED,
     Replica,
     Snapshot,
     paused_replicas,
@@ -43,22 +44,22 @@ class ComposeBackend:
         return self._pool.mark(by_service)
 
     def scale_to(self, service: str, count: int) -> None:
-        """`count` running replicas; the warm ones are kept besides (compose counts them)."""
+        """`count` running replicas: warm ones unpaused first, compose starts only the rest.
+        The warm ones left are kept (compose counts them as the service's)."""
         with self._pool.changing:
             replicas = self.replicas().get(service, [])
             running = sum(r.state == "running" for r in replicas)
-            if running != count:
-                self._compose_scale(service, count + sum(r.warm for r in replicas))
+            woken = paused_replicas(replicas)[: max(0, count - running)]
+            self._wake(woken)
+            if running + len(woken) != count:
+                # no replica of the service is paused now: compose cannot start any while one is
+                self._compose_scale(service, count + sum(r.warm for r in replicas) - len(woken))
 
-    def wake(self, service: str, count: int) -> list[Replica]:
-        """Unpause up to `count` of the service's warm replicas; those unpaused."""
-        with self._pool.changing:
-            woken = paused_replicas(self.replicas().get(service, []))[:count]
-            if woken:
-                self._call(lambda: self._docker.container.unpause([r.id for r in woken]))
-            for replica in woken:
-                self._check_health(replica)
-            return woken
+    def _wake(self, replicas: list[Replica]) -> None:
+        if replicas:
+            self._call(lambda: self._docker.container.unpause([r.id for r in replicas]))
+        for replica in replicas:
+            self._check_health(replica)
 
     def _check_health(self, replica: Replica) -> None:
         """Runs the replica's healthcheck test once by hand: Docker reports it unhealthy while
@@ -73,16 +74,20 @@ class ComposeBackend:
             return  # not answering yet: Docker's own probe decides
         self._pool.answered(replica.id)
 
-    def add_warming(self, service: str) -> Replica | None:
-        """One more replica of the service, marked warming before anyone counts it."""
+    def add_warming(self, service: str, count: int) -> list[Replica]:
+        """`count` more replicas of the service, marked warming before anyone counts them.
+        None while one of its replicas is paused: compose would try to start that one, and
+        Docker refuses to start a paused container."""
         with self._pool.changing:
             replicas = self.replicas().get(service, [])
+            if any(r.state == PAUSED for r in replicas):
+                return []
             before = {r.id for r in replicas}
-            self._compose_scale(service, len(replicas) + 1)
+            self._compose_scale(service, len(replicas) + count)
             added = [r for r in self.replicas().get(service, []) if r.id not in before]
             for replica in added:
                 self._pool.warming(replica.id)
-            return added[0] if added else None
+            return added
 
     def pause(self, replica: Replica) -> None:
         with self._pool.changing:

@@ -89,7 +89,6 @@ class ScaleTransaction:
 
     def _scale_out(self, plan: ScalePlan) -> ScaleOutcome:
         before = {r.id for r in plan.running}
-        self._backend.wake(plan.service, plan.target - plan.before)
         self._backend.scale_to(plan.service, plan.target)
         deadline = self._monotonic() + plan.ready_timeout_seconds
         while True:

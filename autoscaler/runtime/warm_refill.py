@@ -54,25 +54,25 @@ class WarmRefill:
         self._changed = changed
 
     def refill(self) -> None:
-        """Start, warm and pause one replica for each service whose pool is short."""
+        """Start, warm and pause the replicas each service's pool is short of. A pool refills
+        only once none of its replicas is paused (see ComposeBackend.add_warming)."""
         for service, spec in self._specs.items():
             replicas = self._backend.replicas().get(service, [])
-            if sum(r.warm for r in replicas) < spec.size:
-                self._warm_one(service, spec)
+            short = spec.size - sum(r.warm for r in replicas)
+            if short > 0:
+                self._warm(service, spec, short)
 
-    def _warm_one(self, service: str, spec: PoolSpec) -> None:
-        replica = self._backend.add_warming(service)
-        if replica is None:
-            return
-        self._changed(f"{replica.name} started for the warm pool of {service}")
-        try:
-            self._wait_until_warmed(replica, spec)
-        except Interrupted:
-            self._release(replica, "stopping")
-            raise
-        except ActuatorError:
-            self._release(replica, "docker failed while it warmed")
-            raise
+    def _warm(self, service: str, spec: PoolSpec, count: int) -> None:
+        added = self._backend.add_warming(service, count)
+        for replica in added:
+            self._changed(f"{replica.name} started for the warm pool of {service}")
+        for index, replica in enumerate(added):
+            try:
+                self._wait_until_warmed(replica, spec)
+            except (Interrupted, ActuatorError):
+                for left in added[index:]:
+                    self._release(left, "the refill was cut short")
+                raise
 
     def _wait_until_warmed(self, replica: Replica, spec: PoolSpec) -> None:
         deadline = self._monotonic() + self._ready_timeout

@@ -24,7 +24,6 @@ MAINS, WORKERS = "flowise", "flowise-worker"
 
 
 POOLS = {MAINS: 1, WORKERS: 2}
-"""Two warm workers: the second is started while the first is paused (compose counts both)."""
 
 
 def with_pools(stack: FlowiseStack) -> Settings:
@@ -60,25 +59,22 @@ def test_the_pool_is_filled_paused_unrouted_and_a_scale_out_unpauses_it(tmp_path
             refill = wiring.warm_refill(settings, StopSignal(), pool, changes.append)
             scaler = wiring.transaction(settings, pool=pool)
 
-            refill.refill()  # a main and a worker
-            refill.refill()  # the second worker
+            refill.refill()
             assert [r.state for r in replicas(settings, WORKERS)] == ["running", "paused", "paused"]
-            warm_main, warm_worker = (
-                next(r for r in replicas(settings, s) if r.state == "paused")
-                for s in (MAINS, WORKERS)
-            )
+            warm_main = next(r for r in replicas(settings, MAINS) if r.state == "paused")
+            warm_workers = [r.name for r in replicas(settings, WORKERS) if r.state == "paused"]
             assert sum(r.state == "running" for r in replicas(settings, MAINS)) == 2
             scaler.reconcile(scaler.snapshot())
             assert not set(warm_main.addresses.values()) & routed_servers(settings)
             mains_seen = answering_mains(stack, 12)
             assert len(mains_seen) == 2, "the two running mains answered, the paused one none"
 
-            outcome = scaler.scale(WORKERS, 2, scaler.snapshot())
-            assert outcome.added == (warm_worker.name,), "the warm worker, not a new one"
-            with ThreadPoolExecutor(8) as burst:
-                answers = list(burst.map(lambda _: predict(stack.http_url, "1000"), range(8)))
-            assert [a.status_code for a in answers] == [200] * 8
-            assert len({a.json()["worker"] for a in answers}) == 2, "the woken worker took jobs"
+            outcome = scaler.scale(WORKERS, 3, scaler.snapshot())
+            assert sorted(outcome.added) == warm_workers, "the warm workers, no new one"
+            with ThreadPoolExecutor(12) as burst:
+                answers = list(burst.map(lambda _: predict(stack.http_url, "1000"), range(12)))
+            assert [a.status_code for a in answers] == [200] * 12
+            assert len({a.json()["worker"] for a in answers}) == 3, "the woken workers took jobs"
 
             outcome = scaler.scale(MAINS, 3, scaler.snapshot())
             assert outcome.added == (warm_main.name,) and not outcome.not_ready

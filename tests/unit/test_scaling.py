@@ -53,20 +53,17 @@ class FakeEngine:
         return found
 
     def scale_to(self, service: str, count: int) -> None:
+        """As the Compose backend: warm replicas unpaused first, then new ones started."""
         self._act(f"scale_to {service} {count}")
         mine = [r for r in self.containers if r.service == service]
         running = sum(r.state == "running" for r in mine)
-        for number in range(len(mine) + 1, len(mine) + 1 + count - running):
-            self.containers.append(container(service, 10 + number))
-
-    def wake(self, service: str, count: int) -> list[Replica]:
-        paused = [r for r in self.containers if r.service == service and r.state == "paused"]
-        woken = paused[:count]
+        woken = [r for r in mine if r.state == "paused"][: max(0, count - running)]
         if woken:
             self._act("unpause " + " ".join(r.name for r in woken))
         self.containers = [replace(r, state="running") if r in woken else r
                            for r in self.containers]  # fmt: skip
-        return woken
+        for number in range(len(mine) + 1, len(mine) + 1 + count - running - len(woken)):
+            self.containers.append(container(service, 10 + number))
 
     def remove(self, replicas) -> None:
         self._act("remove " + " ".join(r.name for r in replicas))
@@ -226,7 +223,7 @@ def test_a_scale_out_unpauses_warm_replicas_first_and_starts_only_the_rest(tmp_p
         "docker compose up --scale flowise=5 (adds 2)",
     )
     outcome = scaler.apply(plan, scaler.snapshot())
-    assert engine.actions[:2] == ["unpause p-flowise-2 p-flowise-3", "scale_to flowise 5"]
+    assert engine.actions[:2] == ["scale_to flowise 5", "unpause p-flowise-2 p-flowise-3"]
     assert (outcome.after, sorted(outcome.added)) == (
         5, ["p-flowise-14", "p-flowise-15", "p-flowise-2", "p-flowise-3"],
     )  # fmt: skip
@@ -244,7 +241,7 @@ def test_a_warm_pool_large_enough_needs_no_start(tmp_path) -> None:
     )
     outcome = scaler.apply(plan, scaler.snapshot())
     assert outcome.added == ("p-flowise-worker-1",)
-    assert engine.actions == ["unpause p-flowise-worker-1", "scale_to flowise-worker 1"]
+    assert engine.actions == ["scale_to flowise-worker 1", "unpause p-flowise-worker-1"]
     paused = [r.name for r in engine.containers if r.state == "paused"]
     assert paused == ["p-flowise-worker-2"], "the rest of the pool stays paused"
 

@@ -52,11 +52,12 @@ class FakeBackend:
     def replicas(self) -> dict[str, list[Replica]]:
         return self.pool.mark({"flowise-worker": list(self.containers)})
 
-    def add_warming(self, service: str) -> Replica:
-        added = worker(len(self.containers) + 1)
-        self.containers.append(added)
-        self.pool.warming(added.id)
-        self.actions.append(f"add {added.name}")
+    def add_warming(self, service: str, count: int) -> list[Replica]:
+        added = [worker(len(self.containers) + n) for n in range(1, count + 1)]
+        self.containers += added
+        for replica in added:
+            self.pool.warming(replica.id)
+        self.actions.append("add " + " ".join(r.name for r in added))
         return added
 
     def pause(self, replica: Replica) -> None:
@@ -165,3 +166,14 @@ def test_a_woken_replica_that_answered_counts_healthy_until_docker_probes_it() -
     pool.answered(main.id)
     assert pool.mark({"s": [main]})["s"][0].routable
     assert not pool.mark({"s": [replace(main, state="exited")]})["s"][0].routable
+
+
+def test_a_pool_short_of_two_starts_both_at_once_and_pauses_each() -> None:
+    backend = FakeBackend(WarmPool(), [worker(1)])
+    refill = refill_for(backend, PoolSpec(2, warmed=lambda r: True), Clock())
+    refill.refill()
+    assert backend.actions == [
+        "add p-flowise-worker-2 p-flowise-worker-3",
+        "pause p-flowise-worker-2",
+        "pause p-flowise-worker-3",
+    ]
