@@ -74,9 +74,11 @@ def section(results: dict[bool, list], image: str, rounds: int) -> str:
         "|---|--:|--:|",
         *(f"| {name} | {cached} | {cold} |" for name, cached, cold in rows),
         "",
-        "This loading is nearly all of a Flowise start: the worker's first log line comes "
-        "28-38 s after its container starts, and the rest (database, Redis, queues) takes "
-        "under a second (docs/warm-replicas.md). A warm replica skips all of it.",
+        "Here each container had the 2 cores nearly to itself. In the running stack (2 mains, "
+        "Postgres, Redis, other engineers' stacks on the same cores) the same loading took "
+        "28-38 s before a new worker's first log line, and 40-47 s until its queue connection "
+        "(docs/warm-replicas.md): the cache saves about a seventh of the loading, a warm "
+        "replica all of it.",
         END,
     ])  # fmt: skip
 
