@@ -76,7 +76,7 @@ class ComposeBackend:
 
     def add_warming(self, service: str, count: int) -> list[Replica]:
         """`count` more replicas of the service, marked warming before anyone counts them.
-        None while one of its replicas is paused: compose would try to start that one, and
+        Nothing while one of its replicas is paused: compose would try to start that one, and
         Docker refuses to start a paused container."""
         with self._pool.changing:
             replicas = self.replicas().get(service, [])
