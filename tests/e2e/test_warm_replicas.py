@@ -51,6 +51,17 @@ def answering_mains(stack: FlowiseStack, count: int) -> set[str]:
     return {a.json()["main"] for a in answers}
 
 
+def mains_answering_within(stack: FlowiseStack, mains: int, batches: int) -> bool:
+    """Whether `mains` mains answer within `batches` batches of predictions: right after a
+    reload, nginx's old workers still take connections with the previous upstream."""
+    seen: set[str] = set()
+    for _ in range(batches):
+        seen |= answering_mains(stack, 6)
+        if len(seen) == mains:
+            return True
+    return False
+
+
 def test_the_pool_is_filled_paused_unrouted_and_a_scale_out_unpauses_it(tmp_path: Path) -> None:
     try:
         with running_flowise_stack(tmp_path, WORKER_CONCURRENCY="2") as stack:
@@ -79,7 +90,7 @@ def test_the_pool_is_filled_paused_unrouted_and_a_scale_out_unpauses_it(tmp_path
             outcome = scaler.scale(MAINS, 3, scaler.snapshot())
             assert outcome.added == (warm_main.name,) and not outcome.not_ready
             assert set(warm_main.addresses.values()) & routed_servers(settings)
-            assert len(answering_mains(stack, 24)) == 3, "the woken main is routed to"
+            assert mains_answering_within(stack, 3, batches=10), "the woken main is routed to"
 
             refill.refill()
             for service, size in POOLS.items():
