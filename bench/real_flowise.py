@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -223,7 +224,8 @@ def main_serving(flowise: RealFlowise, before: set[str], timeout: float = 300) -
         if servers and sum(scaler.upstream.open_connections(nginx, servers).values()):
             return time.monotonic()
         time.sleep(0.1)
-    raise RuntimeError(f"no new main served through nginx within {timeout:.0f}s")
+    states = [(r.name, r.state, r.health, r.id in before) for r in snapshot.get(MAINS, [])]
+    raise RuntimeError(f"no new main served through nginx within {timeout:.0f}s: {states}")
 
 
 def surge_mains(flowise: RealFlowise, on_surge) -> float:
@@ -259,6 +261,9 @@ def ours_main_out(flowise: RealFlowise, folder: Path, warm: int) -> float:
             daemon.wait_for(r"warm and paused", timeout=240)
             time.sleep(3)  # a tick (every 2 s) has seen the pool
         return surge_mains(flowise, lambda: None)
+    except RuntimeError:
+        print("\n".join(daemon.lines[-40:]), file=sys.stderr, flush=True)
+        raise
     finally:
         daemon.stop()
         two_mains(flowise)
@@ -376,21 +381,23 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     image = flowise_image()
-    keys = ("out", "plain_out", "warm_out", "main_out", "plain_main_out", "warm_main_out", "in",
-            "plain_in")  # fmt: skip
-    results: dict[str, list] = {key: [] for key in keys}
+    results: dict[str, list] = defaultdict(list)
     with tempfile.TemporaryDirectory() as folder, running_real_flowise(Path(folder)) as flowise:
+        steps = {
+            "plain_out": lambda: plain_worker_out(flowise),
+            "out": lambda: ours_worker_out(flowise, Path(folder)),
+            "warm_out": lambda: ours_warm_worker_out(flowise, Path(folder)),
+            "plain_main_out": lambda: plain_main_out(flowise),
+            "main_out": lambda: ours_main_out(flowise, Path(folder), warm=0),
+            "warm_main_out": lambda: ours_main_out(flowise, Path(folder), warm=1),
+            "plain_in": lambda: plain_main_in(flowise),
+            "in": lambda: ours_main_in(flowise),
+        }
         for round_ in range(args.rounds):
-            results["plain_out"].append(plain_worker_out(flowise))
-            results["out"].append(ours_worker_out(flowise, Path(folder)))
-            results["warm_out"].append(ours_warm_worker_out(flowise, Path(folder)))
-            results["plain_main_out"].append(plain_main_out(flowise))
-            results["main_out"].append(ours_main_out(flowise, Path(folder), warm=0))
-            results["warm_main_out"].append(ours_main_out(flowise, Path(folder), warm=1))
-            results["plain_in"].append(plain_main_in(flowise))
-            results["in"].append(ours_main_in(flowise))
-            print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]}" for k, v in results.items()),
-                  file=sys.stderr, flush=True)  # fmt: skip
+            for key, step in steps.items():
+                results[key].append(step())
+                print(f"round {round_ + 1}: {key} {results[key][-1]}", file=sys.stderr,
+                      flush=True)  # fmt: skip
     text = section(results, args.rounds, image, time.monotonic() - started)
     write_section(text)
     print(text)

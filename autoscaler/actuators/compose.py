@@ -87,7 +87,16 @@ class ComposeBackend:
             added = [r for r in self.replicas().get(service, []) if r.id not in before]
             for replica in added:
                 self._pool.warming(replica.id)
-            return added
+            # seen once on real Flowise: compose started two for one asked
+            self._remove_extra(added[count:])
+            return added[:count]
+
+    def _remove_extra(self, replicas: list[Replica]) -> None:
+        try:
+            self.remove(replicas)
+        finally:
+            for replica in replicas:
+                self._pool.settled(replica.id)
 
     def pause(self, replica: Replica) -> None:
         with self._pool.changing:
