@@ -385,11 +385,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, running_real_flowise(Path(folder)) as flowise:
         steps = {
             "plain_out": lambda: plain_worker_out(flowise),
-            "out": lambda: ours_worker_out(flowise, Path(folder)),
             "warm_out": lambda: ours_warm_worker_out(flowise, Path(folder)),
+            "out": lambda: ours_worker_out(flowise, Path(folder)),
             "plain_main_out": lambda: plain_main_out(flowise),
-            "main_out": lambda: ours_main_out(flowise, Path(folder), warm=0),
             "warm_main_out": lambda: ours_main_out(flowise, Path(folder), warm=1),
+            "main_out": lambda: ours_main_out(flowise, Path(folder), warm=0),
             "plain_in": lambda: plain_main_in(flowise),
             "in": lambda: ours_main_in(flowise),
         }
