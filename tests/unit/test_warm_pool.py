@@ -154,7 +154,8 @@ def test_status_shows_the_pool_next_to_the_running_replicas() -> None:
     record = TickRecord(0.0, "host:1", True, {"flowise-worker": seen})
     service = status._service("flowise-worker", settings, record, None, 0.0)
     report = {"project": "p", "from": "test", "services": {"flowise-worker": service},
-              "metrics": {}, "daemon": {"last_tick": None, "lease_holder": None}, "errors": []}  # fmt: skip
+              "metrics": {}, "daemon": {"last_tick": None, "lease_holder": None}, "deaf_mains": [],
+              "errors": []}  # fmt: skip
     assert "flowise-worker: 1 running, 1 ready, 2 warm of 2 (min 1, max 4)" in status.render(report)
     assert "  p-flowise-worker-2  paused  -" in status.render(report)
 
