@@ -50,6 +50,7 @@ from autoscaler.runtime import wiring  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- real-flowise:begin -->", "<!-- real-flowise:end -->"
+PARTIAL_BEGIN, PARTIAL_END = "<!-- real-flowise-steps:begin -->", "<!-- real-flowise-steps:end -->"
 MAINS, WORKERS = "flowise", "flowise-worker"
 BURST, BURST_MS = 24, 8000
 """A burst the shipped queue signal takes for a surge: 2.4 jobs/s in one 10 s tick, against
@@ -296,7 +297,9 @@ def plain_main_out(flowise: RealFlowise) -> float:
         two_mains(flowise)
 
 
-def section(results: dict[str, list], rounds: int, image: str, seconds: float) -> str:
+def section(
+    results: dict[str, list], rounds: int, image: str, seconds: float, marks=(BEGIN, END)
+) -> str:
     def median(key: str, index: int) -> str:
         if not results.get(key):
             return "not run"
@@ -354,8 +357,9 @@ def section(results: dict[str, list], rounds: int, image: str, seconds: float) -
         "and nginx reloaded the moment its new main is healthy."
     )
     return "\n".join([
-        BEGIN,
-        "## Real Flowise 3.1.4: scaling next to a plain `docker compose up --scale`",
+        marks[0],
+        "## Real Flowise 3.1.4: scaling next to a plain `docker compose up --scale`"
+        + ("" if marks == (BEGIN, END) else ", some figures (`--steps`)"),
         "",
         setup,
         "",
@@ -364,7 +368,7 @@ def section(results: dict[str, list], rounds: int, image: str, seconds: float) -
         *(f"| {name} | {ours} | {plain} |" for name, ours, plain in rows),
         "",
         notes,
-        END,
+        marks[1],
     ])  # fmt: skip
 
 
@@ -409,9 +413,10 @@ def main() -> None:
                 results[key].append(step())
                 print(f"round {round_ + 1}: {key} {results[key][-1]}", file=sys.stderr,
                       flush=True)  # fmt: skip
-    text = section(results, args.rounds, image, time.monotonic() - started)
-    if not args.steps:  # a partial run prints its figures and keeps the published ones
-        write_section(text)
+    # a partial run has a section of its own: the full run's figures stay as published
+    marks = (PARTIAL_BEGIN, PARTIAL_END) if args.steps else (BEGIN, END)
+    text = section(results, args.rounds, image, time.monotonic() - started, marks)
+    write_section(text, *marks)
     print(text)
 
 
