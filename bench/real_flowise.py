@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,15 +45,20 @@ from real_flowise_stack import (  # noqa: E402
     running_real_flowise,
 )
 
+from autoscaler.config.settings import DaemonSettings  # noqa: E402
 from autoscaler.runtime import wiring  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- real-flowise:begin -->", "<!-- real-flowise:end -->"
+PARTIAL_BEGIN, PARTIAL_END = "<!-- real-flowise-steps:begin -->", "<!-- real-flowise-steps:end -->"
 MAINS, WORKERS = "flowise", "flowise-worker"
 BURST, BURST_MS = 24, 8000
 """A burst the shipped queue signal takes for a surge: 2.4 jobs/s in one 10 s tick, against
 the 1 job/s it assumes one worker completes."""
 LOAD_MS, LOAD_CLIENTS = 3000, 4
+SURGE_MS, SURGE_CLIENTS = 3000, 12
+"""The mains' surge: 12 predictions in flight at once (one worker runs 2 at a time, the rest
+wait in the queue), against 4 a main."""
 
 
 class Watch:
@@ -137,6 +143,31 @@ def ours_worker_out(flowise: RealFlowise, folder: Path) -> tuple[float, float]:
         one_worker(flowise)
 
 
+def ours_warm_worker_out(flowise: RealFlowise, folder: Path) -> tuple[float, float]:
+    """As ours_worker_out, with one warm worker: the daemon fills the pool (starts a worker,
+    pauses it once registered) before the burst comes."""
+    services = {MAINS: {}, WORKERS: {"min_replicas": 1, "max_replicas": 2, "warm_replicas": 1}}
+    daemon = Daemon(flowise.daemon_config(folder / "bench-daemon.toml", services))
+    try:
+        daemon.wait_for(r"warm and paused", timeout=240)
+        time.sleep(3)  # a tick (every 2 s) has seen the pool
+        return burst_with(flowise, lambda: None)
+    finally:
+        daemon.stop()
+        drop_warm_pool(flowise)
+        one_worker(flowise)
+
+
+def drop_warm_pool(flowise: RealFlowise) -> None:
+    """Remove the paused replicas a daemon left (the next bench step starts without a pool)."""
+    docker = wiring.docker_client(flowise.stack.settings)
+    snapshot = wiring.transaction(flowise.stack.settings).snapshot()
+    paused = [r.id for replicas in snapshot.values() for r in replicas if r.state == "paused"]
+    if paused:
+        docker.container.unpause(paused)
+        docker.container.remove(paused, force=True)
+
+
 def plain_scale(flowise: RealFlowise, service: str, count: int) -> None:
     """`docker compose up --scale service=count`, as an operator types it."""
     docker = wiring.docker_client(flowise.stack.settings)
@@ -183,14 +214,103 @@ def plain_main_in(flowise: RealFlowise) -> tuple[float, int]:
     return measured
 
 
-def section(results: dict[str, list], rounds: int, image: str, seconds: float) -> str:
+def mains_serving(flowise: RealFlowise, count: int, timeout: float = 300) -> float:
+    """Waits until `count` mains each have a request in flight from nginx: the moment."""
+    scaler = wiring.transaction(flowise.stack.settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snapshot = scaler.snapshot()
+        nginx = next(r for r in snapshot["nginx"] if r.state == "running")
+        servers = [f"{r.address_on(nginx.addresses)}:3000" for r in snapshot.get(MAINS, [])
+                   if r.state == "running"]  # fmt: skip
+        in_flight = scaler.upstream.open_connections(nginx, servers)
+        if sum(1 for n in in_flight.values() if n) >= count:
+            return time.monotonic()
+        time.sleep(0.1)
+    states = [(r.name, r.state, r.health) for r in snapshot.get(MAINS, [])]
+    raise RuntimeError(f"{count} mains did not serve through nginx within {timeout:.0f}s: {states}")
+
+
+def surge_mains(flowise: RealFlowise, on_surge) -> float:
+    """From 2 mains, a surge of long predictions in flight; `on_surge()` runs as it starts.
+    Seconds from the surge's start until a third main serves some of them through nginx."""
+    running = flowise.running(MAINS)
+    if len(running) != 2:
+        print(f"not 2 mains running at the surge's start: {running}", file=sys.stderr)
+    with PredictionLoad(flowise, str(SURGE_MS), clients=SURGE_CLIENTS):
+        started = time.monotonic()
+        on_surge()
+        return mains_serving(flowise, 3) - started
+
+
+def two_mains(flowise: RealFlowise) -> None:
+    drop_warm_pool(flowise)
+    scaler = wiring.transaction(flowise.stack.settings)
+    scaler.scale(MAINS, 2, scaler.snapshot())
+    while flowise.queue() != (0, 0):
+        time.sleep(0.5)
+
+
+def ours_main_out(flowise: RealFlowise, folder: Path, warm: int) -> float:
+    """The daemon, scaling the mains on nginx's requests in flight (4 a main), `warm` warm."""
+    surge = {"kind": "nginx_in_flight", "target_per_replica": SURGE_CLIENTS // 3}
+    services = {
+        MAINS: {"min_replicas": 2, "max_replicas": 3, "warm_replicas": warm, "signals": [surge]},
+        WORKERS: {"min_replicas": 1, "max_replicas": 1},
+    }
+    daemon = Daemon(flowise.daemon_config(folder / "bench-daemon.toml", services))
+    try:
+        daemon.wait_for(r"tick \(leading", timeout=60)
+        if warm:
+            daemon.wait_for(r"warm and paused", timeout=240)
+            time.sleep(3)  # a tick (every 2 s) has seen the pool
+        return surge_mains(flowise, lambda: None)
+    except RuntimeError:
+        print("\n".join(daemon.lines[-40:]), file=sys.stderr, flush=True)
+        raise
+    finally:
+        daemon.stop()
+        two_mains(flowise)
+
+
+def plain_main_out(flowise: RealFlowise) -> float:
+    """`docker compose up --scale flowise=3` the moment the surge starts, and nginx reloaded
+    the moment the new main is healthy: what a hand-made setup does at best."""
+    scaler = wiring.transaction(flowise.stack.settings)
+
+    def scale_and_route() -> None:
+        plain_scale(flowise, MAINS, 3)
+        threading.Thread(target=route_when_fit, daemon=True).start()
+
+    def route_when_fit() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            snapshot = scaler.snapshot()
+            if sum(r.routable for r in snapshot[MAINS]) == 3:
+                scaler.reconcile(snapshot)
+                return
+            time.sleep(0.1)
+
+    try:
+        return surge_mains(flowise, scale_and_route)
+    finally:
+        two_mains(flowise)
+
+
+def section(
+    results: dict[str, list], rounds: int, image: str, seconds: float, marks=(BEGIN, END)
+) -> str:
     def median(key: str, index: int) -> str:
-        return f"{statistics.median(r[index] for r in results[key]):.1f}"
+        if not results.get(key):
+            return "not run"
+        return f"{statistics.median(_figures(r)[index] for r in results[key]):.1f}"
 
     def total(key: str, index: int) -> str:
-        return str(sum(r[index] for r in results[key]))
+        return str(sum(r[index] for r in results[key])) if results.get(key) else "not run"
 
     def starting(key: str) -> str:
+        if not results.get(key):
+            return "not run"
         return f"{statistics.median(r[1] - r[0] for r in results[key]):.1f}"
 
     rows = [
@@ -198,6 +318,12 @@ def section(results: dict[str, list], rounds: int, image: str, seconds: float) -
          median("out", 0), median("plain_out", 0)),
         ("worker: backlog appears -> 2nd worker takes jobs (s)",
          median("out", 1), median("plain_out", 1)),
+        ("worker, 1 warm replica: backlog appears -> 2nd worker takes jobs (s)",
+         median("warm_out", 1), median("plain_out", 1)),
+        ("main: in-flight surge -> a 3rd main serves through nginx (s)",
+         median("main_out", 0), median("plain_main_out", 0)),
+        ("main, 1 warm replica: in-flight surge -> a 3rd main serves through nginx (s)",
+         median("warm_main_out", 0), median("plain_main_out", 0)),
         ("worker: of which Flowise starting, container runs -> takes jobs (s)",
          starting("out"), starting("plain_out")),
         ("main: drain and remove one of 3 under load (s)", median("in", 0), median("plain_in", 0)),
@@ -216,17 +342,24 @@ def section(results: dict[str, list], rounds: int, image: str, seconds: float) -
     )
     notes = (
         "Ours includes noticing the backlog: the daemon on its shipped defaults reads the queue "
-        "every 10 s, so up to one interval passes before it acts; the rest is Flowise's own "
+        f"every {DaemonSettings().interval_seconds:g} s, so up to one interval passes before it "
+        "acts; the rest is Flowise's own "
         "start (loading its node modules on 2 cores, shared with the running stack: 20 to 50 s "
         "here). Plain compose is started the moment the backlog appears: no operator or cron "
         "job reacts that fast, and someone still has to decide how many workers and when to "
         "remove them. For a main, plain compose stops the replica at once: Flowise exits "
         "without closing its HTTP server and cuts the predictions in flight on it, while "
-        "compose-flowise first waits until nginx has none left on it."
+        "compose-flowise first waits until nginx has none left on it. A warm replica was "
+        "started and paused by the daemon before the load came: the scale-out unpauses it "
+        "(about a second) instead of starting Flowise. The mains' surge: "
+        f"{SURGE_CLIENTS} clients keep predictions in flight through nginx, against "
+        f"{SURGE_CLIENTS // 3} a main; plain compose is started the moment the surge starts, "
+        "and nginx reloaded the moment its new main is healthy."
     )
     return "\n".join([
-        BEGIN,
-        "## Real Flowise 3.1.4: scaling next to a plain `docker compose up --scale`",
+        marks[0],
+        "## Real Flowise 3.1.4: scaling next to a plain `docker compose up --scale`"
+        + ("" if marks == (BEGIN, END) else ", some figures (`--steps`)"),
         "",
         setup,
         "",
@@ -235,15 +368,20 @@ def section(results: dict[str, list], rounds: int, image: str, seconds: float) -
         *(f"| {name} | {ours} | {plain} |" for name, ours, plain in rows),
         "",
         notes,
-        END,
+        marks[1],
     ])  # fmt: skip
 
 
-def write_section(text: str) -> None:
+def _figures(result: tuple | float) -> tuple:
+    return result if isinstance(result, tuple) else (result,)
+
+
+def write_section(text: str, begin: str = BEGIN, end: str = END) -> None:
+    """`text` in docs/benchmarks.md in place of what stands between `begin` and `end`."""
     docs = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    if BEGIN in docs and END in docs:
-        head, rest = docs.split(BEGIN, 1)
-        docs = head + text + rest.split(END, 1)[1]
+    if begin in docs and end in docs:
+        head, rest = docs.split(begin, 1)
+        docs = head + text + rest.split(end, 1)[1]
     else:
         docs = docs.rstrip("\n") + "\n\n" + text + "\n"
     DOCS.write_text(docs)
@@ -252,20 +390,33 @@ def write_section(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", help="comma-separated: only these (default: all)")
     args = parser.parse_args()
     started = time.monotonic()
     image = flowise_image()
-    results: dict[str, list] = {key: [] for key in ("out", "plain_out", "in", "plain_in")}
+    results: dict[str, list] = defaultdict(list)
     with tempfile.TemporaryDirectory() as folder, running_real_flowise(Path(folder)) as flowise:
+        steps = {
+            "plain_out": lambda: plain_worker_out(flowise),
+            "warm_out": lambda: ours_warm_worker_out(flowise, Path(folder)),
+            "out": lambda: ours_worker_out(flowise, Path(folder)),
+            "plain_main_out": lambda: plain_main_out(flowise),
+            "warm_main_out": lambda: ours_main_out(flowise, Path(folder), warm=1),
+            "main_out": lambda: ours_main_out(flowise, Path(folder), warm=0),
+            "plain_in": lambda: plain_main_in(flowise),
+            "in": lambda: ours_main_in(flowise),
+        }
         for round_ in range(args.rounds):
-            results["plain_out"].append(plain_worker_out(flowise))
-            results["out"].append(ours_worker_out(flowise, Path(folder)))
-            results["plain_in"].append(plain_main_in(flowise))
-            results["in"].append(ours_main_in(flowise))
-            print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]}" for k, v in results.items()),
-                  file=sys.stderr, flush=True)  # fmt: skip
-    text = section(results, args.rounds, image, time.monotonic() - started)
-    write_section(text)
+            for key, step in steps.items():
+                if args.steps and key not in args.steps.split(","):
+                    continue
+                results[key].append(step())
+                print(f"round {round_ + 1}: {key} {results[key][-1]}", file=sys.stderr,
+                      flush=True)  # fmt: skip
+    # a partial run has a section of its own: the full run's figures stay as published
+    marks = (PARTIAL_BEGIN, PARTIAL_END) if args.steps else (BEGIN, END)
+    text = section(results, args.rounds, image, time.monotonic() - started, marks)
+    write_section(text, *marks)
     print(text)
 
 

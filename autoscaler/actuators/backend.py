@@ -16,7 +16,8 @@ class ReplicaBackend(Protocol):
         ...
 
     def scale_to(self, service: str, count: int) -> None:
-        """Bring the service to `count` replicas, leaving the existing ones untouched."""
+        """Bring the service to `count` running replicas, leaving the existing ones untouched:
+        warm (paused) ones are unpaused first, and the warm ones left are kept."""
         ...
 
     def remove(self, replicas: Sequence[Replica]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from autoscaler.actuators.replicas import Replica, Snapshot, choose_victims
+from autoscaler.actuators.replicas import Replica, Snapshot, choose_victims, paused_replicas
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class ScalePlan:
     and drain before they stop."""
     victims: tuple[Replica, ...] = ()
     """On scale-in, exactly the replicas that will be stopped and removed."""
+    woken: tuple[Replica, ...] = ()
+    """On scale-out, the warm replicas that will be unpaused, before any is started."""
     ready_timeout_seconds: float = 0
     drain_timeout_seconds: float = 0
     finishes_jobs: bool = False
@@ -58,11 +60,13 @@ class ScalePlan:
         return (f"{self.service}: nothing to do at {self.target}",)
 
     def _scale_out_steps(self) -> tuple[str, ...]:
-        added = self.target - self.before
-        steps = [
-            f"docker compose up --scale {self.service}={self.target} (adds {added})",
-            f"wait up to {self.ready_timeout_seconds:g}s for each new replica to be fit",
-        ]
+        started = self.target - self.before - len(self.woken)
+        steps = []
+        if self.woken:
+            steps.append(f"unpause warm replica {', '.join(r.name for r in self.woken)}")
+        if started:
+            steps.append(f"docker compose up --scale {self.service}={self.target} (adds {started})")
+        steps.append(f"wait up to {self.ready_timeout_seconds:g}s for each new replica to be fit")
         if self.routed:
             steps.append("add each to the nginx upstream as it becomes fit (nginx -t, reload)")
         return tuple(steps)
@@ -102,12 +106,14 @@ def plan_scale(
     running = running_replicas(snapshot, service)
     victims = tuple(choose_victims(running, len(running) - target, busyness))
     routed = service == routing.upstream_service
+    woken = tuple(paused_replicas(snapshot.get(service, []))[: max(0, target - len(running))])
     return ScalePlan(
         service=service,
         running=running,
         target=target,
         routed=routed,
         victims=victims,
+        woken=woken,
         ready_timeout_seconds=routing.ready_timeout_seconds,
         drain_timeout_seconds=routing.drain_timeout_seconds,
         finishes_jobs=not routed and busyness is not None,

@@ -9,6 +9,10 @@ from typing import Any
 
 _COMPOSE_LABELS = "com.docker.compose."
 _NEVER_STARTED = datetime.min.replace(tzinfo=UTC)
+PAUSED = "paused"
+"""Docker's state of a paused replica: a warm one, kept for the next scale-out."""
+WARMING = "warming"
+"""Not Docker's: a replica started for the warm pool and not paused yet (warm.WarmPool)."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,11 @@ class Replica:
     started_at: datetime
     addresses: Mapping[str, str]
     """Network name -> IP address."""
+
+    @property
+    def warm(self) -> bool:
+        """In the warm pool: paused, or started for it. Neither capacity nor routed."""
+        return self.state in (PAUSED, WARMING)
 
     @property
     def routable(self) -> bool:
@@ -48,6 +57,8 @@ class ReplicaCount:
     """Replicas the service has now: the count a change starts from."""
     ready: int
     """Replicas fit to take work now: only these count as capacity."""
+    warm: int = 0
+    """Replicas in the warm pool: paused, or started for it."""
 
 
 def count(replicas: Iterable[Replica]) -> ReplicaCount:
@@ -55,7 +66,13 @@ def count(replicas: Iterable[Replica]) -> ReplicaCount:
     return ReplicaCount(
         running=sum(r.state == "running" for r in listed),
         ready=sum(r.routable for r in listed),
+        warm=sum(r.warm for r in listed),
     )
+
+
+def paused_replicas(replicas: Iterable[Replica]) -> list[Replica]:
+    """The warm replicas ready to unpause, lowest number first."""
+    return sorted((r for r in replicas if r.state == PAUSED), key=lambda r: r.number)
 
 
 def replica_from_container(container: Any) -> Replica:

@@ -110,7 +110,7 @@ class ScaleTransaction:
         deadline = self._monotonic() + plan.ready_timeout_seconds
         while True:
             snapshot = self.snapshot()
-            added = [r for r in snapshot.get(plan.service, []) if r.id not in before]
+            added = [r for r in snapshot.get(plan.service, []) if r.id not in before and not r.warm]
             if plan.routed:
                 self.reconcile(snapshot)
             waiting = [r.name for r in added if not r.routable]

@@ -187,6 +187,22 @@ class ServicePolicy(Section):
         description="What to scale on. Each proposes a count; the largest wins.",
     )
     behavior: Behavior = Field(default_factory=Behavior, description="How fast to follow them.")
+    warm_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Replicas kept started and then paused (memory, no CPU, no work): a "
+        "scale-out unpauses them first, in about a second instead of a full start, and the "
+        "pool is refilled in the background. Neither counted as capacity nor routed.",
+    )
+
+    @field_validator("warm_replicas")
+    @classmethod
+    def _not_above_max(cls, warm_replicas: int, info: ValidationInfo) -> int:
+        max_replicas = info.data.get("max_replicas")
+        if max_replicas is not None and warm_replicas > max_replicas:
+            raise ValueError(f"must not be above max_replicas ({max_replicas})")
+        return warm_replicas
 
     @field_validator("max_replicas")
     @classmethod

@@ -24,6 +24,7 @@ from wsgiref.simple_server import WSGIServer
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from autoscaler import config
+from autoscaler.actuators.warm import WarmPool
 from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.runtime import wiring
 from autoscaler.runtime.actions import Actions, Finished
@@ -38,6 +39,7 @@ from autoscaler.runtime.telemetry import (
 from autoscaler.stopping import StopSignal
 
 _JOB = "tick"
+_REFILL_JOB = "warm-refill"
 QUIET_TICK_LOG_SECONDS = 60.0
 """A tick in which nothing happened is logged at most this often: a heartbeat, not a flood."""
 
@@ -64,6 +66,8 @@ class Daemon:
         self._following_events = False
         self._last_logged: TickReport | None = None
         self._actions = Actions()
+        self._pool = WarmPool()
+        self._leading = False
         self._use(loaded)
 
     def run_once(self) -> bool:
@@ -82,6 +86,8 @@ class Daemon:
         )
         self._scheduler = scheduler
         scheduler.add_job(self._scheduled_tick, "interval", id=_JOB, next_run_time=datetime.now(),
+                          seconds=self._settings.daemon.interval_seconds)  # fmt: skip
+        scheduler.add_job(self._refill_warm_pools, "interval", id=_REFILL_JOB,
                           seconds=self._settings.daemon.interval_seconds)  # fmt: skip
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -119,6 +125,7 @@ class Daemon:
         finally:
             notify_systemd("WATCHDOG=1")
         seconds = time.monotonic() - started
+        self._leading = report.record.leading
         self._metrics.record(report, report.state, seconds)
         self._log_finished(report.finished)
         if self._worth_logging(report):
@@ -170,15 +177,35 @@ class Daemon:
     def _use(self, loaded: config.LoadedConfig) -> None:
         self._settings = loaded.settings
         self._source = loaded.source
-        watch = wiring.replica_watch(loaded.settings)
+        watch = wiring.replica_watch(loaded.settings, self._pool)
         self._autoscaler: Autoscaler = wiring.autoscaler(
-            loaded.settings, self._dry_run, self._stop, watch, self._actions
+            loaded.settings, self._dry_run, self._stop, watch, self._actions, pool=self._pool
+        )
+        self._refill = wiring.warm_refill(
+            loaded.settings, self._stop, self._pool, self._warm_pool_changed
         )
         previous, self._watch = getattr(self, "_watch", None), watch
         if previous is not None:
             previous.close()
         if self._following_events:
             watch.start()
+
+    def _refill_warm_pools(self) -> None:
+        """Beside the ticks, never in their way; only the daemon that acts refills."""
+        if self._dry_run or not self._leading:
+            return
+        try:
+            self._refill.refill()
+        except Interrupted:
+            return
+        except Exception as error:  # noqa: BLE001 (the next round tries again)
+            self._metrics.errors.labels("warm-refill").inc()
+            self._event(logging.ERROR, "warm-refill-failed", f"warm pool refill failed: {error!r}")
+
+    def _warm_pool_changed(self, message: str) -> None:
+        """A replica joined or left the pool: the next tick lists the replicas again."""
+        self._watch.invalidate()
+        self._event(logging.INFO, "warm-pool", message)
 
     def _on_stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stop.request()

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from autoscaler.actuators.replicas import PAUSED, WARMING
 from autoscaler.config import Settings
 from autoscaler.policy import Unavailable
 from autoscaler.runtime import wiring
@@ -127,6 +128,8 @@ def _service(
         ],
         "running": seen.current if seen else None,
         "ready": seen.ready if seen else None,
+        "warm": sum(s in (PAUSED, WARMING) for _, s, _ in (seen.replicas if seen else ())),
+        "warm_replicas": policy.warm_replicas,
         "override": None,
     }
     if seen is not None:
@@ -192,7 +195,11 @@ def _render_service(name: str, service: dict[str, Any], down: dict[str, str]) ->
         why = "Docker unreachable" if "docker" in down else "not in the last tick"
         lines = [f"{name}: replicas unknown, {why} {bounds}"]
     else:
-        lines = [f"{name}: {service['running']} running, {service['ready']} ready {bounds}"]
+        pool = f", {service['warm']} warm of {service['warm_replicas']}"
+        shown_pool = pool if service["warm_replicas"] or service["warm"] else ""
+        lines = [
+            f"{name}: {service['running']} running, {service['ready']} ready{shown_pool} {bounds}"
+        ]
     for replica in service["replicas"]:
         lines.append(f"  {replica['name']}  {replica['state']}  {replica['health'] or '-'}")
     if "why" in service:

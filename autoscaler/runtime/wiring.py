@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,8 +15,10 @@ import redis
 
 from autoscaler.actuators.main_restart import MainRestart
 from autoscaler.actuators.plan import Routing
+from autoscaler.actuators.replicas import Replica
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
+from autoscaler.actuators.warm import WarmPool
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime.actions import Actions
@@ -26,6 +28,7 @@ from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
 from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
 from autoscaler.runtime.worker_jobs import WorkerJobs
 from autoscaler.signals import Connections, Reader
 from autoscaler.signals.bullmq_queue import QueueSignal
@@ -59,21 +62,25 @@ def transaction(
     stop: StopSignal | None = None,
     opened: Connections | None = None,
     docker_timeout_seconds: float | None = None,
+    pool: WarmPool | None = None,
 ) -> ScaleTransaction:
     """The scaling transaction; its waits end at once when `stop` is requested. It sees the
     workers' jobs through `opened` (by default, clients of its own); each docker command is
-    ended after `docker_timeout_seconds` when given."""
-    backend = compose_backend(settings, docker_client(settings, docker_timeout_seconds))
+    ended after `docker_timeout_seconds` when given. `pool`: the warm pool a refill in this
+    process shares with it."""
+    backend = compose_backend(settings, docker_client(settings, docker_timeout_seconds), pool)
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     jobs = worker_jobs(settings, opened or connections(settings), backend)
     return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause, jobs)
 
 
-def compose_backend(settings: Settings, docker: DockerClient) -> ComposeBackend:
+def compose_backend(
+    settings: Settings, docker: DockerClient, pool: WarmPool | None = None
+) -> ComposeBackend:
     from autoscaler.actuators.compose import ComposeBackend
 
-    return ComposeBackend(docker, settings.compose.project_name)
+    return ComposeBackend(docker, settings.compose.project_name, pool)
 
 
 def routing(settings: Settings) -> Routing:
@@ -147,7 +154,7 @@ def sensors(settings: Settings, opened: Connections) -> Sensors:
     return Sensors(readers, sources)
 
 
-def replica_watch(settings: Settings) -> ReplicaWatch:
+def replica_watch(settings: Settings, pool: WarmPool | None = None) -> ReplicaWatch:
     """The project's replicas, listed again when `docker events` reports a change to one of its
     containers (not started: `start()` follows the events in a thread)."""
     docker = docker_client(settings)
@@ -157,7 +164,7 @@ def replica_watch(settings: Settings) -> ReplicaWatch:
         filters = {"type": "container", "label": project}
         return docker.system.events(since=since, until=until, filters=filters)
 
-    backend = compose_backend(settings, docker)
+    backend = compose_backend(settings, docker, pool)
     full = settings.daemon.full_reconcile_seconds
     return ReplicaWatch(backend.replicas, events, full, time.monotonic)
 
@@ -169,6 +176,7 @@ def autoscaler(
     replicas: ReplicaSource | None = None,
     actions: Actions | None = None,
     docker_timeout_seconds: float | None = None,
+    pool: WarmPool | None = None,
 ) -> Autoscaler:
     """Everything one tick needs, built from the config. `replicas`: where the tick sees the
     replicas (the daemon's ReplicaWatch); by default they are listed at every tick, each docker
@@ -205,3 +213,48 @@ def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
     backend = compose_backend(settings, docker_client(settings))
     restart = MainRestart(backend, scaling)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)
+
+
+def warm_refill(
+    settings: Settings, stop: StopSignal, pool: WarmPool, changed: Callable[[str], None]
+) -> WarmRefill:
+    """Refills the warm pools of the services that have one (`warm_replicas`); `changed(what)`
+    is told each time a replica joins or leaves a pool."""
+    backend = compose_backend(settings, docker_client(settings), pool)
+    client = redis_client(settings)
+    specs = {
+        service: _pool_spec(settings, service, client)
+        for service, policy in settings.services.items()
+        if policy.warm_replicas
+    }
+    ready_timeout = settings.compose.ready_timeout_seconds
+    return WarmRefill(backend, pool, specs, ready_timeout, time.monotonic, stop.pause, changed)
+
+
+def _pool_spec(settings: Settings, service: str, client: redis.Redis) -> PoolSpec:
+    policy = settings.services[service]
+    if service == settings.nginx.upstream_service:
+        return PoolSpec(policy.warm_replicas, warmed=lambda r: r.health in (None, "healthy"))
+    prefix = settings.redis.key_prefix
+    waiting = [f"{prefix}:{s.queue}:wait" for s in policy.signals if isinstance(s, QueueSignal)]
+
+    def connections(replica: Replica) -> list[dict[str, str]]:
+        hosts = set(replica.addresses.values())
+        return [c for c in client.client_list() if c["addr"].rsplit(":", 1)[0] in hosts]
+
+    def registered(replica: Replica) -> bool:
+        """Its BullMQ worker connection is in CLIENT LIST: it takes jobs from now on."""
+        return any(c["name"].startswith(f"{prefix}:") for c in connections(replica))
+
+    def busy() -> bool:
+        return any(client.llen(key) for key in waiting)
+
+    def unblock(replica: Replica) -> None:
+        """A paused worker's blocking wait for jobs (BZPOPMIN on the queue's marker) would
+        still take the next wake-up, and the running workers would see that job only at their
+        own wait's end (up to 5 s later, seen on Flowise 3.1.4): end its waits as a timeout."""
+        for blocked in connections(replica):
+            if "b" in blocked["flags"]:
+                client.client_unblock(int(blocked["id"]))
+
+    return PoolSpec(policy.warm_replicas, warmed=registered, busy=busy, paused=unblock)

@@ -69,6 +69,15 @@ MISTAKES = {
         "[services.flowise]\nmin_replicas = 5\nmax_replicas = 2\n",
         "site.toml: services.flowise.max_replicas = 2: must not be below min_replicas (5)",
     ),
+    "warm pool above max": (
+        "[services.flowise-worker]\nmax_replicas = 3\nwarm_replicas = 4\n",
+        "site.toml: services.flowise-worker.warm_replicas = 4: must not be above max_replicas (3)",
+    ),
+    "negative warm pool": (
+        "[services.flowise]\nwarm_replicas = -1\n",
+        "site.toml: services.flowise.warm_replicas = -1: Input should be greater than or equal "
+        "to 0",
+    ),
     "malformed Redis URL": (
         "[redis]\nurl = 'http://localhost:6379'\n",
         "site.toml: redis.url = 'http://localhost:6379': URL scheme should be 'redis' or 'rediss'",

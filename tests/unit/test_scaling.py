@@ -20,10 +20,12 @@ START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NET = "p_default"
 
 
-def container(service: str, number: int, health: str | None = "healthy") -> Replica:
+def container(
+    service: str, number: int, health: str | None = "healthy", state: str = "running"
+) -> Replica:
     return Replica(
         id=f"{service}-{number}", name=f"p-{service}-{number}", service=service, number=number,
-        state="running", health=health, started_at=START + timedelta(minutes=number),
+        state=state, health=health, started_at=START + timedelta(minutes=number),
         addresses={NET: f"172.18.{0 if service == 'nginx' else 1}.{number}"},
     )  # fmt: skip
 
@@ -51,9 +53,16 @@ class FakeEngine:
         return found
 
     def scale_to(self, service: str, count: int) -> None:
+        """As the Compose backend: warm replicas unpaused first, then new ones started."""
         self._act(f"scale_to {service} {count}")
         mine = [r for r in self.containers if r.service == service]
-        for number in range(len(mine) + 1, count + 1):
+        running = sum(r.state == "running" for r in mine)
+        woken = [r for r in mine if r.state == "paused"][: max(0, count - running)]
+        if woken:
+            self._act("unpause " + " ".join(r.name for r in woken))
+        self.containers = [replace(r, state="running") if r in woken else r
+                           for r in self.containers]  # fmt: skip
+        for number in range(len(mine) + 1, len(mine) + 1 + count - running - len(woken)):
             self.containers.append(container(service, 10 + number))
 
     def remove(self, replicas) -> None:
@@ -267,3 +276,57 @@ def test_workers_whose_jobs_are_not_seen_stop_at_once(tmp_path) -> None:
     assert not plan.finishes_jobs and plan.steps() == ("stop and remove p-flowise-worker-3",)
     scaler.apply(plan, scaler.snapshot())
     assert clock.now == 0
+
+
+def test_a_scale_out_unpauses_warm_replicas_first_and_starts_only_the_rest(tmp_path) -> None:
+    engine = FakeEngine(1)
+    engine.containers += [container("flowise", n, state="paused") for n in (2, 3)]
+    scaler, path = scaler_for(engine, tmp_path, Clock())
+    plan = scaler.plan("flowise", 5, scaler.snapshot())
+    assert [r.name for r in plan.woken] == ["p-flowise-2", "p-flowise-3"]
+    assert plan.steps()[:2] == (
+        "unpause warm replica p-flowise-2, p-flowise-3",
+        "docker compose up --scale flowise=5 (adds 2)",
+    )
+    outcome = scaler.apply(plan, scaler.snapshot())
+    assert engine.actions[:2] == ["scale_to flowise 5", "unpause p-flowise-2 p-flowise-3"]
+    assert (outcome.after, sorted(outcome.added)) == (
+        5, ["p-flowise-14", "p-flowise-15", "p-flowise-2", "p-flowise-3"],
+    )  # fmt: skip
+    assert len(servers(path)) == 5
+
+
+def test_a_warm_pool_large_enough_needs_no_start(tmp_path) -> None:
+    engine = FakeEngine(1)
+    engine.containers += [container("flowise-worker", n, state="paused") for n in (1, 2)]
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    plan = scaler.plan("flowise-worker", 1, scaler.snapshot())
+    assert plan.steps() == (
+        "unpause warm replica p-flowise-worker-1",
+        "wait up to 10s for each new replica to be fit",
+    )
+    outcome = scaler.apply(plan, scaler.snapshot())
+    assert outcome.added == ("p-flowise-worker-1",)
+    assert engine.actions == ["scale_to flowise-worker 1", "unpause p-flowise-worker-1"]
+    paused = [r.name for r in engine.containers if r.state == "paused"]
+    assert paused == ["p-flowise-worker-2"], "the rest of the pool stays paused"
+
+
+def test_paused_and_warming_replicas_are_never_routed(tmp_path) -> None:
+    engine = FakeEngine(1)
+    engine.containers += [
+        container("flowise", 2, state="paused"),
+        container("flowise", 3, state="warming"),
+    ]
+    _, path = scaler_for(engine, tmp_path, Clock())
+    assert servers(path) == ["172.18.1.1:3000"]
+
+
+def test_a_scale_in_stops_running_replicas_and_keeps_the_pool(tmp_path) -> None:
+    engine = FakeEngine(3, connections=[[], []])
+    engine.containers.append(container("flowise", 4, state="paused"))
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    plan = scaler.plan("flowise", 2, scaler.snapshot())
+    assert [r.name for r in plan.victims] == ["p-flowise-3"]
+    scaler.apply(plan, scaler.snapshot())
+    assert [r.name for r in engine.containers if r.state == "paused"] == ["p-flowise-4"]
