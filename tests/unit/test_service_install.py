@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -61,12 +62,29 @@ def test_an_existing_config_is_kept_and_its_paths_made_writable(tmp_path: Path) 
     assert "ReadWritePaths=/srv/cf /var/lib/compose-flowise/nginx\n" in unit
 
 
-def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+def systemd_analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.fail("systemd-analyze is missing (.ci/provision-host installs systemd)")
+    return analyze
+
+
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert install(tmp_path) == 0
-    result = subprocess.run([analyze, "verify", str(tmp_path / UNIT)],
+    result = subprocess.run([systemd_analyze(), "verify", str(tmp_path / UNIT)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "compose-flowise.service" not in result.stderr, result.stderr
+
+
+def test_the_unit_is_sandboxed(tmp_path: Path) -> None:
+    """systemd's own rating of the sandbox: 0 (locked down) to 10 (exposed), 9.0 unhardened."""
+    assert install(tmp_path) == 0
+    result = subprocess.run(
+        [systemd_analyze(), "security", "--offline=true", str(tmp_path / UNIT)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    rating = re.search(r"Overall exposure level for compose-flowise.service: ([0-9.]+)",
+                       result.stdout)  # fmt: skip
+    assert rating is not None, result.stdout + result.stderr
+    assert float(rating[1]) <= 3.5, result.stdout
