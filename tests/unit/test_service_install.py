@@ -62,6 +62,28 @@ def test_an_existing_config_is_kept_and_its_paths_made_writable(tmp_path: Path) 
     assert "ReadWritePaths=/srv/cf /var/lib/compose-flowise/nginx\n" in unit
 
 
+@pytest.mark.parametrize("prefix", ["/sys", "a-file"])
+def test_an_unwritable_prefix_is_a_clear_error(
+    tmp_path: Path, monkeypatch, capsys, prefix: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("a-file").write_text("")
+    assert install(Path(prefix)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write below {prefix}: {prefix}/etc" in err and "--prefix" in err
+    assert "Traceback" not in err
+
+
+def test_a_relative_config_is_run_by_its_absolute_path(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("stack").mkdir()
+    assert install(tmp_path / "root", "--config", "stack/../stack/config.toml") == 0
+    config = tmp_path / "stack/config.toml"
+    unit = (tmp_path / "root" / UNIT).read_text()
+    assert f" daemon --config {config}\n" in unit
+    assert (tmp_path / "root" / config.relative_to("/")).is_file()
+
+
 def systemd_analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
