@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from autoscaler.config.service_timing import DOCKER_CALL_SECONDS, longest_waits
 from autoscaler.locations import STATE_DIR, SYSTEM_CONFIG
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
 from autoscaler.shipped import SHIPPED
@@ -168,6 +169,15 @@ class DaemonSettings(Section):
         le=65535,
         description="Prometheus metrics on 127.0.0.1 at this port; 0 turns them off.",
     )
+    watchdog_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Under systemd, the service is restarted when no tick has ended for this "
+        "long (its watchdog; `install-service` writes it into the unit). Default: the interval "
+        "plus the longest tick: each service scaled, waiting its whole ready or drain timeout, "
+        f"each Docker call taking {DOCKER_CALL_SECONDS:g} s. Must exceed the interval plus those "
+        "waits.",
+    )
 
 
 class ServicePolicy(Section):
@@ -271,6 +281,18 @@ class Settings(Section):
         description="The compose services to scale, by name. A service named like a default "
         "one (`flowise`, `flowise-worker`) starts from that default; the keys given win.",
     )
+
+    @model_validator(mode="after")
+    def _watchdog_outlasts_a_tick(self) -> Settings:
+        watchdog = self.daemon.watchdog_seconds
+        shortest = self.daemon.interval_seconds + longest_waits(self)
+        if watchdog is not None and watchdog <= shortest:
+            raise ValueError(
+                f"daemon.watchdog_seconds = {watchdog:g} would restart a daemon that is only "
+                f"waiting: it must exceed daemon.interval_seconds plus the ready and drain "
+                f"timeouts of a tick that scales every service ({shortest:g} s)"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

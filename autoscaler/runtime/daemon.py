@@ -20,6 +20,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from autoscaler import config
+from autoscaler.config import service_timing
 from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.runtime import wiring
 from autoscaler.runtime.autoscaler import Autoscaler, TickReport
@@ -85,7 +86,9 @@ class Daemon:
                     f"every {self._settings.daemon.interval_seconds:g}s"
                     + (", dry run: deciding only" if self._dry_run else ""))  # fmt: skip
         self._stop.wait_for_stop()
-        notify_systemd("STOPPING=1")
+        notify_systemd(
+            f"STOPPING=1\nEXTEND_TIMEOUT_USEC={_usec(service_timing.stop_seconds(self._settings))}"
+        )
         self._event(logging.INFO, "stopping", "stopping: ending the tick in progress")
         scheduler.shutdown(wait=True)
         self._watch.close()
@@ -140,6 +143,7 @@ class Daemon:
 
     def _use(self, loaded: config.LoadedConfig) -> None:
         self._settings = loaded.settings
+        notify_systemd(f"WATCHDOG_USEC={_usec(service_timing.watchdog_seconds(loaded.settings))}")
         self._source = loaded.source
         watch = wiring.replica_watch(loaded.settings)
         self._autoscaler: Autoscaler = wiring.autoscaler(
@@ -173,6 +177,10 @@ class Daemon:
 
     def _event(self, level: int, event: str, message: str) -> None:
         log_event(self._log_format, level, event, message)
+
+
+def _usec(seconds: int) -> int:
+    return seconds * 1_000_000
 
 
 def run_daemon(

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoscaler.config import Settings
+from autoscaler.config import Settings, service_timing
 from autoscaler.config.commented import commented_config
 from autoscaler.errors import OperatorError
 from autoscaler.files import PRIVATE, write_atomically
@@ -36,6 +36,8 @@ def render_unit(template: str, executable: str, config: Path, settings: Settings
         template.replace("@EXECUTABLE@", executable)
         .replace("@CONFIG@", str(config))
         .replace("@WRITABLE_PATHS@", " ".join(str(p) for p in writable_paths(settings)))
+        .replace("@WATCHDOG_SECONDS@", str(service_timing.watchdog_seconds(settings)))
+        .replace("@STOP_SECONDS@", str(service_timing.stop_seconds(settings)))
     )
 
 

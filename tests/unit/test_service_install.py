@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import main
-from autoscaler.config import Settings, parse
+from autoscaler.config import Settings, parse, service_timing
 
 UNIT = Path("etc/systemd/system/compose-flowise.service")
 CONFIG = Path("etc/compose-flowise/config.toml")
@@ -82,6 +82,44 @@ def test_a_relative_config_is_run_by_its_absolute_path(tmp_path: Path, monkeypat
     unit = (tmp_path / "root" / UNIT).read_text()
     assert f" daemon --config {config}\n" in unit
     assert (tmp_path / "root" / config.relative_to("/")).is_file()
+
+
+def unit_seconds(unit: str, key: str) -> int:
+    found = re.search(rf"^{key}=(\d+)s$", unit, re.MULTILINE)
+    assert found is not None, unit
+    return int(found[1])
+
+
+WATCHDOG_CONFIGS = {
+    "the defaults": ("", 2 + 180 + 180),
+    "an hourly tick": ("[daemon]\ninterval_seconds = 3600\n", 3600 + 180 + 180),
+    "long waits": ("[compose]\nready_timeout_seconds = 900\n", 2 + 900 + 900),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("text, waits", WATCHDOG_CONFIGS.values(), ids=WATCHDOG_CONFIGS.keys())
+def test_the_watchdog_outlasts_the_interval_and_the_longest_tick(
+    tmp_path: Path, text: str, waits: int
+) -> None:
+    config = tmp_path / CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_text(text)
+    assert install(tmp_path) == 0
+    unit = (tmp_path / UNIT).read_text()
+    watchdog = unit_seconds(unit, "WatchdogSec")
+    assert watchdog == service_timing.watchdog_seconds(parse(text, "config"))
+    assert watchdog > waits + 2 * service_timing.DOCKER_CALL_SECONDS, (
+        "and Docker calls at their slowest"
+    )
+    assert unit_seconds(unit, "TimeoutStopSec") > 2 * service_timing.DOCKER_CALL_SECONDS
+
+
+def test_a_watchdog_set_in_the_config_is_the_units(tmp_path: Path) -> None:
+    config = tmp_path / CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_text("[daemon]\ninterval_seconds = 1\nwatchdog_seconds = 400.5\n")
+    assert install(tmp_path) == 0
+    assert unit_seconds((tmp_path / UNIT).read_text(), "WatchdogSec") == 401
 
 
 def systemd_analyze() -> str:
