@@ -44,7 +44,9 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
             machine.write_config(config_text(WATCHDOG_SECONDS))
             machine.run(str(COMPOSE_FLOWISE), "install-service")
             machine.run("systemctl", "daemon-reload")
-            machine.run("systemctl", "start", UNIT)  # Type=notify: returns once READY=1 came
+            machine.run("systemctl", "start", UNIT, check=False)  # returns once READY=1 came
+            if machine.unit("ActiveState")["ActiveState"] != "active":
+                pytest.fail(f"{UNIT} did not start:\n{machine.journal()}")
             yield machine
     except HarnessError as error:
         pytest.fail(str(error))
