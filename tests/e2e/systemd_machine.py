@@ -28,9 +28,11 @@ VENV = Path("/opt/compose-flowise")
 COMPOSE_FLOWISE = VENV / "bin" / "compose-flowise"
 CONFIG = Path("/etc/compose-flowise/config.toml")
 UNIT = "compose-flowise.service"
-# as checked on these machines: --privileged is refused, and this is enough for systemd
+# as checked on these machines: --privileged is refused, and this is enough for systemd; and the
+# capability the unit keeps, which Docker's default set lacks and a host's systemd has
 SYSTEMD_OPTIONS = (
-    "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
+    "--cap-add", "SYS_ADMIN", "--cap-add", "DAC_READ_SEARCH",
+    "--security-opt", "seccomp=unconfined",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
 )  # fmt: skip
 COMMAND_SECONDS = 120
@@ -81,7 +83,9 @@ class Machine:
         return journal
 
     def write_config(self, text: str) -> None:
-        self.run("install", "-D", "-m", "600", "/dev/stdin", str(CONFIG), stdin=text)
+        """The config, 0600, owned by an operator's uid rather than root's."""
+        self.run("install", "-D", "-m", "600", "-o", "1000", "-g", "1000", "/dev/stdin",
+                 str(CONFIG), stdin=text)  # fmt: skip
 
 
 @contextmanager
