@@ -112,15 +112,20 @@ def systemd_machine(wheels: Path) -> Iterator[Machine]:
 
 
 def _wait_for_systemd(machine: Machine) -> None:
-    """Until the boot is done: `is-system-running` answers nothing before systemd's bus is up."""
+    """Until the boot is done: before systemd's bus is up, `is-system-running` answers nothing
+    or `offline`."""
     deadline = time.monotonic() + COMMAND_SECONDS
-    while not (state := machine.run("systemctl", "is-system-running", "--wait", check=False)):
+    while (state := _system_state(machine)) in ("", "offline"):
         if time.monotonic() > deadline:
             raise HarnessError(f"systemd did not come up in {COMMAND_SECONDS}s")
         time.sleep(0.5)
-    if state.strip() != "running":
+    if state != "running":
         failed = machine.run("systemctl", "--failed", "--no-pager", check=False)
-        raise HarnessError(f"systemd is {state.strip()!r}, not running:\n{failed}")
+        raise HarnessError(f"systemd is {state!r}, not running:\n{failed}")
+
+
+def _system_state(machine: Machine) -> str:
+    return machine.run("systemctl", "is-system-running", "--wait", check=False).strip()
 
 
 def _install_package(machine: Machine, wheels: Path) -> None:
