@@ -19,8 +19,8 @@ def configure(install: argparse.ArgumentParser) -> None:
 
 
 def _install_service(args: argparse.Namespace) -> int:
-    config_file = args.config or config.SYSTEM_CONFIG
-    existing = args.prefix / config_file.relative_to(config_file.anchor)
+    config_file = service_unit.absolute(args.config or config.SYSTEM_CONFIG)
+    existing = service_unit.below(args.prefix, config_file)
     settings = config.load(existing, {}).settings if existing.exists() else config.Settings()
     installed = service_unit.install(settings, config_file, args.prefix, args.force)
     print(f"wrote {installed.unit}")

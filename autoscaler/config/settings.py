@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from autoscaler.config.service_timing import DOCKER_CALL_SECONDS, longest_waits
 from autoscaler.locations import STATE_DIR, SYSTEM_CONFIG
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
 from autoscaler.shipped import SHIPPED
@@ -175,6 +176,15 @@ class DaemonSettings(Section):
         description="The address the metrics listen on. 127.0.0.1 keeps them on this host; "
         "another (0.0.0.0: every interface) serves them to whoever reaches it: firewall it.",
     )
+    watchdog_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Under systemd, the service is restarted when no tick has ended for this "
+        "long (its watchdog; `install-service` writes it into the unit). Default: the interval "
+        "plus the longest tick: each service scaled, waiting its whole ready or drain timeout, "
+        f"each Docker call taking {DOCKER_CALL_SECONDS:g} s. Must exceed the interval plus those "
+        "waits.",
+    )
 
 
 class ServicePolicy(Section):
@@ -294,6 +304,18 @@ class Settings(Section):
         description="The compose services to scale, by name. A service named like a default "
         "one (`flowise`, `flowise-worker`) starts from that default; the keys given win.",
     )
+
+    @model_validator(mode="after")
+    def _watchdog_outlasts_a_tick(self) -> Settings:
+        watchdog = self.daemon.watchdog_seconds
+        shortest = self.daemon.interval_seconds + longest_waits(self)
+        if watchdog is not None and watchdog <= shortest:
+            raise ValueError(
+                f"daemon.watchdog_seconds = {watchdog:g} would restart a daemon that is only "
+                f"waiting: it must exceed daemon.interval_seconds plus the ready and drain "
+                f"timeouts of a tick that scales every service ({shortest:g} s)"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from autoscaler import config
 from autoscaler.actuators.warm import WarmPool
+from autoscaler.config import service_timing
 from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.runtime import wiring
 from autoscaler.runtime.actions import Actions, Finished
@@ -100,7 +101,9 @@ class Daemon:
                     f"every {self._settings.daemon.interval_seconds:g}s"
                     + (", dry run: deciding only" if self._dry_run else ""))  # fmt: skip
         self._stop.wait_for_stop()
-        notify_systemd("STOPPING=1")
+        notify_systemd(
+            f"STOPPING=1\nEXTEND_TIMEOUT_USEC={_usec(service_timing.stop_seconds(self._settings))}"
+        )
         self._event(logging.INFO, "stopping", "stopping: ending the tick and actions in progress")
         scheduler.shutdown(wait=True)
         self._finish_actions()
@@ -176,6 +179,7 @@ class Daemon:
 
     def _use(self, loaded: config.LoadedConfig) -> None:
         self._settings = loaded.settings
+        notify_systemd(f"WATCHDOG_USEC={_usec(service_timing.watchdog_seconds(loaded.settings))}")
         self._source = loaded.source
         watch = wiring.replica_watch(loaded.settings, self._pool)
         self._autoscaler: Autoscaler = wiring.autoscaler(
@@ -229,6 +233,10 @@ class Daemon:
 
     def _event(self, level: int, event: str, message: str) -> None:
         log_event(self._log_format, level, event, message)
+
+
+def _usec(seconds: int) -> int:
+    return seconds * 1_000_000
 
 
 def run_daemon(

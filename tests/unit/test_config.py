@@ -109,6 +109,11 @@ MISTAKES = {
         "period_seconds = 15}]\n",
         "site.toml: services.flowise.behavior.scale_up.policies[0].type = 'pod': Input should be",
     ),
+    "a watchdog shorter than a tick may wait": (
+        "[daemon]\nwatchdog_seconds = 300\n",
+        "site.toml: daemon.watchdog_seconds = 300 would restart a daemon that is only waiting: "
+        "it must exceed daemon.interval_seconds plus the ready and drain timeouts",
+    ),
     "TOML syntax, with its line": (
         "[redis]\nurl = \n",
         "site.toml: TOML syntax error: Invalid value (at line 2, column 7)",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.config import LoadedConfig, Settings
+from autoscaler.config import LoadedConfig, Settings, service_timing
 from autoscaler.runtime import daemon as daemon_module
 from autoscaler.runtime.autoscaler import TickReport
 from autoscaler.runtime.observe import Observed
@@ -30,6 +30,27 @@ def test_notify_reaches_systemds_socket(tmp_path: Path, monkeypatch) -> None:
 def test_notify_outside_systemd_does_nothing(monkeypatch) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     notify_systemd("WATCHDOG=1")
+
+
+def test_the_daemon_tells_systemd_the_watchdog_of_the_config_it_runs(tmp_path, monkeypatch) -> None:
+    address = str(tmp_path / "notify")
+    slow = Settings.model_validate(
+        {
+            "daemon": {"state_file": str(tmp_path / "s.json")},
+            "compose": {"ready_timeout_seconds": 3600},
+        }
+    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(address)
+        monkeypatch.setenv("NOTIFY_SOCKET", address)
+        daemon = daemon_for(tmp_path, lambda: LoadedConfig(slow, "edited"))
+        started = systemd.recv(64).decode()
+        daemon._on_reload(signal.SIGHUP, None)
+        daemon._reload()
+        reloaded = systemd.recv(64).decode()
+    assert started == f"WATCHDOG_USEC={service_timing.watchdog_seconds(Settings()) * 10**6}"
+    assert reloaded == f"WATCHDOG_USEC={service_timing.watchdog_seconds(slow) * 10**6}"
+    assert service_timing.watchdog_seconds(slow) > 2 * 3600, "both services may wait an hour"
 
 
 def test_a_tick_that_raises_is_logged_counted_and_survived(tmp_path, monkeypatch, caplog) -> None:

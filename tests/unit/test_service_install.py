@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import main
-from autoscaler.config import Settings, parse
+from autoscaler.config import Settings, parse, service_timing
 
 UNIT = Path("etc/systemd/system/compose-flowise.service")
 CONFIG = Path("etc/compose-flowise/config.toml")
@@ -61,12 +62,89 @@ def test_an_existing_config_is_kept_and_its_paths_made_writable(tmp_path: Path) 
     assert "ReadWritePaths=/srv/cf /var/lib/compose-flowise/nginx\n" in unit
 
 
-def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefix", ["/sys", "a-file"])
+def test_an_unwritable_prefix_is_a_clear_error(
+    tmp_path: Path, monkeypatch, capsys, prefix: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("a-file").write_text("")
+    assert install(Path(prefix)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write below {prefix}: {prefix}/etc" in err and "--prefix" in err
+    assert "Traceback" not in err
+
+
+def test_a_relative_config_is_run_by_its_absolute_path(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("stack").mkdir()
+    assert install(tmp_path / "root", "--config", "stack/../stack/config.toml") == 0
+    config = tmp_path / "stack/config.toml"
+    unit = (tmp_path / "root" / UNIT).read_text()
+    assert f" daemon --config {config}\n" in unit
+    assert (tmp_path / "root" / config.relative_to("/")).is_file()
+
+
+def unit_seconds(unit: str, key: str) -> int:
+    found = re.search(rf"^{key}=(\d+)s$", unit, re.MULTILINE)
+    assert found is not None, unit
+    return int(found[1])
+
+
+WATCHDOG_CONFIGS = {
+    "the defaults": ("", 2 + 180 + 180),
+    "an hourly tick": ("[daemon]\ninterval_seconds = 3600\n", 3600 + 180 + 180),
+    "long waits": ("[compose]\nready_timeout_seconds = 900\n", 2 + 900 + 900),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("text, waits", WATCHDOG_CONFIGS.values(), ids=WATCHDOG_CONFIGS.keys())
+def test_the_watchdog_outlasts_the_interval_and_the_longest_tick(
+    tmp_path: Path, text: str, waits: int
+) -> None:
+    config = tmp_path / CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_text(text)
+    assert install(tmp_path) == 0
+    unit = (tmp_path / UNIT).read_text()
+    watchdog = unit_seconds(unit, "WatchdogSec")
+    assert watchdog == service_timing.watchdog_seconds(parse(text, "config"))
+    assert watchdog > waits + 2 * service_timing.DOCKER_CALL_SECONDS, (
+        "and Docker calls at their slowest"
+    )
+    assert unit_seconds(unit, "TimeoutStopSec") > 2 * service_timing.DOCKER_CALL_SECONDS
+
+
+def test_a_watchdog_set_in_the_config_is_the_units(tmp_path: Path) -> None:
+    config = tmp_path / CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_text("[daemon]\ninterval_seconds = 1\nwatchdog_seconds = 400.5\n")
+    assert install(tmp_path) == 0
+    assert unit_seconds((tmp_path / UNIT).read_text(), "WatchdogSec") == 401
+
+
+def systemd_analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.fail("systemd-analyze is missing (.ci/provision-host installs systemd)")
+    return analyze
+
+
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert install(tmp_path) == 0
-    result = subprocess.run([analyze, "verify", str(tmp_path / UNIT)],
+    result = subprocess.run([systemd_analyze(), "verify", str(tmp_path / UNIT)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "compose-flowise.service" not in result.stderr, result.stderr
+
+
+def test_the_unit_is_sandboxed(tmp_path: Path) -> None:
+    """systemd's own rating of the sandbox: 0 (locked down) to 10 (exposed), 9.0 unhardened."""
+    assert install(tmp_path) == 0
+    result = subprocess.run(
+        [systemd_analyze(), "security", "--offline=true", str(tmp_path / UNIT)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    rating = re.search(r"Overall exposure level for compose-flowise.service: ([0-9.]+)",
+                       result.stdout)  # fmt: skip
+    assert rating is not None, result.stdout + result.stderr
+    assert float(rating[1]) <= 3.5, result.stdout
