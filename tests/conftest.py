@@ -26,6 +26,12 @@ def unused_port() -> int:
     return free_port()
 
 
+@pytest.fixture
+def free_ports() -> Callable[[], int]:
+    """Hands out loopback ports nothing listens on, as many as the test asks for."""
+    return free_port
+
+
 @pytest.fixture(scope="session")
 def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
     """Starts a real redis-server on loopback, with a password and the options given, and

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from importlib.metadata import version
@@ -23,7 +24,6 @@ from autoscaler.runtime.state import ServiceRecord, State, TickRecord
 from autoscaler.runtime.telemetry import Metrics, log_tick
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_stub_status import HttpLoad
-from tests.conftest import free_port
 
 QUEUE = "bullmq_queue:flowise-queue-prediction"
 NGINX = "nginx_in_flight"
@@ -119,20 +119,24 @@ def test_tick_duration_buckets_reach_minutes() -> None:
     assert sample(metrics, "compose_flowise_tick_duration_seconds_bucket", le="300.0") == 1
 
 
-def daemon_for(tmp_path: Path, **daemon_settings: object) -> daemon_module.Daemon:
+def daemon_for(
+    tmp_path: Path, free_ports: Callable[[], int], **daemon_settings: object
+) -> daemon_module.Daemon:
     settings = Settings.model_validate({
-        "redis": {"url": f"redis://127.0.0.1:{free_port()}/0", "timeout_seconds": 0.5},
-        "nginx": {"stub_status_url": f"http://127.0.0.1:{free_port()}/nginx_status"},
+        "redis": {"url": f"redis://127.0.0.1:{free_ports()}/0", "timeout_seconds": 0.5},
+        "nginx": {"stub_status_url": f"http://127.0.0.1:{free_ports()}/nginx_status"},
         "daemon": {"state_file": str(tmp_path / "s.json"), **daemon_settings},
     })  # fmt: skip
     loaded = LoadedConfig(settings, "test")
     return daemon_module.Daemon(loaded, lambda: loaded, dry_run=True, log_format="json")
 
 
-def test_every_source_down_counts_each_failure_once_per_tick(tmp_path, monkeypatch) -> None:
+def test_every_source_down_counts_each_failure_once_per_tick(
+    tmp_path, monkeypatch, free_ports
+) -> None:
     """The default services read nginx through two signals and Redis through two queues."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
-    daemon = daemon_for(tmp_path)
+    daemon = daemon_for(tmp_path, free_ports)
     daemon.tick()
     daemon.tick()
     registry = daemon._metrics.registry
@@ -153,9 +157,9 @@ def test_every_source_down_counts_each_failure_once_per_tick(tmp_path, monkeypat
     )
 
 
-def test_metrics_listen_on_the_configured_address(tmp_path) -> None:
-    port = free_port()
-    daemon = daemon_for(tmp_path, metrics_address="127.0.0.2", metrics_port=port)
+def test_metrics_listen_on_the_configured_address(tmp_path, free_ports) -> None:
+    port = free_ports()
+    daemon = daemon_for(tmp_path, free_ports, metrics_address="127.0.0.2", metrics_port=port)
     server = daemon._serve_metrics()
     assert server is not None
     try:
