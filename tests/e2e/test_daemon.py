@@ -225,6 +225,7 @@ def test_nginx_down_holds_the_mains_and_recovery_follows(stack, config, daemons)
     assert len(stack.running("flowise")) == 3, "no metric, no scale-down"
     stack.docker.compose.start(["nginx"])
     daemon.wait_for(r"flowise 3 -> 1.*\[acted\]", timeout=180)
+    daemon.wait_for(r"flowise 3 -> 1 done", timeout=120)
     assert len(stack.running("flowise")) == 1
 
 

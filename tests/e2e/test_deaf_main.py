@@ -46,7 +46,7 @@ def test_a_deaf_main_is_taken_out_restarted_and_counted(tmp_path: Path) -> None:
 def check_a_deaf_main_is_found_and_restarted(stack: FlowiseStack) -> None:
     settings = stack.settings.model_copy(update={"services": {MAINS: POLICY}, "deaf_mains": WATCH})
     autoscaler = wiring.autoscaler(settings, dry_run=False)
-    metrics = Metrics()
+    metrics = Metrics("test")
     with Predictions(stack.http_url, "200", clients=6, max_seconds=240) as load:
         tick(autoscaler, metrics)
         both = answering_mains(load, since=time.monotonic(), seconds=5)

@@ -103,5 +103,5 @@ def test_it_stops_cleanly_within_its_stop_timeout(machine: Machine) -> None:
         machine.journal()
     )
     journal = machine.journal()
-    stopping = journal.index("INFO stopping: ending the tick in progress\n")
+    stopping = journal.index("INFO stopping: ending the tick and actions in progress\n")
     assert journal.index("INFO stopped\n", stopping) < journal.index("Deactivated successfully")
