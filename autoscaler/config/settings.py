@@ -301,8 +301,9 @@ class Settings(Section):
     services: dict[str, ServicePolicy] = Field(
         default_factory=default_services,
         min_length=1,
-        description="The compose services to scale, by name. A service named like a default "
-        "one (`flowise`, `flowise-worker`) starts from that default; the keys given win.",
+        description="The compose services to scale, by name. The default ones (`flowise`, "
+        "`flowise-worker`) are scaled even when not written, and one written starts from its "
+        "default: the keys given win. `flowise = false` here leaves a default one unscaled.",
     )
 
     @model_validator(mode="after")
@@ -323,9 +324,11 @@ class Settings(Section):
         if not isinstance(data, Mapping) or not isinstance(data.get("services"), Mapping):
             return data
         defaults = {name: s.model_dump() for name, s in default_services().items()}
+        given = data["services"]
         services = {
-            name: _merged(defaults[name], given) if name in defaults else given
-            for name, given in data["services"].items()
+            name: _merged(defaults[name], given.get(name, {})) if name in defaults else given[name]
+            for name in {**defaults, **given}
+            if given.get(name) is not False
         }
         return {**data, "services": services}
 

@@ -38,7 +38,26 @@ def test_a_default_service_keeps_its_defaults_for_keys_not_given() -> None:
     workers = settings.services["flowise-worker"]
     assert workers.max_replicas == 20
     assert workers.signals == Settings().services["flowise-worker"].signals
-    assert list(settings.services) == ["flowise-worker"], "the file names the services to scale"
+
+
+def test_a_default_service_not_written_keeps_its_defaults() -> None:
+    settings = parse("[services.flowise-worker]\nmax_replicas = 20\n", "site.toml")
+    assert settings.services["flowise"] == Settings().services["flowise"]
+    assert list(settings.services) == ["flowise", "flowise-worker"]
+
+
+def test_a_default_service_written_false_is_not_scaled() -> None:
+    text = (
+        "[services]\nflowise = false\n"
+        "[services.my-api]\nsignals = [{ kind = 'nginx_in_flight', target_per_replica = 9 }]\n"
+    )
+    assert list(parse(text, "site.toml").services) == ["flowise-worker", "my-api"]
+
+
+def test_leaving_every_service_out_is_a_mistake() -> None:
+    text = "[services]\nflowise = false\nflowise-worker = false\n"
+    with pytest.raises(ConfigError, match=r"site.toml: services: .*at least 1 item"):
+        parse(text, "site.toml")
 
 
 def test_a_nested_key_overrides_only_itself() -> None:

@@ -83,7 +83,7 @@ class FakeLease:
 def tick(
     tmp_path: Path, reading, scaler=None, leading=True, dry_run=False
 ) -> tuple[Autoscaler, FakeTransaction]:
-    settings = Settings.model_validate({"services": {"flowise-worker": {
+    settings = Settings.model_validate({"services": {"flowise": False, "flowise-worker": {
         "min_replicas": 1, "max_replicas": 8,
         "signals": [{"kind": "bullmq_queue", "jobs_per_second_per_replica": 1}],
         "behavior": {"scale_down": {"stabilization_window_seconds": 0}}}}})  # fmt: skip
