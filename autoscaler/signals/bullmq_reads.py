@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, ClassVar
 
-from autoscaler.policy import Unavailable
 from autoscaler.signals.kind import Figure
 from autoscaler.signals.sampling import PreviousSample
 
@@ -158,10 +157,9 @@ class BullMQQueue:
         self._previous: PreviousSample[QueueDepth] = PreviousSample()
         self._last_event: bytes | str | None = None
 
-    def depth(self) -> QueueDepth | Unavailable:
+    def depth(self) -> QueueDepth:
         """The queue's keys, and when its newest finished job finished, in one pipelined round
-        trip; Unavailable when the queue does not exist (a wrong QUEUE_NAME or prefix would
-        otherwise read as an empty queue)."""
+        trip. A queue no job was added to yet has no keys: Redis answered, so it is empty."""
         key = self._key
         pipe = self._client.pipeline(transaction=False)
         pipe.llen(f"{key}:wait")
@@ -171,30 +169,19 @@ class BullMQQueue:
         pipe.zcard(f"{key}:waiting-children")
         pipe.llen(f"{key}:active")
         pipe.get(f"{key}:id")
-        pipe.exists(f"{key}:meta")
         for finished in FINISHED:
             pipe.zrevrange(f"{key}:{finished}", 0, 0, withscores=True)
-        waiting, paused, prioritized, delayed, children, active, created, meta, *newest = (
-            pipe.execute()
-        )
-        if created is None and not meta and not self.workers():
-            return Unavailable(
-                f"queue {key} does not exist (no {key}:meta, no {key}:id, no worker listening "
-                "on it): check QUEUE_NAME and the key prefix",
-                self.source,
-            )
+        waiting, paused, prioritized, delayed, children, active, created, *newest = pipe.execute()
         jobs_created = int(created or 0)
         last_finished = max((int(score) for _, score in chain(*newest)), default=None)
         return QueueDepth(
             waiting, paused, prioritized, delayed, children, active, jobs_created, last_finished
         )
 
-    def read(self, now: float) -> QueueLoad | Unavailable:
+    def read(self, now: float) -> QueueLoad:
         """The depth now, with the arrival and completion rates and the jobs' mean run time since
         the previous read, and the workers registered now."""
         depth = self.depth()
-        if isinstance(depth, Unavailable):
-            return depth
         previous = self._previous.swap(now, depth)
         return replace(
             queue_load(previous, (now, depth)),
