@@ -42,7 +42,8 @@ from autoscaler.stopping import StopSignal
 _JOB = "tick"
 _REFILL_JOB = "warm-refill"
 QUIET_TICK_LOG_SECONDS = 60.0
-"""A tick in which nothing happened is logged at most this often: a heartbeat, not a flood."""
+"""A tick like the last one logged is logged at most this often: a heartbeat, or a short
+reminder of what is still down, not a flood."""
 
 
 class DaemonError(OperatorError):
@@ -66,6 +67,7 @@ class Daemon:
         self._metrics = Metrics(version("compose-flowise"))
         self._following_events = False
         self._last_logged: TickReport | None = None
+        self._last_line_at = float("-inf")
         self._actions = Actions()
         self._pool = WarmPool()
         self._leading = False
@@ -131,9 +133,7 @@ class Daemon:
         self._leading = report.record.leading
         self._metrics.record(report, report.state, seconds)
         self._log_finished(report.finished)
-        if self._worth_logging(report):
-            log_tick(self._log_format, report, seconds)
-            self._last_logged = report
+        self._log_tick(report, seconds)
         return report
 
     def _finish_actions(self) -> dict[str, Finished]:
@@ -151,13 +151,25 @@ class Daemon:
             else:
                 self._event(logging.INFO, "action-done", f"{what} done {took}")
 
-    def _worth_logging(self, report: TickReport) -> bool:
-        """Errors, an action or a change decided, a change of role, or a quiet minute's end."""
-        last = self._last_logged
-        if last is None or report.record.errors or report.record.leading != last.record.leading:
-            return True
-        changing = any(s.acted or s.desired != s.current for s in report.record.services.values())
-        return changing or report.record.at - last.record.at >= QUIET_TICK_LOG_SECONDS
+    def _log_tick(self, report: TickReport, seconds: float) -> None:
+        """The whole tick when something changed; else, once a minute, the whole tick when all
+        is well, a short reminder when something is still down."""
+        at, last = report.record.at, self._last_logged
+        if last is None or _changed(last, report):
+            log_tick(self._log_format, report, seconds)
+            self._last_logged, self._last_line_at = report, at
+        elif at - self._last_line_at >= QUIET_TICK_LOG_SECONDS:
+            if report.record.errors:
+                self._remind(report, since=last.record.at)
+            else:
+                log_tick(self._log_format, report, seconds)
+            self._last_line_at = at
+
+    def _remind(self, report: TickReport, since: float) -> None:
+        failing = ", ".join(sorted(report.failed_sources)) or "a read"
+        when = datetime.fromtimestamp(since).isoformat(sep=" ", timespec="seconds")
+        self._event(logging.WARNING, "still-failing", f"still failing: {failing}, since {when} "
+                    "(the tick logged then says why)")  # fmt: skip
 
     def _scheduled_tick(self) -> None:
         if self._reload_requested.is_set():
@@ -233,6 +245,17 @@ class Daemon:
 
     def _event(self, level: int, event: str, message: str) -> None:
         log_event(self._log_format, level, event, message)
+
+
+def _changed(last: TickReport, report: TickReport) -> bool:
+    """An action or a change decided, a change of role, or of what fails: the sources down
+    (an error's words may differ from tick to tick: a timeout's, an address in it)."""
+    if report.record.leading != last.record.leading:
+        return True
+    if any(s.acted or s.desired != s.current for s in report.record.services.values()):
+        return True
+    failing = (report.failed_sources, bool(report.record.errors))
+    return failing != (last.failed_sources, bool(last.record.errors))
 
 
 def _usec(seconds: int) -> int:

@@ -103,27 +103,55 @@ def test_signal_handlers_only_set_flags(tmp_path, monkeypatch) -> None:
     assert reloads == ["read"], "the reload happens before the next tick"
 
 
-def tick_report(at: float, leading=True, errors=(), desired=1, acted=False) -> TickReport:
+def tick_report(at: float, leading=True, down=(), desired=1, acted=False) -> TickReport:
     service = ServiceRecord(1, 1, desired, "w 1 -> 1", acted)
-    record = TickRecord(at, "host:1", leading, {"w": service}, tuple(errors))
-    return TickReport(record, Observed(at, {}, {}), {})
+    errors = tuple(f"{source}: refused at 0x{int(at):x}" for source in down)  # words vary
+    record = TickRecord(at, "host:1", leading, {"w": service}, errors)
+    return TickReport(record, Observed(at, {}, {}), {}, failed_sources=frozenset(down))
 
 
 QUIET = {
     "the first tick": ([], tick_report(0), True),
     "nothing happened since the last line": ([tick_report(0)], tick_report(2), False),
     "a quiet minute ends": ([tick_report(0)], tick_report(60), True),
-    "an error": ([tick_report(0)], tick_report(2, errors=["redis: down"]), True),
+    "a source goes down": ([tick_report(0)], tick_report(2, down=["redis"]), True),
+    "the same sources still down": (
+        [tick_report(0, down=["redis"])], tick_report(2, down=["redis"]), False),
+    "another source goes down": (
+        [tick_report(0, down=["redis"])], tick_report(2, down=["redis", "nginx"]), True),
+    "every source answers again": ([tick_report(0, down=["redis"])], tick_report(2), True),
     "a change decided": ([tick_report(0)], tick_report(2, desired=3), True),
     "a change of role": ([tick_report(0)], tick_report(2, leading=False), True),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("logged, report, expected", QUIET.values(), ids=QUIET.keys())
-def test_a_tick_is_logged_when_something_happened(tmp_path, logged, report, expected) -> None:
+def test_a_whole_tick_is_logged_when_something_changed(
+    tmp_path, caplog, logged, report, expected
+) -> None:
+    caplog.set_level(logging.INFO)
     daemon = daemon_for(tmp_path)
-    daemon._last_logged = logged[-1] if logged else None
-    assert daemon._worth_logging(report) is expected
+    for earlier in logged:
+        daemon._log_tick(earlier, 0.01)
+    caplog.clear()
+    daemon._log_tick(report, 0.01)
+    assert [r.message.startswith("tick (") for r in caplog.records] == ([True] if expected else [])
+
+
+def test_sources_down_for_minutes_are_logged_once_then_reminded_once_a_minute(
+    tmp_path, caplog
+) -> None:
+    caplog.set_level(logging.INFO)
+    daemon = daemon_for(tmp_path)
+    for at in range(0, 180, 2):  # three minutes of 2 s ticks with Redis and nginx down
+        daemon._log_tick(tick_report(at, down=["redis", "nginx"]), 0.01)
+    daemon._log_tick(tick_report(180), 0.01)
+    lines = [(r.levelno, r.message.partition(" (")[0].partition(", since")[0])
+             for r in caplog.records]  # fmt: skip
+    reminder = (logging.WARNING, "still failing: nginx, redis")
+    assert lines == [
+        (logging.WARNING, "tick"), reminder, reminder, (logging.INFO, "tick"),
+    ]  # fmt: skip
 
 
 def test_stalled_jobs_are_counted_as_each_read_finds_them() -> None:
