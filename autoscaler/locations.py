@@ -1,8 +1,9 @@
-"""Where compose-flowise looks for its config and keeps its state by default. Plain data, and
-light to import: `--help` names them without loading the config's models."""
+"""Where compose-flowise looks for its config and keeps its state by default. Light to import:
+`--help` names them, and `locate` finds the config, without loading the config's models."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 ENV_VAR = "COMPOSE_FLOWISE_CONFIG"
@@ -10,3 +11,18 @@ SYSTEM_CONFIG = Path("/etc/compose-flowise/config.toml")
 FOLDER_CONFIG = Path("config.toml")
 """Relative: the stack's folder a command runs in."""
 STATE_DIR = Path("/var/lib/compose-flowise")
+
+
+def locate(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The config file to read: --config FILE, then $COMPOSE_FLOWISE_CONFIG, then ./config.toml
+    (run from a stack's folder, as compose finds compose.yaml), then the system's; None for the
+    embedded defaults."""
+    if explicit is not None:
+        return explicit
+    if environ.get(ENV_VAR):
+        return Path(environ[ENV_VAR])
+    if FOLDER_CONFIG.is_file():
+        return FOLDER_CONFIG.absolute()
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return None

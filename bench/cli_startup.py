@@ -26,35 +26,46 @@ BEGIN, END = "<!-- cli-startup:begin -->", "<!-- cli-startup:end -->"
 TARGET_RATIO = 2.0
 BASELINE = ("docker", "compose", "version")
 COMMANDS = {"--help": ("--help",), "--version": ("--version",), "config show": ("config", "show")}
-FLOOR = "python -c 'import pydantic'"
-"""Not ours: what importing the config's model library alone costs, `config show`'s floor."""
+EDITED = "config show, the config edited since"
+"""A reference, not a target: the first `config show` after the config (or the package)
+changed validates it in full, importing the config's models."""
 
 
-def seconds(command: list[str], folder: Path) -> float:
+def seconds(command: list[str], folder: Path, cache: Path) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=folder, env=_environment(), check=True,
+    subprocess.run(command, cwd=folder, env=_environment(cache), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     return time.perf_counter() - started
 
 
-def _environment() -> dict[str, str]:
-    """No config named: `config show` finds none in the empty folder, and shows the defaults."""
-    return {key: value for key, value in os.environ.items() if key != "COMPOSE_FLOWISE_CONFIG"}
+def _environment(cache: Path) -> dict[str, str]:
+    """No config named: `config show` finds none in the empty folder, and shows the defaults;
+    it keeps the config's snapshot in `cache`."""
+    environment = {k: v for k, v in os.environ.items() if k != "COMPOSE_FLOWISE_CONFIG"}
+    return {**environment, "XDG_CACHE_HOME": str(cache)}
 
 
 def measure(rounds: int, folder: Path) -> dict[str, list[tuple[float, float]]]:
     """For each command, (its seconds, the baseline's seconds in the same round), per round."""
     program = str(Path(sys.executable).with_name("compose-flowise"))
     timed = {name: [program, *words] for name, words in COMMANDS.items()}
-    timed[FLOOR] = [sys.executable, "-c", "import pydantic.main"]
+    timed[EDITED] = [program, "config", "show"]
+    (folder / "no-cache").write_text("")  # not a folder: no snapshot is kept, none is found
     pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in timed}
     for round_ in range(rounds + 1):
         order = [*timed, "baseline"][:: 1 if round_ % 2 else -1]
-        spent = {name: seconds(timed.get(name, list(BASELINE)), folder) for name in order}
+        spent = {
+            name: seconds(timed.get(name, list(BASELINE)), folder, _cache(name, folder))
+            for name in order
+        }
         if round_:  # the first round warms the disk cache for both sides
             for name in timed:
                 pairs[name].append((spent[name], spent["baseline"]))
     return pairs
+
+
+def _cache(name: str, folder: Path) -> Path:
+    return folder / ("no-cache" if name == EDITED else "cache")
 
 
 def section(pairs: dict[str, list[tuple[float, float]]]) -> str:
@@ -75,16 +86,17 @@ def section(pairs: dict[str, list[tuple[float, float]]]) -> str:
     for name, values in pairs.items():
         ratio = statistics.median(ours / base for ours, base in values)
         ms = statistics.median(ours for ours, _ in values) * 1000
-        met = "yes" if ratio < TARGET_RATIO else "no"
-        command, met = (name, "(reference)") if name == FLOOR else (f"compose-flowise {name}", met)
-        lines.append(f"| `{command}` | {ms:.0f} | {ratio:.2f} | {met} |")
+        shown, met = f"`compose-flowise {name}`", "yes" if ratio < TARGET_RATIO else "no"
+        if name == EDITED:
+            shown, met = "`compose-flowise config show`, the config edited since", "(reference)"
+        lines.append(f"| {shown} | {ms:.0f} | {ratio:.2f} | {met} |")
     lines += [
         "",
         "Only the module of the command that runs is imported: `--help` and `--version` load "
-        "no config model and no Docker or Redis client; `config show` loads the config's "
-        "models and nothing else, but importing pydantic, which validates it, is already a large "
-        "part of that (the reference row): building the models and reading the file on top "
-        "of it keep `config show` above the target.",
+        "no config model and no Docker or Redis client. `config show` reads the config from "
+        "the snapshot kept when it was last validated, while neither the file nor the package "
+        "changed: no pydantic. The first one after an edit (the last row) validates the config "
+        "in full, importing and building the config's models, as `config check` always does.",
         END,
     ]
     return "\n".join(lines)

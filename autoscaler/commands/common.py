@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG
+from autoscaler import config_snapshot
+from autoscaler.config_snapshot import Snapshot
+from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG, locate
 
 if TYPE_CHECKING:
     from autoscaler.config import LoadedConfig
@@ -37,3 +39,19 @@ def load_config(args: argparse.Namespace) -> LoadedConfig:
     loaded = config.load(args.config, os.environ)
     print(f"using {loaded.source}", file=sys.stderr)
     return loaded
+
+
+def config_data(args: argparse.Namespace) -> Snapshot:
+    """The config as plain data, for the commands that only read it: from its snapshot while
+    the file and the code are unchanged, else loaded and validated in full (and remembered).
+    Says which file, on stderr."""
+    path = locate(args.config, os.environ)
+    snapshot = config_snapshot.recall(path)
+    if snapshot is None:
+        from autoscaler import config
+
+        text = config.read(path)
+        snapshot = config.snapshot(config.from_text(path, text))
+        config_snapshot.remember(path, text, snapshot)
+    print(f"using {snapshot.source}", file=sys.stderr)
+    return snapshot

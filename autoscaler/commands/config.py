@@ -7,8 +7,8 @@ import json
 
 import tomli_w
 
-from autoscaler.commands.common import add_config_option, load_config
-from autoscaler.config import public_view
+from autoscaler.commands.common import add_config_option, config_data, load_config
+from autoscaler.config_snapshot import public_data
 
 
 def configure(config_command: argparse.ArgumentParser) -> None:
@@ -30,11 +30,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    loaded = load_config(args)
-    view = public_view(loaded.settings)
+    snapshot = config_data(args)
+    view = public_data(snapshot.data)
     if args.json:
         print(json.dumps(view, indent=2))
     else:
-        print(f"# effective config from {loaded.source}")
+        print(f"# effective config from {snapshot.source}")
         print(tomli_w.dumps(view), end="")
     return 0

@@ -5,11 +5,12 @@ from autoscaler.config.loading import (
     ConfigError,
     LoadedConfig,
     Problem,
+    from_text,
     load,
-    locate,
-    mask_url_password,
     parse,
     public_view,
+    read,
+    snapshot,
 )
 from autoscaler.config.settings import (
     ComposeSettings,
@@ -21,7 +22,8 @@ from autoscaler.config.settings import (
     Settings,
     default_services,
 )
-from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, STATE_DIR, SYSTEM_CONFIG
+from autoscaler.config_snapshot import mask_url_password
+from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, STATE_DIR, SYSTEM_CONFIG, locate
 
 __all__ = [
     "ENV_VAR",
@@ -39,9 +41,12 @@ __all__ = [
     "ServicePolicy",
     "Settings",
     "default_services",
+    "from_text",
     "load",
     "locate",
     "mask_url_password",
     "parse",
     "public_view",
+    "read",
+    "snapshot",
 ]

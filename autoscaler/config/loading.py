@@ -1,7 +1,5 @@
 """Loading the config file: TOML, validated, with errors that name the file, the key, the value
-and why. Reads one file; does nothing else. Lookup order: --config FILE, then
-$COMPOSE_FLOWISE_CONFIG, then ./config.toml (run from a stack's folder, as compose finds
-compose.yaml), then /etc/compose-flowise/config.toml, then the embedded defaults.
+and why. Reads one file (found by `locations.locate`); does nothing else.
 """
 
 from __future__ import annotations
@@ -15,8 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from autoscaler.config.settings import Settings
+from autoscaler.config_snapshot import EMBEDDED_DEFAULTS, Snapshot, mask_url_password, public_data
 from autoscaler.errors import BadInput
-from autoscaler.locations import ENV_VAR, FOLDER_CONFIG, SYSTEM_CONFIG
+from autoscaler.locations import locate
 from autoscaler.signals import KIND_NAMES
 
 
@@ -50,24 +49,16 @@ class LoadedConfig:
     """The file it came from, or `embedded defaults`."""
 
 
-def locate(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """The config file to read, or None for the embedded defaults."""
-    if explicit is not None:
-        return explicit
-    if environ.get(ENV_VAR):
-        return Path(environ[ENV_VAR])
-    if FOLDER_CONFIG.is_file():
-        return FOLDER_CONFIG.absolute()
-    if SYSTEM_CONFIG.exists():
-        return SYSTEM_CONFIG
-    return None
-
-
 def load(explicit: Path | None, environ: Mapping[str, str]) -> LoadedConfig:
     path = locate(explicit, environ)
+    return from_text(path, read(path))
+
+
+def from_text(path: Path | None, text: str) -> LoadedConfig:
+    """The config read from `path` (None: the embedded defaults, and `text` is empty)."""
     if path is None:
-        return LoadedConfig(Settings(), "embedded defaults")
-    return LoadedConfig(parse(_read(path), str(path)), str(path))
+        return LoadedConfig(Settings(), EMBEDDED_DEFAULTS)
+    return LoadedConfig(parse(text, str(path)), str(path))
 
 
 def parse(text: str, source: str) -> Settings:
@@ -82,7 +73,10 @@ def parse(text: str, source: str) -> Settings:
         raise ConfigError([_problem(source, detail) for detail in details]) from None
 
 
-def _read(path: Path) -> str:
+def read(path: Path | None) -> str:
+    """The config file's text; empty for the embedded defaults."""
+    if path is None:
+        return ""
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -133,18 +127,11 @@ def _shown(key: str, value: Any) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def mask_url_password(url: str) -> str:
-    """redis://user:secret@host:6379/0 -> redis://user:***@host:6379/0"""
-    scheme, separator, rest = url.partition("://")
-    credentials, at, location = rest.rpartition("@")
-    if not separator or not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"
+def snapshot(loaded: LoadedConfig) -> Snapshot:
+    """The settings as JSON data, as `config show` and `status` read them."""
+    return Snapshot(loaded.source, loaded.settings.model_dump(mode="json", exclude_none=True))
 
 
 def public_view(settings: Settings) -> dict[str, Any]:
     """The settings as plain data with every secret masked: safe to print or log."""
-    view = settings.model_dump(mode="json", exclude_none=True)
-    view["redis"]["url"] = mask_url_password(view["redis"]["url"])
-    return view
+    return public_data(settings.model_dump(mode="json", exclude_none=True))

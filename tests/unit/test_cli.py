@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler import config
+from autoscaler import config, locations
 from autoscaler.cli import main
 from autoscaler.config import Settings, parse
 
 
 @pytest.fixture(autouse=True)
 def no_system_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "absent.toml")
+    monkeypatch.setattr(locations, "SYSTEM_CONFIG", tmp_path / "absent.toml")
     monkeypatch.delenv(config.ENV_VAR, raising=False)
 
 

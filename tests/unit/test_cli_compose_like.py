@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler import config
+from autoscaler import config, locations
 from autoscaler.cli import main
 from autoscaler.runtime.state import StateFile
 
 
 @pytest.fixture(autouse=True)
 def no_config_around(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(config.loading, "SYSTEM_CONFIG", tmp_path / "absent.toml")
+    monkeypatch.setattr(locations, "SYSTEM_CONFIG", tmp_path / "absent.toml")
     monkeypatch.delenv(config.ENV_VAR, raising=False)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler import config
+from autoscaler import config, locations
 from autoscaler.config import ConfigError, Settings, load, parse
 from autoscaler.signals.bullmq_queue import QueueSignal
 
@@ -165,7 +165,7 @@ def test_the_public_view_masks_the_redis_password() -> None:
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     explicit, from_env, system = (tmp_path / name for name in ("a.toml", "b.toml", "c.toml"))
     system.touch()
-    monkeypatch.setattr(config.loading, "SYSTEM_CONFIG", system)
+    monkeypatch.setattr(locations, "SYSTEM_CONFIG", system)
     env = {config.ENV_VAR: str(from_env)}
     assert config.locate(explicit, env) == explicit
     assert config.locate(None, env) == from_env
@@ -175,7 +175,7 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_file_anywhere_means_the_embedded_defaults(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "absent.toml")
+    monkeypatch.setattr(locations, "SYSTEM_CONFIG", tmp_path / "absent.toml")
     loaded = load(None, {})
     assert (loaded.source, loaded.settings) == ("embedded defaults", Settings())
 
