@@ -21,7 +21,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+from timing import write_section
+
 BEGIN, END = "<!-- cli-startup:begin -->", "<!-- cli-startup:end -->"
 TARGET_RATIO = 2.0
 BASELINE = ("docker", "compose", "version")
@@ -102,23 +103,13 @@ def section(pairs: dict[str, list[tuple[float, float]]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    docs = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start, end = docs.find(BEGIN), docs.find(END)
-    if start == -1 or end < start:
-        docs = docs.rstrip("\n") + "\n\n" + text + "\n"
-    else:
-        docs = docs[:start] + text + docs[end + len(END) :]
-    DOCS.write_text(docs)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         text = section(measure(args.rounds, Path(folder)))
-    write_section(text)
+    write_section(text, BEGIN, END)
     print(text)
 
 

@@ -10,6 +10,8 @@ from contextlib import suppress
 
 import redis
 
+from autoscaler.runtime.lease_key import lease_key
+
 # Renew only our own lease: a GET then PEXPIRE could extend one another daemon just took.
 _TAKE_OR_RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -26,10 +28,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def lease_key(project: str) -> str:
-    return f"compose-flowise:lease:{project}"
 
 
 def lease_holder(client: redis.Redis, project: str) -> str | None:

@@ -1,35 +1,33 @@
-"""`compose-flowise status`: what is down, replicas, metrics, what the daemon would do and why,
-the overrides and the daemon's last tick. From that tick when it is fresh (a daemon runs: no I/O
-but the state file and the lease), else from one observation and decision of its own through the
-daemon's own path (`Autoscaler.preview`). Every read is bounded by a short timeout: a server that
-accepts and never answers is reported down, quickly. Reads only; never acts, never shows a
-secret."""
+"""`compose-flowise status` when the daemon's last tick is not fresh (or the state file not as
+the daemon writes it): one observation and decision of its own through the daemon's own path
+(`Autoscaler.preview`), told as `status_report` tells a fresh tick. Every read is bounded by a
+short timeout: a server that accepts and never answers is reported down, quickly. Reads only;
+never acts, never shows a secret."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from pydantic import TypeAdapter
 
-from autoscaler.actuators.replicas import PAUSED, WARMING
 from autoscaler.config import Settings
 from autoscaler.policy import Unavailable
 from autoscaler.runtime import wiring
 from autoscaler.runtime.lease import lease_holder
 from autoscaler.runtime.observe import Observed, ReplicaSource, Sensors, observed_with
-from autoscaler.runtime.state import DeafMainEvent, State, StateError, StateFile, TickRecord
+from autoscaler.runtime.state import State, StateError, StateFile, TickRecord
+from autoscaler.runtime.status_report import FROM_THE_DAEMON, READ_TIMEOUT_SECONDS, is_fresh, report
 
 # Rates need two reads; without a daemon, status waits this long between them, and only when
 # every source answered the first: one that did not would only make the operator wait twice.
 SAMPLE_SECONDS = 1.0
-# A tick at most this many intervals old still tells the stack as it is.
-FRESH_INTERVALS = 3
-# The longest status waits for Redis or nginx to answer one call (the config's, if shorter).
-READ_TIMEOUT_SECONDS = 1.0
 # The longest one docker command may take: it starts a process and the engine inspects.
 DOCKER_TIMEOUT_SECONDS = 3.0
+
+_STATE = TypeAdapter(State)
+_TICK = TypeAdapter(TickRecord)
 
 
 def gather(settings: Settings) -> dict[str, Any]:
@@ -37,29 +35,20 @@ def gather(settings: Settings) -> dict[str, Any]:
     settings = _bounded(settings)
     state, state_error = _state(settings)
     last = state.last_tick if state else None
-    if last is not None and now - last.at <= FRESH_INTERVALS * settings.daemon.interval_seconds:
-        record, source = last, "the daemon's last tick"
+    if last is not None and is_fresh(last.at, _data(settings), now):
+        record, source = last, FROM_THE_DAEMON
     else:
         record, source = _preview(settings, state or State()), "status, no fresh daemon tick"
     down = dict(record.down)
     holder = _lease_holder(settings, down)
-    return {
-        "project": settings.compose.project_name,
-        "from": source,
-        "down": down,
-        "services": {
-            name: _service(name, settings, record, state, down, now) for name in settings.services
-        },
-        "metrics": dict(record.readings),
-        "daemon": _daemon(last, holder, now),
-        "deaf_mains": [_deaf_main(event) for event in state.deaf_mains] if state else [],
-        "errors": list(record.errors) + ([state_error] if state_error else []),
-    }
+    state_data = _STATE.dump_python(state, mode="json") if state else None
+    record_data = _TICK.dump_python(record, mode="json")
+    errors = [state_error] if state_error else []
+    return report(_data(settings), state_data, record_data, source, now, holder, down, errors)
 
 
-def exit_code(report: dict[str, Any]) -> int:
-    """0 when every source answered, 1 when any is down."""
-    return 1 if report["down"] else 0
+def _data(settings: Settings) -> dict[str, Any]:
+    return settings.model_dump(mode="json", exclude_none=True)
 
 
 def _bounded(settings: Settings) -> Settings:
@@ -108,117 +97,3 @@ def _lease_holder(settings: Settings, down: dict[str, str]) -> str | None:
     except redis.RedisError as error:
         down["redis"] = f"the lease in Redis: {type(error).__name__}: {error}"
         return "unknown"
-
-
-def _service(
-    name: str,
-    settings: Settings,
-    record: TickRecord,
-    state: State | None,
-    down: dict[str, str],
-    now: float,
-) -> dict[str, Any]:
-    policy = settings.services[name]
-    seen = None if "docker" in down else record.services.get(name)
-    entry: dict[str, Any] = {
-        "min_replicas": policy.min_replicas,
-        "max_replicas": policy.max_replicas,
-        "replicas": [
-            {"name": n, "state": s, "health": h} for n, s, h in (seen.replicas if seen else ())
-        ],
-        "running": seen.current if seen else None,
-        "ready": seen.ready if seen else None,
-        "warm": sum(s in (PAUSED, WARMING) for _, s, _ in (seen.replicas if seen else ())),
-        "warm_replicas": policy.warm_replicas,
-        "override": None,
-    }
-    if seen is not None:
-        entry["would_scale_to"] = seen.desired
-        entry["why"] = seen.explanation
-        entry["plan"] = list(seen.plan)
-        entry["in_progress"] = seen.in_progress
-    override = state.history(name).override if state else None
-    if override is not None and override.active(now):
-        entry["override"] = {"replicas": override.replicas, "until": _iso(override.until)}
-    return entry
-
-
-def _daemon(last: TickRecord | None, lease_holder: str | None, now: float) -> dict[str, Any]:
-    return {
-        "lease_holder": lease_holder,
-        "last_tick": None if last is None else {
-            "at": _iso(last.at),
-            "seconds_ago": round(now - last.at, 1),
-            "by": last.holder,
-            "leading": last.leading,
-            "errors": list(last.errors),
-        },
-    }  # fmt: skip
-
-
-def _deaf_main(event: DeafMainEvent) -> dict[str, Any]:
-    return {"at": _iso(event.at), "replica": event.replica, "action": event.action,
-            "reason": event.reason}  # fmt: skip
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
-
-
-def render(report: dict[str, Any]) -> str:
-    lines = [f"project {report['project']} (from {report['from']})"]
-    lines += [f"DOWN {source}: {reason}" for source, reason in report["down"].items()]
-    for name, service in report["services"].items():
-        lines += _render_service(name, service, report["down"])
-    for name, figures in report["metrics"].items():
-        if isinstance(figures, str):
-            lines.append(f"{name}: unavailable: {figures}")
-            continue
-        shown = ", ".join(
-            f"{key} {'?' if value is None else value}" for key, value in figures.items()
-        )
-        lines.append(f"{name}: {shown}")
-    lines += _render_daemon(report["daemon"])
-    lines += [
-        f"deaf main: {deaf['replica']} at {deaf['at']}: {deaf['action']}: {deaf['reason']}"
-        for deaf in report["deaf_mains"]
-    ]
-    lines += [f"error: {error}" for error in report["errors"]]
-    return "\n".join(lines)
-
-
-def _render_service(name: str, service: dict[str, Any], down: dict[str, str]) -> list[str]:
-    bounds = f"(min {service['min_replicas']}, max {service['max_replicas']})"
-    if service["running"] is None:
-        why = "Docker unreachable" if "docker" in down else "not in the last tick"
-        lines = [f"{name}: replicas unknown, {why} {bounds}"]
-    else:
-        pool = f", {service['warm']} warm of {service['warm_replicas']}"
-        shown_pool = pool if service["warm_replicas"] or service["warm"] else ""
-        lines = [
-            f"{name}: {service['running']} running, {service['ready']} ready{shown_pool} {bounds}"
-        ]
-    for replica in service["replicas"]:
-        lines.append(f"  {replica['name']}  {replica['state']}  {replica['health'] or '-'}")
-    if "why" in service:
-        lines.append(f"  would scale to {service['would_scale_to']}: {service['why']}")
-        lines += [f"    then: {step}" for step in service["plan"]]
-    if service.get("in_progress"):
-        lines.append(f"  acting: {service['in_progress']}")
-    if service["override"]:
-        override = service["override"]
-        until = override["until"] or "for good"
-        lines.append(f"  override: pinned at {override['replicas']} until {until}")
-    return lines
-
-
-def _render_daemon(daemon: dict[str, Any]) -> list[str]:
-    last = daemon["last_tick"]
-    if last is None:
-        lines = ["daemon: no tick recorded"]
-    else:
-        role = "leading" if last["leading"] else "standing by"
-        lines = [f"daemon: last tick {last['seconds_ago']}s ago by {last['by']} ({role})"]
-    return [*lines, f"lease: {daemon['lease_holder'] or 'free'}"]

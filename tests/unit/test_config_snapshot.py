@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,17 @@ def test_without_a_writable_cache_the_config_is_validated_each_time(
     code, out, _ = show(path, capsys)
     assert code == 0 and json.loads(out)["daemon"]["interval_seconds"] == 5
     assert recall(path) is None
+
+
+def test_show_from_a_snapshot_imports_no_pydantic(tmp_path, capsys) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[daemon]\ninterval_seconds = 5\n")
+    show(path, capsys)
+    program = (
+        "import sys; from autoscaler.cli import main; main(['config', 'show', '--config', "
+        "sys.argv[1]]); print('pydantic' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", program, str(path)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert run.stdout.splitlines()[-1] == "False"
+    assert "interval_seconds = 5" in run.stdout

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from autoscaler import config as config_module
 from autoscaler.cli import main
@@ -142,3 +145,56 @@ def test_a_fresh_tick_that_saw_docker_down_says_so(tmp_path, monkeypatch, capsys
     assert code == 1
     assert "DOWN docker: Cannot connect to the Docker daemon" in out
     assert "0 running" not in out and "would scale to 0" not in out
+
+
+def test_a_fresh_tick_reads_who_holds_the_lease_in_the_database_the_url_names(
+    tmp_path, redis_server, capsys
+) -> None:
+    fresh_tick(tmp_path, {}, {})
+    in_db_3 = redis_server.removesuffix("/0") + "/3"
+    redis.Redis.from_url(in_db_3).set("compose-flowise:lease:status-test", "host:9")
+    config = config_file(tmp_path, redis_port=0, nginx_port=1, redis_url=in_db_3)
+    code, report = status_json(config, capsys)
+    assert (code, report["down"]) == (0, {})
+    assert (report["from"], report["daemon"]["lease_holder"]) == (
+        "the daemon's last tick",
+        "host:9",
+    )
+
+
+def test_a_fresh_tick_with_a_redis_that_refuses_the_password_says_redis_is_down(
+    tmp_path, redis_server, capsys
+) -> None:
+    fresh_tick(tmp_path, {}, {})
+    wrong = redis_server.replace(":test-secret@", ":not-the-password@")
+    code, report = status_json(config_file(tmp_path, 0, 1, redis_url=wrong), capsys)
+    assert code == 1 and report["daemon"]["lease_holder"] == "unknown"
+    assert report["down"]["redis"].startswith("the lease in Redis: RespError: WRONGPASS")
+    assert "not-the-password" not in json.dumps(report)
+
+
+def test_from_a_fresh_tick_status_imports_neither_the_config_models_nor_a_redis_client(
+    tmp_path, redis_server, capsys
+) -> None:
+    fresh_tick(tmp_path, {}, {})
+    config = config_file(tmp_path, redis_port=0, nginx_port=1, redis_url=redis_server)
+    assert status_json(config, capsys)[0] == 0  # validates the config, and keeps its snapshot
+    fresh_tick(tmp_path, {}, {})
+    program = (
+        "import sys; from autoscaler.cli import main; main(['status', '--config', sys.argv[1]]); "
+        "print(sorted({'pydantic', 'redis'} & set(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", program, str(config)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert run.stdout.splitlines()[-1] == "[]"
+    assert "from the daemon's last tick" in run.stdout
+
+
+def test_a_state_file_not_as_the_daemon_writes_it_is_named_not_read_past(
+    tmp_path, unused_port, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    (tmp_path / "state.json").write_text('{"last_tick": {"at": "yesterday"}}')
+    code, report = status_json(config_file(tmp_path, unused_port, unused_port), capsys)
+    assert code == 1 and report["from"] == "status, no fresh daemon tick"
+    assert any("state.json: unreadable state" in error for error in report["errors"])

@@ -7,12 +7,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import TypeAdapter
 
 from autoscaler.actuators.replicas import Replica, ReplicaCount, count
 from autoscaler.actuators.warm import WarmPool
 from autoscaler.config import Settings
 from autoscaler.errors import Interrupted
-from autoscaler.runtime import status
+from autoscaler.runtime import status_report
 from autoscaler.runtime.state import ServiceRecord, TickRecord
 from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
 
@@ -147,17 +148,17 @@ def test_a_stop_while_it_warms_leaves_it_running_and_unmarked() -> None:
 def test_status_shows_the_pool_next_to_the_running_replicas() -> None:
     settings = Settings.model_validate(
         {"services": {"flowise-worker": {"max_replicas": 4, "warm_replicas": 2}}}
-    )
+    ).model_dump(mode="json")
     replicas = (("p-flowise-worker-1", "running", None), ("p-flowise-worker-2", "paused", None),
                 ("p-flowise-worker-3", "warming", None))  # fmt: skip
     seen = ServiceRecord(1, 1, 1, "steady", acted=False, replicas=replicas)
-    record = TickRecord(0.0, "host:1", True, {"flowise-worker": seen})
-    service = status._service("flowise-worker", settings, record, None, {}, 0.0)
-    report = {"project": "p", "from": "test", "services": {"flowise-worker": service}, "down": {},
-              "metrics": {}, "daemon": {"last_tick": None, "lease_holder": None}, "deaf_mains": [],
-              "errors": []}  # fmt: skip
-    assert "flowise-worker: 1 running, 1 ready, 2 warm of 2 (min 1, max 4)" in status.render(report)
-    assert "  p-flowise-worker-2  paused  -" in status.render(report)
+    tick = TickRecord(0.0, "host:1", True, {"flowise-worker": seen})
+    record = TypeAdapter(TickRecord).dump_python(tick, mode="json")
+    shown = status_report.render(
+        status_report.report(settings, None, record, "test", 0.0, None, {})
+    )
+    assert "flowise-worker: 1 running, 1 ready, 2 warm of 2 (min 1, max 4)" in shown
+    assert "  p-flowise-worker-2  paused  -" in shown
 
 
 def test_a_woken_replica_that_answered_counts_healthy_until_docker_probes_it() -> None:

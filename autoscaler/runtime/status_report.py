@@ -1,0 +1,208 @@
+"""`status`'s report, made from plain data: the config's (its snapshot's) and the state file's,
+as the daemon writes them. Light to import: from a fresh tick `status` needs nothing more (no
+config models, no Redis client: the lease is one GET over a socket). Reads the state file and
+the lease only; never shows a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from autoscaler.actuators.replicas import PAUSED, WARMING
+from autoscaler.runtime import resp
+from autoscaler.runtime.lease_key import lease_key
+
+FRESH_INTERVALS = 3
+"""A tick at most this many intervals old still tells the stack as it is."""
+READ_TIMEOUT_SECONDS = 1.0
+"""The longest status waits for Redis or nginx to answer one call (the config's, if shorter)."""
+FROM_THE_DAEMON = "the daemon's last tick"
+
+Data = Mapping[str, Any]
+
+
+def is_fresh(tick_at: float, settings: Data, now: float) -> bool:
+    interval: float = settings["daemon"]["interval_seconds"]
+    return now - tick_at <= FRESH_INTERVALS * interval
+
+
+def from_fresh_tick(settings: Data, now: float) -> dict[str, Any] | None:
+    """The report from the daemon's last tick when it is fresh, the state file read as the daemon
+    writes it. None when there is no fresh tick, the state is anything else (`status.gather`
+    reads it validated then, and says what is wrong), or Redis is reached over TLS (its client
+    library's)."""
+    if not settings["redis"]["url"].startswith("redis://"):
+        return None
+    try:
+        state = json.loads(Path(settings["daemon"]["state_file"]).read_bytes())
+        last = state["last_tick"]
+        if last is None or not is_fresh(last["at"], settings, now):
+            return None
+        down = dict(last["down"])
+        holder = _lease_holder(settings, down)
+        return report(settings, state, last, FROM_THE_DAEMON, now, holder, down)
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        return None
+
+
+def report(
+    settings: Data,
+    state: Data | None,
+    record: Data,
+    source: str,
+    now: float,
+    lease_holder: str | None,
+    down: dict[str, str],
+    errors: Iterable[str] = (),
+) -> dict[str, Any]:
+    """`record`: the tick told (the daemon's, or status's own preview); `down`: its sources down
+    and Redis if the lease could not be read."""
+    return {
+        "project": settings["compose"]["project_name"],
+        "from": source,
+        "down": down,
+        "services": {
+            name: _service(policy, record["services"].get(name), state, name, down, now)
+            for name, policy in settings["services"].items()
+        },
+        "metrics": dict(record["readings"]),
+        "daemon": _daemon(state["last_tick"] if state else None, lease_holder, now),
+        "deaf_mains": [_deaf_main(event) for event in state["deaf_mains"]] if state else [],
+        "errors": [*record["errors"], *errors],
+    }
+
+
+def exit_code(report: Data) -> int:
+    """0 when every source answered, 1 when any is down."""
+    return 1 if report["down"] else 0
+
+
+def _lease_holder(settings: Data, down: dict[str, str]) -> str | None:
+    """Who holds the lease; "unknown" when Redis is down (recorded in `down` if newly seen)."""
+    if "redis" in down:
+        return "unknown"
+    timeout = min(settings["redis"]["timeout_seconds"], READ_TIMEOUT_SECONDS)
+    key = lease_key(settings["compose"]["project_name"])
+    try:
+        value = resp.get(settings["redis"]["url"], key, timeout)
+    except (OSError, resp.RespError) as error:
+        down["redis"] = f"the lease in Redis: {type(error).__name__}: {error}"
+        return "unknown"
+    return None if value is None else value.decode()
+
+
+def _service(
+    policy: Data,
+    seen: Data | None,
+    state: Data | None,
+    name: str,
+    down: Mapping[str, str],
+    now: float,
+) -> dict[str, Any]:
+    seen = None if "docker" in down else seen
+    replicas = seen["replicas"] if seen else ()
+    entry: dict[str, Any] = {
+        "min_replicas": policy["min_replicas"],
+        "max_replicas": policy["max_replicas"],
+        "replicas": [{"name": n, "state": s, "health": h} for n, s, h in replicas],
+        "running": seen["current"] if seen else None,
+        "ready": seen["ready"] if seen else None,
+        "warm": sum(s in (PAUSED, WARMING) for _, s, _ in replicas),
+        "warm_replicas": policy["warm_replicas"],
+        "override": None,
+    }
+    if seen is not None:
+        entry["would_scale_to"] = seen["desired"]
+        entry["why"] = seen["explanation"]
+        entry["plan"] = list(seen["plan"])
+        entry["in_progress"] = seen["in_progress"]
+    history = state["histories"].get(name) if state else None
+    override = history["override"] if history else None
+    if override is not None and (override["until"] is None or now < override["until"]):
+        entry["override"] = {"replicas": override["replicas"], "until": _iso(override["until"])}
+    return entry
+
+
+def _daemon(last: Data | None, lease_holder: str | None, now: float) -> dict[str, Any]:
+    return {
+        "lease_holder": lease_holder,
+        "last_tick": None if last is None else {
+            "at": _iso(last["at"]),
+            "seconds_ago": round(now - last["at"], 1),
+            "by": last["holder"],
+            "leading": last["leading"],
+            "errors": list(last["errors"]),
+        },
+    }  # fmt: skip
+
+
+def _deaf_main(event: Data) -> dict[str, Any]:
+    return {"at": _iso(event["at"]), "replica": event["replica"], "action": event["action"],
+            "reason": event["reason"]}  # fmt: skip
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"project {report['project']} (from {report['from']})"]
+    lines += [f"DOWN {source}: {reason}" for source, reason in report["down"].items()]
+    for name, service in report["services"].items():
+        lines += _render_service(name, service, report["down"])
+    for name, figures in report["metrics"].items():
+        if isinstance(figures, str):
+            lines.append(f"{name}: unavailable: {figures}")
+            continue
+        shown = ", ".join(
+            f"{key} {'?' if value is None else value}" for key, value in figures.items()
+        )
+        lines.append(f"{name}: {shown}")
+    lines += _render_daemon(report["daemon"])
+    lines += [
+        f"deaf main: {deaf['replica']} at {deaf['at']}: {deaf['action']}: {deaf['reason']}"
+        for deaf in report["deaf_mains"]
+    ]
+    lines += [f"error: {error}" for error in report["errors"]]
+    return "\n".join(lines)
+
+
+def _render_service(name: str, service: dict[str, Any], down: dict[str, str]) -> list[str]:
+    bounds = f"(min {service['min_replicas']}, max {service['max_replicas']})"
+    if service["running"] is None:
+        why = "Docker unreachable" if "docker" in down else "not in the last tick"
+        lines = [f"{name}: replicas unknown, {why} {bounds}"]
+    else:
+        pool = f", {service['warm']} warm of {service['warm_replicas']}"
+        shown_pool = pool if service["warm_replicas"] or service["warm"] else ""
+        lines = [
+            f"{name}: {service['running']} running, {service['ready']} ready{shown_pool} {bounds}"
+        ]
+    for replica in service["replicas"]:
+        lines.append(f"  {replica['name']}  {replica['state']}  {replica['health'] or '-'}")
+    if "why" in service:
+        lines.append(f"  would scale to {service['would_scale_to']}: {service['why']}")
+        lines += [f"    then: {step}" for step in service["plan"]]
+    if service.get("in_progress"):
+        lines.append(f"  acting: {service['in_progress']}")
+    if service["override"]:
+        override = service["override"]
+        until = override["until"] or "for good"
+        lines.append(f"  override: pinned at {override['replicas']} until {until}")
+    return lines
+
+
+def _render_daemon(daemon: dict[str, Any]) -> list[str]:
+    last = daemon["last_tick"]
+    if last is None:
+        lines = ["daemon: no tick recorded"]
+    else:
+        role = "leading" if last["leading"] else "standing by"
+        lines = [f"daemon: last tick {last['seconds_ago']}s ago by {last['by']} ({role})"]
+    return [*lines, f"lease: {daemon['lease_holder'] or 'free'}"]
