@@ -23,8 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from real_flowise import write_section  # noqa: E402
 from real_flowise_stack import flowise_image  # noqa: E402
+from timing import write_section  # noqa: E402
 
 BEGIN, END = "<!-- compile-cache:begin -->", "<!-- compile-cache:end -->"
 SCRIPT = REPO / "images" / "flowise" / "compile-cache.js"

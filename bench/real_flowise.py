@@ -44,11 +44,11 @@ from real_flowise_stack import (  # noqa: E402
     flowise_image,
     running_real_flowise,
 )
+from timing import write_section  # noqa: E402
 
 from autoscaler.config.settings import DaemonSettings  # noqa: E402
 from autoscaler.runtime import wiring  # noqa: E402
 
-DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- real-flowise:begin -->", "<!-- real-flowise:end -->"
 PARTIAL_BEGIN, PARTIAL_END = "<!-- real-flowise-steps:begin -->", "<!-- real-flowise-steps:end -->"
 MAINS, WORKERS = "flowise", "flowise-worker"
@@ -374,17 +374,6 @@ def section(
 
 def _figures(result: tuple | float) -> tuple:
     return result if isinstance(result, tuple) else (result,)
-
-
-def write_section(text: str, begin: str = BEGIN, end: str = END) -> None:
-    """`text` in docs/benchmarks.md in place of what stands between `begin` and `end`."""
-    docs = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    if begin in docs and end in docs:
-        head, rest = docs.split(begin, 1)
-        docs = head + text + rest.split(end, 1)[1]
-    else:
-        docs = docs.rstrip("\n") + "\n\n" + text + "\n"
-    DOCS.write_text(docs)
 
 
 def main() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,6 +34,27 @@ def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
         del os.environ["XDG_CACHE_HOME"]
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+HEAVY_IMPORTS = ("pydantic", "redis")
+
+
+@pytest.fixture
+def heavy_imports_of() -> Callable[..., tuple[str, list[str]]]:
+    """Runs the command line with the arguments given in a fresh interpreter: what it printed
+    on stdout, and which of HEAVY_IMPORTS it imported."""
+
+    def run(*arguments: str) -> tuple[str, list[str]]:
+        program = (
+            "import json, sys; from autoscaler.cli import main; main(sys.argv[1:]); "
+            f"print(json.dumps(sorted(set({HEAVY_IMPORTS!r}) & set(sys.modules))))"
+        )
+        ran = subprocess.run([sys.executable, "-c", program, *arguments],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        *printed, imported = ran.stdout.splitlines()
+        return "\n".join(printed), json.loads(imported)
+
+    return run
 
 
 @pytest.fixture

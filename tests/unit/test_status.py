@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -174,20 +172,15 @@ def test_a_fresh_tick_with_a_redis_that_refuses_the_password_says_redis_is_down(
 
 
 def test_from_a_fresh_tick_status_imports_neither_the_config_models_nor_a_redis_client(
-    tmp_path, redis_server, capsys
+    tmp_path, redis_server, capsys, heavy_imports_of
 ) -> None:
     fresh_tick(tmp_path, {}, {})
     config = config_file(tmp_path, redis_port=0, nginx_port=1, redis_url=redis_server)
     assert status_json(config, capsys)[0] == 0  # validates the config, and keeps its snapshot
     fresh_tick(tmp_path, {}, {})
-    program = (
-        "import sys; from autoscaler.cli import main; main(['status', '--config', sys.argv[1]]); "
-        "print(sorted({'pydantic', 'redis'} & set(sys.modules)))"
-    )
-    run = subprocess.run([sys.executable, "-c", program, str(config)],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    assert run.stdout.splitlines()[-1] == "[]"
-    assert "from the daemon's last tick" in run.stdout
+    printed, imported = heavy_imports_of("status", "--config", str(config))
+    assert imported == []
+    assert "from the daemon's last tick" in printed
 
 
 def test_a_state_file_not_as_the_daemon_writes_it_is_named_not_read_past(
