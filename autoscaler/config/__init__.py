@@ -8,7 +8,6 @@ from autoscaler.config.loading import (
     from_text,
     load,
     parse,
-    public_view,
     read,
     snapshot,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "locate",
     "mask_url_password",
     "parse",
-    "public_view",
     "read",
     "snapshot",
 ]

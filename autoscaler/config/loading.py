@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from autoscaler.config.settings import Settings
-from autoscaler.config_snapshot import EMBEDDED_DEFAULTS, Snapshot, mask_url_password, public_data
+from autoscaler.config_snapshot import EMBEDDED_DEFAULTS, Snapshot, mask_url_password
 from autoscaler.errors import BadInput
 from autoscaler.locations import locate
 from autoscaler.signals import KIND_NAMES
@@ -130,8 +130,3 @@ def _shown(key: str, value: Any) -> str:
 def snapshot(loaded: LoadedConfig) -> Snapshot:
     """The settings as JSON data, as `config show` and `status` read them."""
     return Snapshot(loaded.source, loaded.settings.model_dump(mode="json", exclude_none=True))
-
-
-def public_view(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data with every secret masked: safe to print or log."""
-    return public_data(settings.model_dump(mode="json", exclude_none=True))

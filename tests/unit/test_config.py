@@ -8,6 +8,7 @@ import pytest
 
 from autoscaler import config, locations
 from autoscaler.config import ConfigError, Settings, load, parse
+from autoscaler.config_snapshot import public_data
 from autoscaler.signals.bullmq_queue import QueueSignal
 
 
@@ -158,8 +159,9 @@ def test_a_password_in_a_bad_url_is_masked() -> None:
 
 
 def test_the_public_view_masks_the_redis_password() -> None:
-    settings = parse("[redis]\nurl = 'redis://flowise:hunter2@redis:6379/1'\n", "site.toml")
-    assert config.public_view(settings)["redis"]["url"] == "redis://flowise:***@redis:6379/1"
+    text = "[redis]\nurl = 'redis://flowise:hunter2@redis:6379/1'\n"
+    data = config.snapshot(config.from_text(Path("site.toml"), text)).data
+    assert public_data(data)["redis"]["url"] == "redis://flowise:***@redis:6379/1"
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
