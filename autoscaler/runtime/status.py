@@ -33,9 +33,10 @@ _TICK = TypeAdapter(TickRecord)
 def gather(settings: Settings) -> dict[str, Any]:
     now = time.time()
     settings = _bounded(settings)
+    data = settings.model_dump(mode="json", exclude_none=True)
     state, state_error = _state(settings)
     last = state.last_tick if state else None
-    if last is not None and is_fresh(last.at, _data(settings), now):
+    if last is not None and is_fresh(last.at, data, now):
         record, source = last, FROM_THE_DAEMON
     else:
         record, source = _preview(settings, state or State()), "status, no fresh daemon tick"
@@ -44,11 +45,7 @@ def gather(settings: Settings) -> dict[str, Any]:
     state_data = _STATE.dump_python(state, mode="json") if state else None
     record_data = _TICK.dump_python(record, mode="json")
     errors = [state_error] if state_error else []
-    return report(_data(settings), state_data, record_data, source, now, holder, down, errors)
-
-
-def _data(settings: Settings) -> dict[str, Any]:
-    return settings.model_dump(mode="json", exclude_none=True)
+    return report(data, state_data, record_data, source, now, holder, down, errors)
 
 
 def _bounded(settings: Settings) -> Settings:
