@@ -143,13 +143,7 @@ class Daemon:
 
     def _log_finished(self, finished: dict[str, Finished]) -> None:
         for service, action in finished.items():
-            plan, now = action.plan, time.time()
-            what = f"{service} {plan.before} -> {plan.target}"
-            took = f"after {now - action.started_at:.1f}s"
-            if action.error:
-                self._event(logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}")
-            else:
-                self._event(logging.INFO, "action-done", f"{what} done {took}")
+            self._event(*finished_line(service, action, time.time()))
 
     def _worth_logging(self, report: TickReport) -> bool:
         """Errors, an action or a change decided, a change of role, or a quiet minute's end."""
@@ -233,6 +227,15 @@ class Daemon:
 
     def _event(self, level: int, event: str, message: str) -> None:
         log_event(self._log_format, level, event, message)
+
+
+def finished_line(service: str, action: Finished, now: float) -> tuple[int, str, str]:
+    """The log line of an action that ended: (level, event, message)."""
+    what = f"{service} {action.plan.summary}"
+    took = f"after {now - action.started_at:.1f}s"
+    if action.error:
+        return logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}"
+    return logging.INFO, "action-done", f"{what} done {took}"
 
 
 def _usec(seconds: int) -> int:

@@ -203,15 +203,19 @@ def autoscaler(
         wall_clock=time.time,
         monotonic=time.monotonic,
         dry_run=dry_run,
-        main_watch=main_watch(settings, scaling) if settings.deaf_mains.enabled else None,
+        main_watch=main_watch(settings, scaling, stop) if settings.deaf_mains.enabled else None,
         actions=actions or Actions(),
     )
 
 
-def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
-    """The watch for mains that stay healthy but answer nothing; it acts through `scaling`."""
+def main_watch(
+    settings: Settings, scaling: ScaleTransaction, stop: StopSignal | None = None
+) -> MainWatch:
+    """The watch for mains that stay healthy but answer nothing; it acts through `scaling`,
+    and begins no restart once `stop` is requested."""
     backend = compose_backend(settings, docker_client(settings))
-    restart = MainRestart(backend, scaling)
+    stopping = stop or StopSignal()
+    restart = MainRestart(backend, scaling, lambda: stopping.requested)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)
 
 

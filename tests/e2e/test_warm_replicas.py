@@ -98,3 +98,35 @@ def test_the_pool_is_filled_paused_unrouted_and_a_scale_out_unpauses_it(tmp_path
                 assert states.count("paused") == size, (service, states)
     except HarnessError as error:
         pytest.fail(str(error))
+
+
+def test_up_status_and_down_on_a_stack_whose_pools_are_paused(tmp_path: Path) -> None:
+    """`up` again on a running stack with paused pools: it starts nothing, unpauses nothing and
+    waits for no paused replica; `status` shows the pools; `down` removes every container."""
+    try:
+        with running_flowise_stack(tmp_path, WORKER_CONCURRENCY="2") as stack:
+            settings = with_pools(stack)
+            wiring.warm_refill(settings, StopSignal(), WarmPool(), lambda _: None).refill()
+            paused = {r.name for s in POOLS for r in replicas(settings, s) if r.state == "paused"}
+            assert len(paused) == sum(POOLS.values())
+
+            up = stack.cli("up")
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert "(flowise: 2, flowise-worker: 1)" in up.stdout, up.stdout
+            for service in POOLS:
+                states = [r.state for r in replicas(settings, service)]
+                assert states.count("paused") == POOLS[service], (service, states)
+            assert "keeping the warm replicas of" in up.stdout, up.stdout
+            assert not [name for name in paused if name in up.stdout], "none waited for"
+
+            status = stack.cli("status")
+            assert status.returncode == 0, status.stderr
+            print("STATUS-OUT", status.stdout)
+            assert "warm" in status.stdout, status.stdout
+
+            down = stack.cli("down")
+            assert down.returncode == 0, down.stdout + down.stderr
+            left = wiring.docker_client(settings).compose.ps(all=True)
+            assert left == [], [c.name for c in left]
+    except HarnessError as error:
+        pytest.fail(str(error))
