@@ -6,7 +6,7 @@ Talks to the Docker engine, to nginx through the actuators, and to the URL `up` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import requests
@@ -90,7 +90,8 @@ def _start(
     pooled = {s: scales.pop(s) for s in _with_paused_replicas(snapshot) if s in scales}
     first = settings.nginx.upstream_service
     staged = first_start_scales(scales, running, first)
-    services = [s for s in pull_missing_images(docker, progress) if s not in pooled]
+    pull_missing_images(docker, progress)
+    services = _services_but(docker, pooled) if pooled else None
     timeout = settings.compose.ready_timeout_seconds
     if staged:
         progress(f"starting one {first} alone first, to migrate the database")
@@ -110,9 +111,16 @@ def _with_paused_replicas(snapshot: Snapshot) -> list[str]:
     return [service for service, replicas in snapshot.items() if paused_replicas(replicas)]
 
 
-def pull_missing_images(docker: DockerClient, progress: Progress) -> list[str]:
+def _services_but(docker: DockerClient, left_out: Iterable[str]) -> list[str]:
+    """The stack's services (those of its active profiles), but `left_out`."""
+    with failing_as("read the stack's services (docker compose config)"):
+        services = docker.compose.config(return_json=True).get("services") or {}
+    return [service for service in services if service not in left_out]
+
+
+def pull_missing_images(docker: DockerClient, progress: Progress) -> None:
     """The images compose would pull, one at a time with a line each: compose up pulls them
-    too, but says nothing for minutes. The stack's services."""
+    too, but says nothing for minutes."""
     with failing_as("read the stack's images (docker compose config)"):
         services = docker.compose.config(return_json=True).get("services") or {}
         missing = images_to_pull(services, docker.image.exists)
@@ -120,12 +128,11 @@ def pull_missing_images(docker: DockerClient, progress: Progress) -> list[str]:
         progress(f"pulling {image} ({number} of {len(missing)}): can take minutes")
         with failing_as(f"docker pull {image}"):
             docker.image.pull(image, quiet=True)
-    return list(services)
 
 
 def _compose_up(
     docker: DockerClient,
-    services: list[str],
+    services: list[str] | None,
     scales: dict[str, int],
     timeout: float,
     progress: Progress,
