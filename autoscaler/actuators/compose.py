@@ -100,11 +100,13 @@ class ComposeBackend:
                 self._pool.settled(replica.id)
 
     def pause(self, replica: Replica) -> None:
+        """Paused, still marked warming: the refill settles it once it holds no job."""
         with self._pool.changing:
-            try:
-                self._call(lambda: self._docker.container.pause(replica.id))
-            finally:
-                self._pool.settled(replica.id)
+            self._call(lambda: self._docker.container.pause(replica.id))
+
+    def unpause(self, replica: Replica) -> None:
+        with self._pool.changing:
+            self._call(lambda: self._docker.container.unpause(replica.id))
 
     def _compose_scale(self, service: str, count: int) -> None:
         self._call(

@@ -46,6 +46,10 @@ class ScalePlan:
         return len(self.running)
 
     @property
+    def summary(self) -> str:
+        return f"{self.before} -> {self.target}"
+
+    @property
     def direction(self) -> Literal["out", "in", "none"]:
         if self.target > self.before:
             return "out"

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from autoscaler.config.service_timing import DOCKER_CALL_SECONDS, longest_waits
+from autoscaler.config.service_timing import DOCKER_CALL_SECONDS, TICKS_LATE, shortest_watchdog
 from autoscaler.locations import STATE_DIR, SYSTEM_CONFIG
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
 from autoscaler.shipped import SHIPPED
@@ -180,10 +180,10 @@ class DaemonSettings(Section):
         default=None,
         gt=0,
         description="Under systemd, the service is restarted when no tick has ended for this "
-        "long (its watchdog; `install-service` writes it into the unit). Default: the interval "
-        "plus the longest tick: each service scaled, waiting its whole ready or drain timeout, "
-        f"each Docker call taking {DOCKER_CALL_SECONDS:g} s. Must exceed the interval plus those "
-        "waits.",
+        "long (its watchdog; `install-service` writes it into the unit). A tick only reads and "
+        "starts actions (a scale-out's readiness wait, a drain run beside the ticks). Default: "
+        f"{TICKS_LATE} intervals plus the longest tick: each read timing out, each Docker call "
+        f"taking {DOCKER_CALL_SECONDS:g} s. Must exceed the interval plus the reads' timeouts.",
     )
 
 
@@ -309,12 +309,12 @@ class Settings(Section):
     @model_validator(mode="after")
     def _watchdog_outlasts_a_tick(self) -> Settings:
         watchdog = self.daemon.watchdog_seconds
-        shortest = self.daemon.interval_seconds + longest_waits(self)
+        shortest = shortest_watchdog(self)
         if watchdog is not None and watchdog <= shortest:
             raise ValueError(
-                f"daemon.watchdog_seconds = {watchdog:g} would restart a daemon that is only "
-                f"waiting: it must exceed daemon.interval_seconds plus the ready and drain "
-                f"timeouts of a tick that scales every service ({shortest:g} s)"
+                f"daemon.watchdog_seconds = {watchdog:g} would restart a daemon whose tick is "
+                f"only waiting on its reads: it must exceed daemon.interval_seconds plus the "
+                f"Redis and nginx timeouts of every read of a tick ({shortest:g} s)"
             )
         return self
 

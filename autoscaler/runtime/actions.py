@@ -1,6 +1,7 @@
-"""Each service's scaling action runs on its own: a thread per service, at most one action in
-progress for it. The tick only starts actions and collects the finished ones, so a readiness
-wait or a drain of one service never holds up the ticks, nor another service's action.
+"""Each service's action (a scaling, a deaf main's restart) runs on its own: a thread per
+service, at most one action in progress for it. The tick only starts actions and collects the
+finished ones, so a readiness wait, a drain or a restart of one service never holds up the
+ticks, nor another service's action.
 
 An action's waits end when the daemon's stop is requested (the transaction's `pause`): `wait`
 then returns within a poll, and what was cut short the transaction has already put back
@@ -14,29 +15,42 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
+from typing import Protocol
 
 from autoscaler.actuators.errors import ActuatorError
-from autoscaler.actuators.plan import ScalePlan
-from autoscaler.actuators.transaction import ScaleOutcome
 from autoscaler.errors import Interrupted
+
+
+class Plan(Protocol):
+    """What an action will do (a ScalePlan, a RestartPlan), told before it is done."""
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def summary(self) -> str:
+        """In a few words, for the log lines: `2 -> 3`."""
+        ...
+
+    def steps(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
 class Action:
-    """A scaling action in progress: its plan and when (wall clock) it started."""
+    """An action in progress: its plan and when (wall clock) it started."""
 
-    plan: ScalePlan
+    plan: Plan
     started_at: float
-    future: Future[ScaleOutcome]
+    future: Future[object]
 
 
 @dataclass(frozen=True)
 class Finished:
-    """A scaling action that ended: its outcome, or why it did not complete."""
+    """An action that ended: its outcome, or why it did not complete."""
 
-    plan: ScalePlan
+    plan: Plan
     started_at: float
-    outcome: ScaleOutcome | None
+    outcome: object
     error: str | None
 
 
@@ -48,7 +62,7 @@ class Actions:
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._running: dict[str, Action] = {}
 
-    def start(self, plan: ScalePlan, started_at: float, act: Callable[[], ScaleOutcome]) -> None:
+    def start(self, plan: Plan, started_at: float, act: Callable[[], object]) -> None:
         """Run `act` in the service's thread; the caller checked that none is in progress."""
         with self._lock:
             assert plan.service not in self._running, f"{plan.service}: an action is in progress"

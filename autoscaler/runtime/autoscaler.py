@@ -1,7 +1,7 @@
 """One tick of the daemon: observe -> decide -> start actions -> record. The scheduler calls
-`tick`. A tick never waits on an action: each service's scaling action runs on its own
-(`Actions`), the tick starts one only for a service with none in progress, and records those
-that finished.
+`tick`. A tick never waits on an action: each service's action (a scaling, a deaf main's
+restart) runs on its own (`Actions`), the tick starts one only for a service with none in
+progress, and records those that finished.
 
 Talks to the outside only through the sensors, the scaling transaction, the lease and the state
 file it is given; the decisions themselves come from the pure policy.
@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.main_restart import RestartPlan
 from autoscaler.actuators.plan import ScalePlan
 from autoscaler.actuators.replicas import Replica, Snapshot
-from autoscaler.actuators.transaction import ScaleOutcome, ScaleTransaction
+from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.policy import ServiceHistory, Unavailable, remember
-from autoscaler.runtime.actions import Action, Actions, Finished
+from autoscaler.runtime.actions import Action, Actions, Finished, Plan
 from autoscaler.runtime.lease import Lease
 from autoscaler.runtime.main_watch import MainWatch, WatchOutcome
 from autoscaler.runtime.observe import (
@@ -30,6 +31,7 @@ from autoscaler.runtime.observe import (
     observe,
 )
 from autoscaler.runtime.state import (
+    DeafMainEvent,
     ServiceRecord,
     State,
     StateFile,
@@ -94,9 +96,12 @@ class Autoscaler:
             state = self.state_file.read()
         finished = self.actions.collect()
         observed = observe(self.sensors, self.replicas, now)
-        reconcile_error, watched = self._keep_upstream(observed, now) if acting else (None, None)
+        reconcile_error, watched = (None, WatchOutcome())
+        if acting:
+            reconcile_error, watched = self._keep_upstream(observed, now)
+            self._restart_deaf_main(watched.restart, observed.snapshot, now)
         report = self._decide(observed, state, leading, acting, reconcile_error, finished)
-        report = _with_watch(report, watched or WatchOutcome())
+        report = _with_watch(report, watched, _deaf_main_events(finished))
         return replace(report, state=self._save(report.histories, report.record, now))
 
     def finish_actions(self) -> dict[str, Finished]:
@@ -123,10 +128,16 @@ class Autoscaler:
     def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
         if self.main_watch is None:
             return WatchOutcome()
-        watched = self.main_watch.check(observed.snapshot, now)
-        if watched.events:
-            self.replicas.invalidate()
-        return watched
+        return self.main_watch.check(observed.snapshot, now)
+
+    def _restart_deaf_main(
+        self, plan: RestartPlan | None, snapshot: Snapshot | None, now: float
+    ) -> None:
+        """The deaf main's restart, an action like a scaling (it holds the service meanwhile)."""
+        if plan is None or snapshot is None or self.main_watch is None:
+            return
+        watch = self.main_watch
+        self._start(plan, lambda: watch.restart(plan, snapshot), now)
 
     def preview(self, observed: Observed, state: State) -> TickRecord:
         """What a tick would decide and plan from `observed`: nothing acted, nothing saved."""
@@ -195,7 +206,7 @@ class Autoscaler:
                 scale_plan = self.transaction.plan(service, decision.replicas, observed.snapshot)
                 plan = scale_plan.steps()
                 if acting:
-                    self._start(scale_plan, observed.snapshot, now)
+                    self._scale(scale_plan, observed.snapshot, now)
                     acted = True
             except ActuatorError as failure:
                 error = str(failure)
@@ -208,14 +219,17 @@ class Autoscaler:
         history = remember(state.history(service), decision, policy, now, acted)
         return _ServiceOutcome(record, history)
 
-    def _start(self, plan: ScalePlan, snapshot: Snapshot, now: float) -> None:
-        """The plan applied in the service's own thread, holding the service's actuation lock
+    def _scale(self, plan: ScalePlan, snapshot: Snapshot, now: float) -> None:
+        self._start(plan, lambda: self.transaction.apply(plan, snapshot), now)
+
+    def _start(self, plan: Plan, apply: Callable[[], object], now: float) -> None:
+        """`apply` run in the service's own thread, holding the service's actuation lock
         (a `scale` by hand on it waits, and is waited for)."""
 
-        def act() -> ScaleOutcome:
+        def act() -> object:
             try:
                 with self.state_file.acting(plan.service):
-                    return self.transaction.apply(plan, snapshot)
+                    return apply()
             finally:
                 self.replicas.invalidate()
 
@@ -238,11 +252,28 @@ class Autoscaler:
         return saved
 
 
-def _with_watch(report: TickReport, watched: WatchOutcome) -> TickReport:
-    """The deaf mains found and handled in the tick, and why they could not be looked for."""
+def _with_watch(
+    report: TickReport, watched: WatchOutcome, restarted: tuple[DeafMainEvent, ...]
+) -> TickReport:
+    """The deaf mains whose restart ended since the last tick, and why none could be looked
+    for."""
     errors = report.record.errors + ((watched.error,) if watched.error else ())
-    record = replace(report.record, deaf_mains=watched.events, errors=errors)
+    record = replace(report.record, deaf_mains=restarted, errors=errors)
     return replace(report, record=record)
+
+
+def _deaf_main_events(finished: dict[str, Finished]) -> tuple[DeafMainEvent, ...]:
+    """Each deaf main's restart that ended, dated when the main was found deaf."""
+    events = []
+    for action in finished.values():
+        plan = action.plan
+        if isinstance(plan, RestartPlan):
+            done = "restarted" if action.error is None else f"restart failed: {action.error}"
+            main = plan.main
+            events.append(
+                DeafMainEvent(action.started_at, main.service, main.name, plan.reason, done)
+            )
+    return tuple(events)
 
 
 def _describe(action: Action | None, now: float) -> str | None:
@@ -250,7 +281,7 @@ def _describe(action: Action | None, now: float) -> str | None:
         return None
     plan = action.plan
     steps = "; ".join(plan.steps())
-    return f"{plan.before} -> {plan.target} for {now - action.started_at:.0f}s: {steps}"
+    return f"{plan.summary} for {now - action.started_at:.0f}s: {steps}"
 
 
 def _replica_views(replicas: list[Replica]) -> tuple[tuple[str, str, str | None], ...]:

@@ -143,13 +143,7 @@ class Daemon:
 
     def _log_finished(self, finished: dict[str, Finished]) -> None:
         for service, action in finished.items():
-            plan, now = action.plan, time.time()
-            what = f"{service} {plan.before} -> {plan.target}"
-            took = f"after {now - action.started_at:.1f}s"
-            if action.error:
-                self._event(logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}")
-            else:
-                self._event(logging.INFO, "action-done", f"{what} done {took}")
+            self._event(*finished_line(service, action, time.time()))
 
     def _log_tick(self, report: TickReport, seconds: float) -> None:
         """The whole tick when something changed; else, once a minute, the whole tick when all
@@ -256,6 +250,15 @@ def _changed(last: TickReport, report: TickReport) -> bool:
         return True
     failing = (report.failed_sources, bool(report.record.errors))
     return failing != (last.failed_sources, bool(last.record.errors))
+
+
+def finished_line(service: str, action: Finished, now: float) -> tuple[int, str, str]:
+    """The log line of an action that ended: (level, event, message)."""
+    what = f"{service} {action.plan.summary}"
+    took = f"after {now - action.started_at:.1f}s"
+    if action.error:
+        return logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}"
+    return logging.INFO, "action-done", f"{what} done {took}"
 
 
 def _usec(seconds: int) -> int:

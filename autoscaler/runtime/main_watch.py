@@ -1,27 +1,28 @@
 """The watch for deaf mains: each tick it reads nginx's open connections to the mains it routes
-to, keeps them in a `ConnectionLedger`, asks the pure `judge_mains`, and has each deaf main
-taken out of the upstream and restarted (`MainRestart`). A read that fails starts the watch
-over: missing evidence never restarts anything."""
+to, keeps them in a `ConnectionLedger`, asks the pure `judge_mains`, and plans a deaf main's
+restart (out of the upstream, then restarted: `MainRestart`), which the tick runs as an action
+of its own. A read that fails starts the watch over: missing evidence never restarts anything.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from autoscaler.actuators.errors import ActuatorError
-from autoscaler.actuators.main_restart import MainRestart
+from autoscaler.actuators.main_restart import MainRestart, RestartPlan
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import DeafMainSettings
-from autoscaler.policy.deaf_mains import ConnectionLedger, DeafMain, judge_mains
-from autoscaler.runtime.state import DeafMainEvent
+from autoscaler.policy.deaf_mains import ConnectionLedger, judge_mains
 
 READS_PER_WINDOW = 12
 
 
 @dataclass(frozen=True)
 class WatchOutcome:
-    events: tuple[DeafMainEvent, ...] = ()
+    restart: RestartPlan | None = None
+    """A deaf main to restart: one at a time (one action per service), the first judged."""
     error: str | None = None
     """Why nginx's connections could not be read: nothing was judged."""
 
@@ -42,7 +43,7 @@ class MainWatch:
         self._last_read: float | None = None
 
     def check(self, snapshot: Snapshot | None, now: float) -> WatchOutcome:
-        """Read, judge, restart each deaf main; what was found and done."""
+        """Read, judge; the restart of a deaf main found."""
         if not self._read_due(now):
             return WatchOutcome()
         self._last_read = now
@@ -59,7 +60,16 @@ class MainWatch:
         self._ledger = self._ledger.observe(open_now, now, rules.after_seconds)
         names = {server: main.name for server, main in mains.items()}
         deaf = judge_mains(self._ledger, names, now, rules.after_seconds, rules.min_stuck_requests)
-        return WatchOutcome(tuple(self._recover(d, mains[d.server], snapshot, now) for d in deaf))
+        if not deaf:
+            return WatchOutcome()
+        first = deaf[0]
+        # Restarted or not, its evidence is spent: a failed restart waits for new evidence.
+        self._ledger = self._ledger.forget(first.server)
+        return WatchOutcome(RestartPlan(mains[first.server], first.reason))
+
+    def restart(self, plan: RestartPlan, snapshot: Snapshot) -> None:
+        """The restart planned by `check`: run in the service's action, never in a tick."""
+        self._restart.apply(plan, snapshot)
 
     def _read_due(self, now: float) -> bool:
         """A read costs a `docker exec` in nginx: a dozen per window tell a deaf main as well as
@@ -89,15 +99,3 @@ class MainWatch:
     def _nginx(self, snapshot: Snapshot) -> Replica | None:
         running = (r for r in snapshot.get(self._routing.nginx_service, []) if r.state == "running")
         return next(running, None)
-
-    def _recover(
-        self, deaf: DeafMain, main: Replica, snapshot: Snapshot, now: float
-    ) -> DeafMainEvent:
-        try:
-            self._restart.restart(main, snapshot)
-        except ActuatorError as error:
-            return DeafMainEvent(
-                now, main.service, main.name, deaf.reason, f"restart failed: {error}"
-            )
-        self._ledger = self._ledger.forget(deaf.server)
-        return DeafMainEvent(now, main.service, main.name, deaf.reason, "restarted")

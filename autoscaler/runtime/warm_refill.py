@@ -5,14 +5,18 @@ never in a tick's way: the tick reads the pool, the refill fills it.
 
 A worker is paused only while its queues have no backlog: a worker that starts into a backlog
 may already hold jobs, and a paused worker must hold none. It is left running instead, as
-capacity the next tick counts.
+capacity the next tick counts. A job can still arrive between that look and the pause: so once
+paused, the worker's jobs are read (its BullMQ locks); one that holds any is unpaused, left to
+finish them, and paused again (`judge_paused`). Until then it stays `warming`: no scale-out
+wakes it, no tick counts it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from itertools import count
+from typing import TYPE_CHECKING, Literal
 
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica
@@ -23,6 +27,12 @@ if TYPE_CHECKING:  # python-on-whales takes a good part of a second to import: `
     from autoscaler.actuators.compose import ComposeBackend
 
 _POLL_SECONDS = 0.5
+SETTLE_SECONDS = 1.0
+"""After a pause, before the worker's jobs are read: a take it sent just before it froze is
+run by Redis meanwhile (a Lua script: atomic, whether its sender runs or not)."""
+MAX_PAUSES = 3
+"""Pauses that each found the worker holding a job, after which it is left running: the work
+keeps coming, and the next tick counts it as capacity."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,30 @@ class PoolSpec:
     """Work is waiting: a replica warmed now may already have taken some."""
     paused: Callable[[Replica], None] = lambda replica: None
     """Told each replica just paused."""
+    jobs: Callable[[Replica], int | None] = lambda replica: None
+    """The jobs the replica runs now; None when they cannot be seen (a main takes none)."""
+
+
+@dataclass(frozen=True)
+class PausedVerdict:
+    """What to do with a replica just paused, and why."""
+
+    action: Literal["stay", "finish", "release"]
+    """stay paused; unpause it to finish its jobs, then pause it again; or leave it running."""
+    reason: str
+
+
+def judge_paused(jobs: int | None, pauses: int) -> PausedVerdict:
+    """A replica just paused for the `pauses`-th time, running `jobs` jobs. Pure."""
+    if jobs is None:
+        return PausedVerdict("stay", "its jobs cannot be seen: paused as it warmed")
+    if jobs == 0:
+        return PausedVerdict("stay", "holds no job")
+    if pauses < MAX_PAUSES:
+        return PausedVerdict(
+            "finish", f"paused holding {jobs} job(s): unpaused to finish them, then paused again"
+        )
+    return PausedVerdict("release", f"held a job at each of {pauses} pauses: work keeps coming")
 
 
 class WarmRefill:
@@ -94,12 +128,44 @@ class WarmRefill:
                 self._pool.settled(replica.id)
                 return
             self._pause(_POLL_SECONDS)
-        if spec.busy():
-            self._release(replica, "work was waiting, it may hold some")
-            return
-        self._backend.pause(replica)
-        spec.paused(replica)
-        self._changed(f"{replica.name} warm and paused")
+        self._pause_idle(replica, spec)
+
+    def _pause_idle(self, replica: Replica, spec: PoolSpec) -> None:
+        """Paused holding no job, or left running."""
+        for pauses in count(1):
+            if spec.busy():
+                self._release(replica, "work was waiting, it may hold some")
+                return
+            self._backend.pause(replica)
+            spec.paused(replica)
+            self._settle(replica)
+            verdict = judge_paused(spec.jobs(replica), pauses)
+            if verdict.action == "stay":
+                self._pool.settled(replica.id)
+                self._changed(f"{replica.name} warm and paused ({verdict.reason})")
+                return
+            self._backend.unpause(replica)
+            if verdict.action == "release" or not self._finished_jobs(replica, spec):
+                self._release(replica, verdict.reason)
+                return
+            self._changed(f"{replica.name} {verdict.reason}")
+
+    def _settle(self, replica: Replica) -> None:
+        """Cut short by a stop, the replica is unpaused: unchecked, it may hold a job."""
+        try:
+            self._pause(SETTLE_SECONDS)
+        except Interrupted:
+            self._backend.unpause(replica)
+            raise
+
+    def _finished_jobs(self, replica: Replica, spec: PoolSpec) -> bool:
+        """Until the replica runs no job (or they cannot be seen); False at the ready timeout."""
+        deadline = self._monotonic() + self._ready_timeout
+        while spec.jobs(replica):
+            if self._monotonic() >= deadline:
+                return False
+            self._pause(_POLL_SECONDS)
+        return True
 
     def _current(self, replica: Replica) -> Replica | None:
         listed = self._backend.replicas().get(replica.service, [])

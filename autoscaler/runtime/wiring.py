@@ -203,15 +203,19 @@ def autoscaler(
         wall_clock=time.time,
         monotonic=time.monotonic,
         dry_run=dry_run,
-        main_watch=main_watch(settings, scaling) if settings.deaf_mains.enabled else None,
+        main_watch=main_watch(settings, scaling, stop) if settings.deaf_mains.enabled else None,
         actions=actions or Actions(),
     )
 
 
-def main_watch(settings: Settings, scaling: ScaleTransaction) -> MainWatch:
-    """The watch for mains that stay healthy but answer nothing; it acts through `scaling`."""
+def main_watch(
+    settings: Settings, scaling: ScaleTransaction, stop: StopSignal | None = None
+) -> MainWatch:
+    """The watch for mains that stay healthy but answer nothing; it acts through `scaling`,
+    and begins no restart once `stop` is requested."""
     backend = compose_backend(settings, docker_client(settings))
-    restart = MainRestart(backend, scaling)
+    stopping = stop or StopSignal()
+    restart = MainRestart(backend, scaling, lambda: stopping.requested)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)
 
 
@@ -221,9 +225,10 @@ def warm_refill(
     """Refills the warm pools of the services that have one (`warm_replicas`); `changed(what)`
     is told each time a replica joins or leaves a pool."""
     backend = compose_backend(settings, docker_client(settings), pool)
-    client = redis_client(settings)
+    opened = connections(settings)
+    jobs = worker_jobs(settings, opened, backend)
     specs = {
-        service: _pool_spec(settings, service, client)
+        service: _pool_spec(settings, service, opened.redis, jobs)
         for service, policy in settings.services.items()
         if policy.warm_replicas
     }
@@ -231,7 +236,7 @@ def warm_refill(
     return WarmRefill(backend, pool, specs, ready_timeout, time.monotonic, stop.pause, changed)
 
 
-def _pool_spec(settings: Settings, service: str, client: redis.Redis) -> PoolSpec:
+def _pool_spec(settings: Settings, service: str, client: redis.Redis, jobs: WorkerJobs) -> PoolSpec:
     policy = settings.services[service]
     if service == settings.nginx.upstream_service:
         return PoolSpec(policy.warm_replicas, warmed=lambda r: r.health in (None, "healthy"))
@@ -257,4 +262,8 @@ def _pool_spec(settings: Settings, service: str, client: redis.Redis) -> PoolSpe
             if "b" in blocked["flags"]:
                 client.client_unblock(int(blocked["id"]))
 
-    return PoolSpec(policy.warm_replicas, warmed=registered, busy=busy, paused=unblock)
+    def running_jobs(replica: Replica) -> int | None:
+        return (jobs(service, [replica]) or {}).get(replica.id)
+
+    return PoolSpec(policy.warm_replicas, warmed=registered, busy=busy, paused=unblock,
+                    jobs=running_jobs)  # fmt: skip

@@ -6,13 +6,13 @@ Talks to the Docker engine, to nginx through the actuators, and to the URL `up` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import requests
 from python_on_whales import DockerClient
 
-from autoscaler.actuators.replicas import Snapshot, count
+from autoscaler.actuators.replicas import Snapshot, count, paused_replicas
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.runtime import wiring
@@ -80,19 +80,42 @@ def _start(
     docker: DockerClient, transaction: ScaleTransaction, settings: Settings, progress: Progress
 ) -> None:
     """`docker compose up`, each scaled service at its min or at what runs already, each
-    container healthy at the end. From nothing running, one main starts alone first."""
+    container healthy at the end. From nothing running, one main starts alone first. A service
+    with warm replicas paused is left out of compose's way (it would start or remove them):
+    it only scales out to its min, through the transaction, which wakes the warm ones first."""
     with failing_as("read the running stack"):
-        running = _running_counts(transaction.snapshot())
+        snapshot = transaction.snapshot()
+    running = _running_counts(snapshot)
     scales = initial_scales(settings.services, running)
+    pooled = {s: scales.pop(s) for s in _with_paused_replicas(snapshot) if s in scales}
     first = settings.nginx.upstream_service
     staged = first_start_scales(scales, running, first)
     pull_missing_images(docker, progress)
+    services = _services_but(docker, pooled) if pooled else None
+    timeout = settings.compose.ready_timeout_seconds
     if staged:
         progress(f"starting one {first} alone first, to migrate the database")
-        _compose_up(docker, staged, settings.compose.ready_timeout_seconds, progress)
-    services = ", ".join(f"{name} x{count}" for name, count in scales.items())
-    progress(f"starting {services}")
-    _compose_up(docker, scales, settings.compose.ready_timeout_seconds, progress)
+        _compose_up(docker, services, staged, timeout, progress)
+    listed = ", ".join(f"{name} x{count}" for name, count in {**scales, **pooled}.items())
+    progress(f"starting {listed}")
+    _compose_up(docker, services, scales, timeout, progress)
+    if pooled:
+        progress(f"keeping the warm replicas of {', '.join(pooled)} paused")
+    for service, target in pooled.items():
+        if target > running.get(service, 0):
+            with failing_as(f"scale {service} to {target}"):
+                transaction.scale(service, target, transaction.snapshot())
+
+
+def _with_paused_replicas(snapshot: Snapshot) -> list[str]:
+    return [service for service, replicas in snapshot.items() if paused_replicas(replicas)]
+
+
+def _services_but(docker: DockerClient, left_out: Iterable[str]) -> list[str]:
+    """The stack's services (those of its active profiles), but `left_out`."""
+    with failing_as("read the stack's services (docker compose config)"):
+        services = docker.compose.config(return_json=True).get("services") or {}
+    return [service for service in services if service not in left_out]
 
 
 def pull_missing_images(docker: DockerClient, progress: Progress) -> None:
@@ -108,10 +131,14 @@ def pull_missing_images(docker: DockerClient, progress: Progress) -> None:
 
 
 def _compose_up(
-    docker: DockerClient, scales: dict[str, int], timeout: float, progress: Progress
+    docker: DockerClient,
+    services: list[str] | None,
+    scales: dict[str, int],
+    timeout: float,
+    progress: Progress,
 ) -> None:
     with failing_as("docker compose up"):
-        docker.compose.up(detach=True, scales=scales, quiet=True)
+        docker.compose.up(services, detach=True, scales=scales, quiet=True)
     _wait_until_ready(docker, timeout, progress)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from autoscaler.actuators.replicas import PAUSED
 from autoscaler.config import ServicePolicy
 
 
@@ -64,6 +65,8 @@ def readiness(containers: Iterable[ContainerState]) -> Readiness:
     for container in containers:
         if container.status == "exited" and container.exit_code == 0:
             continue  # a one-shot service (minio-bucket) that did its job
+        if container.status == PAUSED:
+            continue  # a warm replica the daemon keeps: it runs again when a scale-out wakes it
         if container.status in ("exited", "dead") or container.restarts >= CRASH_LOOP_RESTARTS:
             failed.append(
                 f"{container.name} (exited with status {container.exit_code}, "

@@ -8,17 +8,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from test_scaling import FakeEngine, container, servers
 from test_tick import IDLE, NOW, FakeLease, FakeSensors
 
+from autoscaler.actuators.main_restart import MainRestart, RestartPlan
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import Settings
 from autoscaler.policy import Override
 from autoscaler.runtime.autoscaler import Autoscaler, TickReport
+from autoscaler.runtime.daemon import finished_line
+from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
 from autoscaler.runtime.state import StateFile
 from autoscaler.runtime.telemetry import log_tick
@@ -141,3 +145,86 @@ def test_the_tick_line_shows_the_action_in_progress(tmp_path, caplog) -> None:
     assert "take p-flowise-2 out of the nginx upstream" in caplog.text
     engine.requests_end.set()
     run.finish_actions()
+
+
+class RestartingEngine(FakeEngine):
+    """Two mains routed; a `docker restart` holds until the test lets it end."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.restarting = threading.Event()
+        self.restart_ends = threading.Event()
+
+    def restart(self, replica) -> None:
+        self.restarting.set()
+        assert self.restart_ends.wait(GUARD_SECONDS), "the test never let the restart end"
+        self.actions.append(f"restart {replica.name}")
+
+
+@dataclass
+class DeafOnce:
+    """A watch that finds p-flowise-1 deaf at its first check; the restart is the real one."""
+
+    restart_main: MainRestart
+    checks: int = 0
+
+    def check(self, snapshot, now) -> WatchOutcome:
+        self.checks += 1
+        if self.checks > 1:
+            return WatchOutcome()
+        [main] = [r for r in snapshot["flowise"] if r.name == "p-flowise-1"]
+        return WatchOutcome(RestartPlan(main, "p-flowise-1 is deaf"))
+
+    def restart(self, plan: RestartPlan, snapshot) -> None:
+        self.restart_main.apply(plan, snapshot)
+
+
+def watching(tmp_path: Path, stop: StopSignal) -> tuple[Autoscaler, RestartingEngine]:
+    engine = RestartingEngine()
+    run = autoscaler(tmp_path, engine, stop)
+    run.tick()  # routes both mains
+    restart = MainRestart(engine, run.transaction, lambda: stop.requested)
+    run.main_watch = DeafOnce(restart)  # type: ignore[assignment]
+    return run, engine
+
+
+def test_a_deaf_main_restart_holds_its_service_not_the_ticks(tmp_path) -> None:
+    run, engine = watching(tmp_path, StopSignal())
+    tick_in_a_thread(run)
+    assert engine.restarting.wait(GUARD_SECONDS), "the restart runs in the service's thread"
+    assert servers(tmp_path / "flowise.conf") == ["172.18.1.2:3000"], "out of nginx first"
+    with run.state_file.acting_if_free("flowise") as free:
+        assert not free, "the mains' actuation lock is held: a `scale` by hand waits"
+    during = tick_in_a_thread(run).record
+    assert (during.services["flowise"].in_progress or "").startswith(
+        "restart of the deaf p-flowise-1 for "
+    )
+    assert during.deaf_mains == ()
+
+    engine.restart_ends.set()
+    run.actions.wait()
+    after = tick_in_a_thread(run).record
+    assert [(e.replica, e.action) for e in after.deaf_mains] == [("p-flowise-1", "restarted")]
+    assert "restart p-flowise-1" in engine.actions
+    assert len(servers(tmp_path / "flowise.conf")) == 2, "routed again by the tick's reconcile"
+
+
+def test_a_stop_begins_no_restart_and_the_next_start_reconciles(tmp_path) -> None:
+    stop = StopSignal()
+    run, engine = watching(tmp_path, stop)
+    stop.request()
+    tick_in_a_thread(run)
+    finished = run.finish_actions()
+    assert "interrupted by the stop" in (finished["flowise"].error or "")
+    assert not engine.restarting.is_set(), "no restart begun"
+    assert len(servers(tmp_path / "flowise.conf")) == 2, "the upstream untouched"
+
+
+def test_a_restart_ends_with_an_action_line(tmp_path) -> None:
+    run, engine = watching(tmp_path, StopSignal())
+    engine.restart_ends.set()
+    tick_in_a_thread(run)
+    finished = run.finish_actions()["flowise"]
+    level, event, message = finished_line("flowise", finished, finished.started_at + 2)
+    assert (level, event) == (logging.INFO, "action-done")
+    assert message == "flowise restart of the deaf p-flowise-1 done after 2.0s"

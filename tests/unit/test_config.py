@@ -129,10 +129,11 @@ MISTAKES = {
         "period_seconds = 15}]\n",
         "site.toml: services.flowise.behavior.scale_up.policies[0].type = 'pod': Input should be",
     ),
-    "a watchdog shorter than a tick may wait": (
-        "[daemon]\nwatchdog_seconds = 300\n",
-        "site.toml: daemon.watchdog_seconds = 300 would restart a daemon that is only waiting: "
-        "it must exceed daemon.interval_seconds plus the ready and drain timeouts",
+    "a watchdog shorter than a tick's reads may wait": (
+        "[daemon]\nwatchdog_seconds = 20\n",
+        "site.toml: daemon.watchdog_seconds = 20 would restart a daemon whose tick is only "
+        "waiting on its reads: it must exceed daemon.interval_seconds plus the Redis and nginx "
+        "timeouts of every read of a tick (22 s)",
     ),
     "TOML syntax, with its line": (
         "[redis]\nurl = \n",

@@ -1,5 +1,5 @@
 """The deaf-main watch with fakes at its edges: nginx's connections are scripted, a restart is
-recorded. What it restarts, and that missing evidence restarts nothing."""
+recorded. Which restart it plans, and that missing evidence plans none."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.main_restart import RestartPlan
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.config import DeafMainSettings
@@ -52,29 +53,28 @@ class RecordedRestarts:
     failure: str | None = None
     restarted: list[str] = field(default_factory=list)
 
-    def restart(self, main: Replica, snapshot: Snapshot) -> None:
+    def apply(self, plan: RestartPlan, snapshot: Snapshot) -> None:
         if self.failure:
             raise ActuatorError("docker restart", self.failure)
-        self.restarted.append(main.name)
+        self.restarted.append(plan.main.name)
 
 
 def watch(nginx: ScriptedNginx, restarts: RecordedRestarts) -> MainWatch:
     return MainWatch(RULES, ROUTING, nginx, restarts)  # type: ignore[arg-type]
 
 
-def checks(main_watch: MainWatch, seconds: range) -> list:
-    return [event for now in seconds for event in main_watch.check(SNAPSHOT, now).events]
+def checks(main_watch: MainWatch, seconds: range) -> list[tuple[float, RestartPlan]]:
+    """(when, the restart planned) for each check that planned one."""
+    found = ((now, main_watch.check(SNAPSHOT, now).restart) for now in seconds)
+    return [(now, plan) for now, plan in found if plan is not None]
 
 
-def test_a_deaf_main_is_restarted_once_with_its_reason() -> None:
+def test_a_deaf_main_is_planned_for_a_restart_once_with_its_reason() -> None:
     restarts = RecordedRestarts()
-    events = checks(watch(ScriptedNginx(), restarts), range(0, 20, 2))
-    assert restarts.restarted == ["p-flowise-1"]
-    [event] = events
-    assert (event.at, event.service, event.replica, event.action) == (
-        10, "flowise", "p-flowise-1", "restarted"
-    )  # fmt: skip
-    assert event.reason.startswith("p-flowise-1 is deaf: 1 request(s) open longer than 10 s")
+    [(at, plan)] = checks(watch(ScriptedNginx(), restarts), range(0, 20, 2))
+    assert (at, plan.service, plan.main.name) == (10, "flowise", "p-flowise-1")
+    assert plan.reason.startswith("p-flowise-1 is deaf: 1 request(s) open longer than 10 s")
+    assert restarts.restarted == [], "the check only plans: the restart is an action"
 
 
 def test_a_failed_read_restarts_nothing_and_says_why() -> None:
@@ -90,15 +90,15 @@ def test_no_replicas_seen_restarts_nothing() -> None:
     restarts = RecordedRestarts()
     main_watch = watch(ScriptedNginx(), restarts)
     checks(main_watch, range(0, 10, 2))
-    assert main_watch.check(None, 10).events == ()
+    assert main_watch.check(None, 10).restart is None
     assert checks(main_watch, range(12, 20, 2)) == []
     assert restarts.restarted == []
 
 
-def test_a_failed_restart_is_reported_and_tried_again() -> None:
-    restarts = RecordedRestarts(failure="no such container")
-    events = checks(watch(ScriptedNginx(), restarts), range(0, 14, 2))
-    assert [e.action for e in events] == ["restart failed: docker restart: no such container"] * 2
+def test_a_main_still_deaf_is_planned_again_on_new_evidence() -> None:
+    """A restart that failed, or did not help: the evidence starts over at the plan."""
+    found = checks(watch(ScriptedNginx(), RecordedRestarts()), range(0, 32, 2))
+    assert [at for at, _ in found] == [10, 22]
 
 
 def test_only_mains_nginx_routes_to_are_watched() -> None:

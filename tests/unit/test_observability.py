@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,7 @@ def test_the_daemon_tells_systemd_the_watchdog_of_the_config_it_runs(tmp_path, m
     slow = Settings.model_validate(
         {
             "daemon": {"state_file": str(tmp_path / "s.json")},
-            "compose": {"ready_timeout_seconds": 3600},
+            "redis": {"timeout_seconds": 60},
         }
     )
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
@@ -50,7 +52,7 @@ def test_the_daemon_tells_systemd_the_watchdog_of_the_config_it_runs(tmp_path, m
         reloaded = systemd.recv(64).decode()
     assert started == f"WATCHDOG_USEC={service_timing.watchdog_seconds(Settings()) * 10**6}"
     assert reloaded == f"WATCHDOG_USEC={service_timing.watchdog_seconds(slow) * 10**6}"
-    assert service_timing.watchdog_seconds(slow) > 2 * 3600, "both services may wait an hour"
+    assert service_timing.watchdog_seconds(slow) > 9 * 60, "nine Redis reads of a minute each"
 
 
 def test_a_tick_that_raises_is_logged_counted_and_survived(tmp_path, monkeypatch, caplog) -> None:
@@ -164,3 +166,35 @@ def test_stalled_jobs_are_counted_as_each_read_finds_them() -> None:
         "compose_flowise_jobs_stalled_total", {"signal": "queue"}
     )
     assert counted == 3
+
+
+@dataclass(frozen=True)
+class SlowPlan:
+    service: str = "w"
+    summary: str = "1 -> 2"
+
+    def steps(self) -> tuple[str, ...]:
+        return ()
+
+
+def test_the_ticks_feed_the_watchdog_while_an_action_runs_and_no_action_does(
+    tmp_path, monkeypatch
+) -> None:
+    daemon = daemon_for(tmp_path)
+    pings: list[tuple[str, str]] = []
+    monkeypatch.setattr(daemon_module, "notify_systemd",
+                        lambda m: pings.append((m, threading.current_thread().name)))  # fmt: skip
+    action_ends = threading.Event()
+
+    def starting_a_slow_action() -> TickReport:
+        if not daemon._actions.busy("w"):
+            daemon._actions.start(SlowPlan(), 0.0, lambda: action_ends.wait(30))
+        return tick_report(0)
+
+    monkeypatch.setattr(daemon._autoscaler, "tick", starting_a_slow_action)
+    for _ in range(3):
+        daemon.tick()
+    assert daemon._actions.in_progress(), "the action still runs"
+    action_ends.set()
+    daemon._finish_actions()
+    assert pings == [("WATCHDOG=1", threading.current_thread().name)] * 3

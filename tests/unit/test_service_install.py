@@ -91,27 +91,44 @@ def unit_seconds(unit: str, key: str) -> int:
 
 
 WATCHDOG_CONFIGS = {
-    "the defaults": ("", 2 + 180 + 180),
-    "an hourly tick": ("[daemon]\ninterval_seconds = 3600\n", 3600 + 180 + 180),
-    "long waits": ("[compose]\nready_timeout_seconds = 900\n", 2 + 900 + 900),
+    "the defaults": ("", 3 * 2),
+    "an hourly tick": ("[daemon]\ninterval_seconds = 3600\n", 3 * 3600),
+    "slow reads": ("[redis]\ntimeout_seconds = 60\n", 3 * 2 + 60 * 9),
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("text, waits", WATCHDOG_CONFIGS.values(), ids=WATCHDOG_CONFIGS.keys())
-def test_the_watchdog_outlasts_the_interval_and_the_longest_tick(
-    tmp_path: Path, text: str, waits: int
-) -> None:
+def installed(tmp_path: Path, text: str) -> str:
     config = tmp_path / CONFIG
-    config.parent.mkdir(parents=True)
+    config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(text)
     assert install(tmp_path) == 0
-    unit = (tmp_path / UNIT).read_text()
+    return (tmp_path / UNIT).read_text()
+
+
+@pytest.mark.parametrize("text, waits", WATCHDOG_CONFIGS.values(), ids=WATCHDOG_CONFIGS.keys())
+def test_the_watchdog_outlasts_a_few_intervals_and_the_longest_tick(
+    tmp_path: Path, text: str, waits: int
+) -> None:
+    unit = installed(tmp_path, text)
     watchdog = unit_seconds(unit, "WatchdogSec")
     assert watchdog == service_timing.watchdog_seconds(parse(text, "config"))
-    assert watchdog > waits + 2 * service_timing.DOCKER_CALL_SECONDS, (
-        "and Docker calls at their slowest"
+    assert watchdog > waits + 4 * service_timing.DOCKER_CALL_SECONDS, (
+        "and the tick's Docker calls at their slowest"
     )
-    assert unit_seconds(unit, "TimeoutStopSec") > 2 * service_timing.DOCKER_CALL_SECONDS
+
+
+def test_ready_and_drain_waits_lengthen_no_watchdog_they_run_beside_the_ticks(
+    tmp_path: Path,
+) -> None:
+    long_waits = "[compose]\nready_timeout_seconds = 900\n[nginx]\ndrain_timeout_seconds = 900\n"
+    assert installed(tmp_path / "a", "") == installed(tmp_path / "b", long_waits)
+
+
+def test_a_stop_waits_for_a_docker_stop_in_progress_and_the_upstream_rebuilt(
+    tmp_path: Path,
+) -> None:
+    stop = unit_seconds(installed(tmp_path, ""), "TimeoutStopSec")
+    assert stop > 4 * service_timing.DOCKER_CALL_SECONDS
 
 
 def test_a_watchdog_set_in_the_config_is_the_units(tmp_path: Path) -> None:

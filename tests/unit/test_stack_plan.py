@@ -43,6 +43,7 @@ CASES = {
     "running without a healthcheck": (state("running"), "ready"),
     "healthy": (state("running", "healthy"), "ready"),
     "a one-shot service that succeeded": (state("exited", exit_code=0), "ready"),
+    "a paused warm replica, unhealthy to Docker": (state("paused", "unhealthy"), "ready"),
     "health starting": (state("running", "starting"), "waiting"),
     "unhealthy for now": (state("running", "unhealthy"), "waiting"),
     "created, not started": (state("created"), "waiting"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.main_restart import RestartPlan
 from autoscaler.actuators.plan import Routing, ScalePlan, plan_scale
 from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
@@ -16,7 +17,7 @@ from autoscaler.policy import Override, Unavailable
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
-from autoscaler.runtime.state import DeafMainEvent, StateFile
+from autoscaler.runtime.state import StateFile
 from autoscaler.signals.bullmq_reads import QueueLoad
 
 NOW = 1_000_000.0
@@ -166,30 +167,50 @@ def test_an_expired_override_is_dropped(tmp_path) -> None:
 
 @dataclass
 class FoundDeaf:
-    """A watch that finds a main deaf at every check."""
+    """A watch that finds a main deaf at every check, and records each restart it runs."""
 
     checked: list[float] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
 
     def check(self, snapshot, now) -> WatchOutcome:
         self.checked.append(now)
-        event = DeafMainEvent(now, "flowise", "p-flowise-1", "p-flowise-1 is deaf", "restarted")
-        return WatchOutcome((event,))
+        return WatchOutcome(RestartPlan(replica("flowise", 1), "p-flowise-1 is deaf"))
+
+    def restart(self, plan: RestartPlan, snapshot) -> None:
+        self.restarted.append(plan.main.name)
 
 
 @pytest.mark.parametrize("leading,dry_run,scaled", ACTING.values(), ids=ACTING.keys())
 def test_only_an_acting_tick_watches_for_deaf_mains(tmp_path, leading, dry_run, scaled) -> None:
     run, _ = tick(tmp_path, IDLE, leading=leading, dry_run=dry_run)
     run.main_watch = watch = FoundDeaf()  # type: ignore[assignment]
+    run.tick()
+    run.actions.wait()
     result = run.tick()
-    assert bool(watch.checked) == bool(scaled)
-    assert len(result.record.deaf_mains) == len(result.state.deaf_mains) == len(watch.checked)
+    assert bool(watch.checked) == bool(watch.restarted) == bool(scaled)
+    assert len(result.record.deaf_mains) == int(bool(scaled))
+    assert len(result.state.deaf_mains) == len(result.record.deaf_mains)
+
+
+def test_a_deaf_main_restart_is_recorded_by_the_tick_after_it_ended(tmp_path) -> None:
+    run, _ = tick(tmp_path, IDLE)
+    run.main_watch = FoundDeaf()  # type: ignore[assignment]
+    assert run.tick().record.deaf_mains == (), "started: its outcome is not known yet"
+    run.actions.wait()
+    run.wall_clock = lambda: NOW + 5
+    [event] = run.tick().record.deaf_mains
+    assert (event.at, event.replica, event.action) == (NOW, "p-flowise-1", "restarted")
 
 
 def test_deaf_mains_are_kept_a_day_across_ticks(tmp_path) -> None:
     run, _ = tick(tmp_path, IDLE)
     run.main_watch = FoundDeaf()  # type: ignore[assignment]
-    run.tick()
-    run.wall_clock = lambda: NOW + 3600
+    for at in (NOW, NOW + 3600):
+        run.wall_clock = lambda at=at: at
+        run.tick()
+        run.actions.wait()
+    run.wall_clock = lambda: NOW + 23 * 3600
     assert [e.at for e in run.tick().state.deaf_mains] == [NOW, NOW + 3600]
-    run.wall_clock = lambda: NOW + 26 * 3600
-    assert [e.at for e in run.tick().state.deaf_mains] == [NOW + 26 * 3600]
+    run.actions.wait()
+    run.wall_clock = lambda: NOW + 25.5 * 3600
+    assert [e.at for e in run.tick().state.deaf_mains] == [NOW + 23 * 3600]

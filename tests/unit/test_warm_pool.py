@@ -15,7 +15,7 @@ from autoscaler.config import Settings
 from autoscaler.errors import Interrupted
 from autoscaler.runtime import status_report
 from autoscaler.runtime.state import ServiceRecord, TickRecord
-from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
+from autoscaler.runtime.warm_refill import MAX_PAUSES, PoolSpec, WarmRefill, judge_paused
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -62,10 +62,16 @@ class FakeBackend:
         return added
 
     def pause(self, replica: Replica) -> None:
-        self.containers = [replace(r, state="paused") if r.id == replica.id else r
-                           for r in self.containers]  # fmt: skip
-        self.pool.settled(replica.id)
+        self._set_state(replica, "paused")
         self.actions.append(f"pause {replica.name}")
+
+    def unpause(self, replica: Replica) -> None:
+        self._set_state(replica, "running")
+        self.actions.append(f"unpause {replica.name}")
+
+    def _set_state(self, replica: Replica, state: str) -> None:
+        self.containers = [replace(r, state=state) if r.id == replica.id else r
+                           for r in self.containers]  # fmt: skip
 
     def remove(self, replicas: list[Replica]) -> None:
         gone = {r.id for r in replicas}
@@ -179,3 +185,67 @@ def test_a_pool_short_of_two_starts_both_at_once_and_pauses_each() -> None:
         "pause p-flowise-worker-2",
         "pause p-flowise-worker-3",
     ]
+
+
+VERDICTS = {
+    "holds no job": (0, 1, "stay"),
+    "its jobs cannot be seen": (None, 1, "stay"),
+    "took a job before it froze": (2, 1, "finish"),
+    "took one again": (1, 2, "finish"),
+    "took one at every pause": (1, MAX_PAUSES, "release"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("jobs, pauses, action", VERDICTS.values(), ids=VERDICTS.keys())
+def test_a_worker_just_paused_stays_paused_only_holding_no_job(jobs, pauses, action) -> None:
+    verdict = judge_paused(jobs, pauses)
+    assert verdict.action == action and verdict.reason
+
+
+class GrabbingWorker:
+    """A worker's jobs as its locks tell them: it took one just before each of its first
+    `grabs` pauses, and finishes it a few polls after it is unpaused."""
+
+    def __init__(self, backend: FakeBackend, grabs: int) -> None:
+        self.backend = backend
+        self.grabs = grabs
+        self.polls_left = 0
+
+    def jobs(self, replica: Replica) -> int:
+        state = self.backend.containers[-1].state  # Docker's: the pool shows it warming
+        if state == "paused" and self.polls_left == 0 and self.grabs:
+            self.grabs -= 1
+            self.polls_left = 3
+        if state == "running" and self.polls_left:
+            self.polls_left -= 1
+        return int(self.polls_left > 0)
+
+    def states(self) -> list[str]:
+        return [r.state for r in self.backend.replicas()["flowise-worker"]]
+
+
+def test_a_worker_paused_holding_a_job_is_unpaused_to_finish_it_and_paused_again() -> None:
+    backend = FakeBackend(WarmPool(), [worker(1)])
+    grabbing = GrabbingWorker(backend, grabs=1)
+    states_while_finishing: list[str] = []
+
+    def jobs(replica: Replica) -> int:
+        held = grabbing.jobs(replica)
+        states_while_finishing.append(grabbing.states()[-1])
+        return held
+
+    refill_for(backend, PoolSpec(1, warmed=lambda r: True, jobs=jobs), Clock()).refill()
+    assert backend.actions == [
+        "add p-flowise-worker-2", "pause p-flowise-worker-2", "unpause p-flowise-worker-2",
+        "pause p-flowise-worker-2",
+    ]  # fmt: skip
+    assert grabbing.states() == ["running", "paused"], "paused at last, holding no job"
+    assert "running" not in states_while_finishing, "never capacity nor woken meanwhile"
+
+
+def test_a_worker_that_takes_a_job_at_every_pause_is_left_running() -> None:
+    backend = FakeBackend(WarmPool(), [worker(1)])
+    grabbing = GrabbingWorker(backend, grabs=MAX_PAUSES)
+    refill_for(backend, PoolSpec(1, warmed=lambda r: True, jobs=grabbing.jobs), Clock()).refill()
+    assert backend.actions.count("pause p-flowise-worker-2") == MAX_PAUSES
+    assert grabbing.states() == ["running", "running"], "capacity the next tick counts"
