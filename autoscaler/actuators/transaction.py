@@ -109,8 +109,9 @@ class ScaleTransaction:
         self._backend.scale_to(plan.service, plan.target)
         deadline = self._monotonic() + plan.ready_timeout_seconds
         while True:
-            snapshot = self.snapshot()
-            added = [r for r in snapshot.get(plan.service, []) if r.id not in before and not r.warm]
+            snapshot, added = self._added(plan.service, before)
+            if self._probed([r for r in added if not r.routable]):
+                snapshot, added = self._added(plan.service, before)  # they count healthy now
             if plan.routed:
                 self.reconcile(snapshot)
             waiting = [r.name for r in added if not r.routable]
@@ -124,6 +125,17 @@ class ScaleTransaction:
             added=tuple(r.name for r in added),
             not_ready=tuple(waiting),
         )
+
+    def _added(self, service: str, before: Collection[str]) -> tuple[Snapshot, list[Replica]]:
+        """The replicas now, and those of `service` running that were not before."""
+        snapshot = self.snapshot()
+        return snapshot, [r for r in snapshot.get(service, []) if r.id not in before and not r.warm]
+
+    def _probed(self, unfit: Sequence[Replica]) -> bool:
+        """Runs each one's healthcheck by hand, not waiting for the engine's next probe: a woken
+        replica answers within milliseconds. True when one passed."""
+        answered = [self._backend.probe(r) for r in unfit if r.state == "running"]
+        return any(answered)
 
     def _scale_in(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
         undrained = unfinished = 0
