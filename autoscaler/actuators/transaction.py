@@ -108,13 +108,15 @@ class ScaleTransaction:
         before = {r.id for r in plan.running}
         self._backend.scale_to(plan.service, plan.target)
         deadline = self._monotonic() + plan.ready_timeout_seconds
+        unfit: Sequence[Replica] = plan.woken
         while True:
-            snapshot, added = self._added(plan.service, before)
-            if self._probed([r for r in added if not r.routable]):
-                snapshot, added = self._added(plan.service, before)  # they count healthy now
+            self._probe(unfit)
+            snapshot = self.snapshot()
+            added = [r for r in snapshot.get(plan.service, []) if r.id not in before and not r.warm]
             if plan.routed:
                 self.reconcile(snapshot)
-            waiting = [r.name for r in added if not r.routable]
+            unfit = [r for r in added if not r.routable]
+            waiting = [r.name for r in unfit]
             if not waiting or self._monotonic() >= deadline:
                 break
             self._pause(_POLL_SECONDS)
@@ -126,16 +128,12 @@ class ScaleTransaction:
             not_ready=tuple(waiting),
         )
 
-    def _added(self, service: str, before: Collection[str]) -> tuple[Snapshot, list[Replica]]:
-        """The replicas now, and those of `service` running that were not before."""
-        snapshot = self.snapshot()
-        return snapshot, [r for r in snapshot.get(service, []) if r.id not in before and not r.warm]
-
-    def _probed(self, unfit: Sequence[Replica]) -> bool:
-        """Runs each one's healthcheck by hand, not waiting for the engine's next probe: a woken
-        replica answers within milliseconds. True when one passed."""
-        answered = [self._backend.probe(r) for r in unfit if r.state == "running"]
-        return any(answered)
+    def _probe(self, unfit: Sequence[Replica]) -> None:
+        """Runs each one's healthcheck by hand, not waiting for the engine's next probe (a woken
+        main answers within milliseconds): each that answers counts healthy from now on."""
+        for replica in unfit:
+            if replica.probe:
+                self._backend.probe(replica)
 
     def _scale_in(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
         undrained = unfinished = 0

@@ -311,11 +311,17 @@ def test_a_scale_out_unpauses_warm_replicas_first_and_starts_only_the_rest(tmp_p
     assert len(servers(path)) == 5
 
 
+def woken_main() -> Replica:
+    """A paused main, which Docker reports unhealthy; its healthcheck pings it."""
+    paused = container("flowise", 2, health="unhealthy", state="paused")
+    return replace(paused, probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"))
+
+
 def test_a_woken_main_is_probed_at_once_and_routed_as_soon_as_it_answers(tmp_path) -> None:
     """Docker reports a woken replica unhealthy (it was paused) until its next probe, an
     interval later: the scale-out runs the healthcheck by hand instead, at once and each poll."""
     engine = FakeEngine(1)
-    engine.containers.append(container("flowise", 2, health="unhealthy", state="paused"))
+    engine.containers.append(woken_main())
     engine.answers_after = {"p-flowise-2": 0}
     clock = Clock()
     scaler, path = scaler_for(engine, tmp_path, clock)
@@ -328,7 +334,7 @@ def test_a_woken_main_is_probed_at_once_and_routed_as_soon_as_it_answers(tmp_pat
 
 def test_a_main_that_does_not_answer_yet_is_probed_each_poll_and_routed_only_then(tmp_path):
     engine = FakeEngine(1)
-    engine.containers.append(container("flowise", 2, health="unhealthy", state="paused"))
+    engine.containers.append(woken_main())
     engine.answers_after = {"p-flowise-2": 2}
     clock = Clock()
     scaler, path = scaler_for(engine, tmp_path, clock)
@@ -339,9 +345,27 @@ def test_a_main_that_does_not_answer_yet_is_probed_each_poll_and_routed_only_the
     assert len(servers(path)) == 2
 
 
+def test_a_new_main_is_routed_at_its_first_answer_not_at_the_engine_s_next_probe(tmp_path):
+    engine = FakeEngine(1)
+    clock = Clock()
+    scaler, path = scaler_for(engine, tmp_path, clock)
+    original = engine.scale_to
+
+    def add_starting(service: str, count: int) -> None:
+        original(service, count)
+        probe = ("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping")
+        engine.containers[-1] = replace(engine.containers[-1], health="starting", probe=probe)
+
+    engine.scale_to = add_starting
+    engine.answers_after = {"p-flowise-12": 1}
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert engine.actions.count("probe p-flowise-12") == 2
+    assert outcome.not_ready == () and len(servers(path)) == 2
+
+
 def test_a_main_that_never_answers_is_never_routed(tmp_path) -> None:
     engine = FakeEngine(1)
-    engine.containers.append(container("flowise", 2, health="unhealthy", state="paused"))
+    engine.containers.append(woken_main())
     scaler, path = scaler_for(engine, tmp_path, Clock())
     outcome = scaler.scale("flowise", 2, scaler.snapshot())
     assert outcome.not_ready == ("p-flowise-2",)
