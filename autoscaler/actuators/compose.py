@@ -1,6 +1,8 @@
 """The Docker Compose backend: lists, adds and removes a service's replicas.
 
-Talks to the Docker engine through python-on-whales' public API; mock only here.
+Talks to the Docker engine through python-on-whales: its public API, and for the one `docker
+inspect` of all the project's containers its command runner and its model of the result (its
+API inspects one container per call). Mock only here.
 """
 
 from __future__ import annotations
