@@ -79,8 +79,9 @@ SURGE_MS, SURGE_CLIENTS = 3000, 12
 """The mains' surge: 12 predictions in flight at once, against 4 a main."""
 DRAIN_MS = 30000
 """The prediction in flight on each main while one of them drains."""
-JOB_MS, JOB_CLIENTS = 20000, 2
-"""The workers' scale-in: 2 clients keep 20 s jobs running."""
+JOB_MS, JOB_CLIENTS = 20000, 1
+"""The workers' scale-in: 1 client keeps a 20 s job running. Two would keep both workers: the
+shipped queue signal sizes the workers for 80 % of their slots."""
 REFILL_MS, REFILL_CLIENTS = 1000, 2
 """Predictions kept coming while the daemon refills its pool."""
 IDLE_SECONDS = 60
@@ -547,7 +548,7 @@ def plain_main_in(flowise: RealFlowise, folder: Path) -> dict:
 
 
 def workers_in_under_load(flowise: RealFlowise, scale_in: Callable[[], None]) -> dict:
-    """2 workers, 2 clients keeping 20 s jobs running; `scale_in()` to 1 worker. The jobs cut
+    """2 workers, a client keeping a 20 s job running; `scale_in()` to 1 worker. The jobs cut
     (BullMQ reports them stalled: its check runs every 30 s, so the count waits 40 s after the
     scale-in) and the predictions failed."""
     settle(flowise, workers=2)
@@ -563,7 +564,7 @@ def workers_in_under_load(flowise: RealFlowise, scale_in: Callable[[], None]) ->
 
 def plain_worker_in(flowise: RealFlowise, folder: Path) -> dict:
     def scale_in() -> None:
-        while flowise.queue()[1] < JOB_CLIENTS:  # both jobs running
+        while flowise.queue()[1] < JOB_CLIENTS:  # the job runs
             time.sleep(0.1)
         time.sleep(5)
         plain_scale(flowise, WORKERS, 1)
@@ -723,16 +724,23 @@ def section(
         f"through nginx against {SURGE_CLIENTS // 3} a main; plain compose is started the "
         "moment the surge starts and nginx reloaded the moment its new main is healthy. A main "
         "serves once nginx has a request in flight to it (polled about every 0.3 s: one "
-        "snapshot and one read of nginx's sockets), so a figure includes up to that much of the "
-        "bench's own polling. The drain: 3 mains with a "
+        "snapshot and one read of nginx's sockets). Nginx can only send it the requests that "
+        "arrive after it joined, and the surge's clients send one only when a prediction of "
+        "theirs finishes (one worker runs 2 at a time), so past the daemon's part "
+        "(decided, unpaused, in the upstream) this figure also holds the wait for a new "
+        "request, which the queue sets. The worker decided while a main drains: the time "
+        "of the tick's log line, written once that tick decided and started the action: up to "
+        "one interval after the backlog appears, plus the tick's own work. The drain: 3 mains "
+        "with a "
         f"{DRAIN_MS / 1000:g} s prediction in flight on each, the daemon capped at 2, a burst "
         "3 s into the drain. Failed predictions: ours over the steps with a daemon (warm and "
         "cold scale-outs, both pools refilled under load, the drain, the workers' scale-in); "
         "plain over the plain steps, with a main stopped by `docker compose up --scale "
-        "flowise=2` under load (it cuts what it had in flight). Jobs cut: 2 clients keep "
-        f"{JOB_MS / 1000:g} s jobs running on 2 workers; ours is the daemon's own scale-in "
-        "(after its minute of stabilization), plain `docker compose up --scale "
-        "flowise-worker=1` while both run one; counted by BullMQ's stalled check 40 s later. "
+        "flowise=2` under load (it cuts what it had in flight). Jobs cut: "
+        f"{JOB_CLIENTS} client(s) keep {JOB_MS / 1000:g} s jobs running on 2 workers; ours is "
+        "the daemon's own scale-in (after its minute of stabilization), plain `docker compose "
+        "up --scale flowise-worker=1` while a job runs; counted by BullMQ's stalled check 40 s "
+        "later. "
         f"Idle: {IDLE_SECONDS} s of the shipped services (2 mains, 1 worker, no pool) with no "
         "load: the daemon process's CPU time and that of the docker commands it ran."
     )
