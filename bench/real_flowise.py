@@ -654,8 +654,11 @@ def shown(value: float | None, digits: int = 1) -> str:
 def verdict(value: float | None, target: float, strict: bool = False) -> str:
     if value is None:
         return "not run"
-    met = value < target if strict else value <= target
-    return "yes" if met else f"**no** (by {value - target:.{1 if value % 1 else 0}f})"
+    if value < target or (value == target and not strict):
+        return "yes"
+    missed = value - target
+    digits = 0 if float(missed).is_integer() else 1 if missed >= 0.1 else 2
+    return f"**no** (by {missed:.{digits}f})"
 
 
 def rows(r: Results) -> list[tuple[str, str, str, str, str]]:
