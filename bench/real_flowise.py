@@ -65,6 +65,7 @@ from real_flowise_stack import (  # noqa: E402
 
 from autoscaler import config as config_module  # noqa: E402
 from autoscaler.config.settings import DaemonSettings  # noqa: E402
+from autoscaler.policy import Override  # noqa: E402
 from autoscaler.runtime import wiring  # noqa: E402
 from autoscaler.runtime.state import StateFile  # noqa: E402
 from autoscaler.signals.bullmq_reads import BullMQQueue  # noqa: E402
@@ -79,9 +80,8 @@ SURGE_MS, SURGE_CLIENTS = 3000, 12
 """The mains' surge: 12 predictions in flight at once, against 4 a main."""
 DRAIN_MS = 30000
 """The prediction in flight on each main while one of them drains."""
-JOB_MS, JOB_CLIENTS = 20000, 1
-"""The workers' scale-in: 1 client keeps a 20 s job running. Two would keep both workers: the
-shipped queue signal sizes the workers for 80 % of their slots."""
+JOB_MS, JOB_CLIENTS = 20000, 2
+"""The workers' scale-in: 2 clients keep 20 s jobs running."""
 REFILL_MS, REFILL_CLIENTS = 1000, 2
 """Predictions kept coming while the daemon refills its pool."""
 IDLE_SECONDS = 60
@@ -548,7 +548,7 @@ def plain_main_in(flowise: RealFlowise, folder: Path) -> dict:
 
 
 def workers_in_under_load(flowise: RealFlowise, scale_in: Callable[[], None]) -> dict:
-    """2 workers, a client keeping a 20 s job running; `scale_in()` to 1 worker. The jobs cut
+    """2 workers, clients keeping 20 s jobs running; `scale_in()` to 1 worker. The jobs cut
     (BullMQ reports them stalled: its check runs every 30 s, so the count waits 40 s after the
     scale-in) and the predictions failed."""
     settle(flowise, workers=2)
@@ -564,7 +564,7 @@ def workers_in_under_load(flowise: RealFlowise, scale_in: Callable[[], None]) ->
 
 def plain_worker_in(flowise: RealFlowise, folder: Path) -> dict:
     def scale_in() -> None:
-        while flowise.queue()[1] < JOB_CLIENTS:  # the job runs
+        while flowise.queue()[1] < JOB_CLIENTS:  # the jobs run
             time.sleep(0.1)
         time.sleep(5)
         plain_scale(flowise, WORKERS, 1)
@@ -573,16 +573,23 @@ def plain_worker_in(flowise: RealFlowise, folder: Path) -> dict:
 
 
 def worker_in(flowise: RealFlowise, folder: Path) -> dict:
-    """The daemon (workers 1 to 2) removes the worker the load no longer needs, on its shipped
-    scale-down rules (a minute of stabilization)."""
+    """The daemon (workers 1 to 2) scales the workers in while both run a job, the count pinned
+    in its state file as `compose-flowise scale --for` does: the shipped queue signal keeps 2
+    workers for this load, and what is measured is how the daemon removes one."""
     services = {MAINS: {}, WORKERS: {"min_replicas": 1, "max_replicas": 2}}
     config = daemon_config(flowise, folder, services)
 
-    def scale_in() -> None:
-        with_daemon(flowise, config, lambda daemon: daemon.wait_for(
-            rf"{WORKERS} 2 -> 1 (done|failed) after", timeout=300))  # fmt: skip
+    def pinned_to_one(daemon: Daemon) -> None:
+        while flowise.queue()[1] < JOB_CLIENTS:  # both jobs running
+            time.sleep(0.1)
+        state_file = StateFile(config_module.load(config, {}).settings.daemon.state_file)
+        with state_file.locked():
+            state = state_file.read()
+            pinned = state.history(WORKERS).with_override(Override(1, until=None))
+            state_file.write(state.with_history(WORKERS, pinned))
+        daemon.wait_for(rf"{WORKERS} 2 -> 1 (done|failed) after", timeout=300)
 
-    return workers_in_under_load(flowise, scale_in)
+    return workers_in_under_load(flowise, lambda: with_daemon(flowise, config, pinned_to_one))
 
 
 # -- the idle daemon ------------------------------------------------------------------------
@@ -741,8 +748,9 @@ def section(
         "plain over the plain steps, with a main stopped by `docker compose up --scale "
         "flowise=2` under load (it cuts what it had in flight). Jobs cut: "
         f"{JOB_CLIENTS} client(s) keep {JOB_MS / 1000:g} s jobs running on 2 workers; ours is "
-        "the daemon's own scale-in (after its minute of stabilization), plain `docker compose "
-        "up --scale flowise-worker=1` while a job runs; counted by BullMQ's stalled check 40 s "
+        "the daemon's own scale-in (the count pinned to 1, as `scale --for` does), plain "
+        "`docker compose up --scale flowise-worker=1` while the jobs run; counted by BullMQ's "
+        "stalled check 40 s "
         "later. "
         f"Idle: {IDLE_SECONDS} s of the shipped services (2 mains, 1 worker, no pool) with no "
         "load: the daemon process's CPU time and that of the docker commands it ran."
