@@ -20,6 +20,11 @@ class ReplicaBackend(Protocol):
         warm (paused) ones are unpaused first, and the warm ones left are kept."""
         ...
 
+    def probe(self, replica: Replica) -> bool:
+        """Run the replica's healthcheck test once now: True when it passed, and from then on
+        the replica counts healthy (fit to route to) until the engine's own probe agrees."""
+        ...
+
     def remove(self, replicas: Sequence[Replica]) -> None:
         """Stop (with each one's grace period) and remove exactly these replicas."""
         ...

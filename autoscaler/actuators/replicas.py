@@ -31,6 +31,8 @@ class Replica:
     started_at: datetime
     addresses: Mapping[str, str]
     """Network name -> IP address."""
+    probe: tuple[str, ...] = ()
+    """Its healthcheck's test as a command to run in it; none without a healthcheck."""
 
     @property
     def warm(self) -> bool:
@@ -75,21 +77,32 @@ def paused_replicas(replicas: Iterable[Replica]) -> list[Replica]:
     return sorted((r for r in replicas if r.state == PAUSED), key=lambda r: r.number)
 
 
-def replica_from_container(container: Any) -> Replica:
-    """A python-on-whales Container (its public attributes, i.e. `docker inspect`) -> Replica."""
-    labels = container.config.labels or {}
-    state = container.state
-    networks = container.network_settings.networks or {}
+def replica_from_inspection(inspected: Any) -> Replica:
+    """One container of `docker inspect`, as python-on-whales reads it (its
+    ContainerInspectResult) -> Replica."""
+    labels = inspected.config.labels or {}
+    state = inspected.state
+    networks = inspected.network_settings.networks or {}
     return Replica(
-        id=container.id,
-        name=container.name,
+        id=inspected.id,
+        name=inspected.name.removeprefix("/"),
         service=labels.get(f"{_COMPOSE_LABELS}service", ""),
         number=int(labels.get(f"{_COMPOSE_LABELS}container-number", 0)),
         state=state.status,
         health=state.health.status if state.health else None,
         started_at=_started_at(state.started_at),
         addresses={name: net.ip_address or "" for name, net in networks.items()},
+        probe=_probe_command(inspected.config.healthcheck),
     )
+
+
+def _probe_command(healthcheck: Any) -> tuple[str, ...]:
+    """A healthcheck's test (`CMD ...`, `CMD-SHELL ...`) as a command to run; none when there
+    is no test."""
+    test = healthcheck.test if healthcheck else None
+    if not test or test[0] not in ("CMD", "CMD-SHELL"):
+        return ()
+    return tuple(test[1:]) if test[0] == "CMD" else ("sh", "-c", test[1])
 
 
 def _started_at(moment: datetime | None) -> datetime:

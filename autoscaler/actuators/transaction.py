@@ -108,12 +108,15 @@ class ScaleTransaction:
         before = {r.id for r in plan.running}
         self._backend.scale_to(plan.service, plan.target)
         deadline = self._monotonic() + plan.ready_timeout_seconds
+        unfit: Sequence[Replica] = plan.woken
         while True:
+            self._probe(unfit)
             snapshot = self.snapshot()
             added = [r for r in snapshot.get(plan.service, []) if r.id not in before and not r.warm]
             if plan.routed:
                 self.reconcile(snapshot)
-            waiting = [r.name for r in added if not r.routable]
+            unfit = [r for r in added if not r.routable]
+            waiting = [r.name for r in unfit]
             if not waiting or self._monotonic() >= deadline:
                 break
             self._pause(_POLL_SECONDS)
@@ -124,6 +127,13 @@ class ScaleTransaction:
             added=tuple(r.name for r in added),
             not_ready=tuple(waiting),
         )
+
+    def _probe(self, unfit: Sequence[Replica]) -> None:
+        """Runs each one's healthcheck by hand, not waiting for the engine's next probe (a woken
+        main answers within milliseconds): each that answers counts healthy from now on."""
+        for replica in unfit:
+            if replica.probe:
+                self._backend.probe(replica)
 
     def _scale_in(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
         undrained = unfinished = 0

@@ -12,8 +12,9 @@ from dataclasses import replace
 from autoscaler.actuators.replicas import WARMING, Replica, Snapshot
 
 ANSWERED_SECONDS = 30.0
-"""How long a woken replica's own answer stands in for its healthcheck: Docker reports a paused
-replica unhealthy, and probes it again only an interval after it is unpaused."""
+"""How long a replica's answer to its healthcheck's test run by hand stands in for Docker's
+health: Docker reports a woken replica unhealthy and a new one starting, and probes it again
+only an interval later."""
 
 
 class WarmPool:
@@ -34,19 +35,27 @@ class WarmPool:
             self._warming.discard(replica_id)
 
     def answered(self, replica_id: str) -> None:
-        """Just unpaused, it passed its healthcheck's test when run by hand."""
+        """It passed its healthcheck's test when run by hand."""
         with self._guard:
             self._answered[replica_id] = time.monotonic()
 
     def mark(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot with each warming replica in the state `warming` (neither capacity nor
         routed, nor a victim, though Docker reports it running), and each replica that answered
-        since it was unpaused healthy until Docker's next probe says so too."""
+        its healthcheck's test run by hand healthy until Docker's own probe says so too (from
+        then on Docker's health rules again)."""
+        healthy = {
+            r.id for replicas in snapshot.values() for r in replicas if r.health == "healthy"
+        }
         with self._guard:
             warming = set(self._warming)
             now = time.monotonic()
-            answered = {i for i, at in self._answered.items() if now - at < ANSWERED_SECONDS}
-            self._answered = {i: at for i, at in self._answered.items() if i in answered}
+            self._answered = {
+                i: at
+                for i, at in self._answered.items()
+                if now - at < ANSWERED_SECONDS and i not in healthy
+            }
+            answered = set(self._answered)
         return {
             service: [_marked(r, warming, answered) for r in replicas]
             for service, replicas in snapshot.items()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from autoscaler.actuators.replicas import Snapshot
 from autoscaler.stopping import StopSignal
@@ -22,8 +21,20 @@ noticed within this, and no event is lost between two calls (each starts where t
 RETRY_SECONDS = 5.0
 """After the stream failed (the engine restarted): list on every tick meanwhile."""
 
-Events = Callable[[datetime, datetime], Iterable[Any]]
-"""`docker events` of the project's containers between two moments."""
+Events = Callable[[datetime, datetime], Iterable[str]]
+"""The actions (`start`, `health_status: healthy`, ...) of `docker events` of the project's
+containers between two moments."""
+
+REPLICA_CHANGES = frozenset(
+    {"create", "start", "restart", "die", "destroy", "pause", "unpause", "rename", "update"}
+    | {"health_status"}
+)
+"""The actions that change a replica as listed. Not `exec_*`: every healthcheck probe and each of
+the daemon's own reads in a container is one, and would have the replicas listed at every tick."""
+
+
+def changes_a_replica(action: str) -> bool:
+    return action.split(":")[0] in REPLICA_CHANGES
 
 
 class ReplicaWatch:
@@ -79,8 +90,9 @@ class ReplicaWatch:
             until = since + timedelta(seconds=EVENT_WAIT_SECONDS)
             try:
                 self._following.set()
-                for _ in self._events(since, until):
-                    self._changed.set()
+                for action in self._events(since, until):
+                    if changes_a_replica(action):
+                        self._changed.set()
             except Exception:  # noqa: BLE001 (the engine went away: list on every tick meanwhile)
                 self._following.clear()
                 if self._closed.wait(RETRY_SECONDS):

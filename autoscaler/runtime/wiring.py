@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -160,9 +160,10 @@ def replica_watch(settings: Settings, pool: WarmPool | None = None) -> ReplicaWa
     docker = docker_client(settings)
     project = f"com.docker.compose.project={settings.compose.project_name}"
 
-    def events(since: datetime, until: datetime) -> Iterable[object]:
+    def events(since: datetime, until: datetime) -> Iterator[str]:
         filters = {"type": "container", "label": project}
-        return docker.system.events(since=since, until=until, filters=filters)
+        for event in docker.system.events(since=since, until=until, filters=filters):
+            yield event.action or ""
 
     backend = compose_backend(settings, docker, pool)
     full = settings.daemon.full_reconcile_seconds

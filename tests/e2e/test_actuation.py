@@ -7,7 +7,9 @@ import time
 import pytest
 import requests
 
+from autoscaler.actuators.compose import ComposeBackend
 from autoscaler.actuators.errors import NginxConfigRejected
+from autoscaler.runtime import wiring
 
 pytestmark = pytest.mark.e2e
 
@@ -94,3 +96,27 @@ def test_nginx_keeps_no_idle_client_connection_a_reload_could_cut(stack) -> None
     answer = requests.post(f"{stack.http_url}/hold?ms=0", timeout=10)
     assert answer.status_code == 200
     assert answer.headers.get("Connection", "").lower() == "close"
+
+
+def test_a_replica_removed_between_the_listing_and_its_inspection_is_left_out(
+    stack, monkeypatch
+) -> None:
+    """The replicas are read with one `docker inspect` of them all: a replica removed after the
+    listing fails that call; it is left out and the others are read."""
+    scaler = stack.scaler()
+    scaler.scale("flowise", 2, scaler.snapshot())
+    victim = stack.running("flowise")[-1]
+    docker = wiring.docker_client(stack.settings)
+    listed = docker.container.list
+
+    def listed_then_one_removed(*args, **kwargs):
+        containers = listed(*args, **kwargs)
+        docker.container.remove(victim.id, force=True)
+        return containers
+
+    monkeypatch.setattr(docker.container, "list", listed_then_one_removed)
+    snapshot = ComposeBackend(docker, stack.settings.compose.project_name).replicas()
+    assert [r.name for r in snapshot["flowise"]] == [c.name for c in stack.running("flowise")], (
+        "the main left"
+    )
+    assert [r.state for r in snapshot["nginx"]] == ["running"]

@@ -73,7 +73,21 @@ def test_an_event_lists_again_once() -> None:
     engine, clock = Engine(), Clock()
     watch = watching(engine, clock)
     watch.current()
-    engine.events.put("container health_status: healthy")
+    engine.events.put("health_status: healthy")
+    assert eventually(lambda: watch.current() is not None and engine.listings == 2)
+    watch.current()
+    assert engine.listings == 2
+    watch.close()
+
+
+def test_a_command_run_in_a_container_lists_nothing_again() -> None:
+    """Each healthcheck probe is an exec: listing on those would list at nearly every tick."""
+    engine, clock = Engine(), Clock()
+    watch = watching(engine, clock)
+    watch.current()
+    for action in ("exec_create: curl -fsS http://127.0.0.1:3000/api/v1/ping", "exec_start: curl",
+                   "exec_die", "unpause"):  # fmt: skip
+        engine.events.put(action)
     assert eventually(lambda: watch.current() is not None and engine.listings == 2)
     watch.current()
     assert engine.listings == 2

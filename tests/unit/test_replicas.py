@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from autoscaler.actuators.replicas import Replica, choose_victims, replica_from_container
+from autoscaler.actuators.replicas import Replica, choose_victims, replica_from_inspection
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -59,11 +59,13 @@ def test_choose_victims(replicas, count, busyness, expected) -> None:
     assert [r.id for r in choose_victims(replicas, count, busyness)] == expected
 
 
-def container(status: str, health: str | None, started_at: datetime | None):
-    """What python-on-whales' Container exposes of `docker inspect` (its public attributes)."""
+def container(
+    status: str, health: str | None, started_at: datetime | None, test: list[str] | None = None
+):
+    """What python-on-whales reads of one container in `docker inspect`."""
     return SimpleNamespace(
         id="4f1c0de5a1b2",
-        name="cfe2e-1a2b3c4d-flowise-2",
+        name="/cfe2e-1a2b3c4d-flowise-2",
         state=SimpleNamespace(
             status=status,
             health=SimpleNamespace(status=health) if health else None,
@@ -73,7 +75,7 @@ def container(status: str, health: str | None, started_at: datetime | None):
             "com.docker.compose.project": "cfe2e-1a2b3c4d",
             "com.docker.compose.service": "flowise",
             "com.docker.compose.container-number": "2",
-        }),
+        }, healthcheck=SimpleNamespace(test=test) if test else None),
         network_settings=SimpleNamespace(
             networks={"cfe2e-1a2b3c4d_default": SimpleNamespace(ip_address="172.20.0.5")}
         ),
@@ -82,14 +84,30 @@ def container(status: str, health: str | None, started_at: datetime | None):
 
 def test_reads_a_container_as_docker_inspect_describes_it() -> None:
     started = datetime(2026, 11, 26, 12, 40, 1, 123456, tzinfo=UTC)
-    assert replica_from_container(container("running", "starting", started)) == Replica(
+    ping = ["CMD", "curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"]
+    assert replica_from_inspection(container("running", "starting", started, ping)) == Replica(
         id="4f1c0de5a1b2", name="cfe2e-1a2b3c4d-flowise-2", service="flowise", number=2,
         state="running", health="starting", started_at=started,
         addresses={"cfe2e-1a2b3c4d_default": "172.20.0.5"},
+        probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("test", "probe"),
+    [
+        (["CMD-SHELL", "redis-cli ping | grep -q PONG"],
+         ("sh", "-c", "redis-cli ping | grep -q PONG")),
+        (["NONE"], ()),
+        (None, ()),
+    ],
+)  # fmt: skip
+def test_a_healthcheck_reads_as_the_command_to_probe_the_replica_with(test, probe) -> None:
+    started = datetime(2026, 11, 26, tzinfo=UTC)
+    assert replica_from_inspection(container("running", "healthy", started, test)).probe == probe
 
 
 def test_a_container_without_healthcheck_that_never_started() -> None:
     never = datetime(1, 1, 1, tzinfo=UTC)
-    read = replica_from_container(container("created", None, never))
+    read = replica_from_inspection(container("created", None, never))
     assert (read.health, read.started_at.year, read.routable) == (None, 1, False)

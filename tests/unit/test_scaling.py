@@ -45,6 +45,8 @@ class FakeEngine:
         self.actions: list[str] = []
         self.connections = connections or []
         self.fail_on: str | None = None
+        self.answers_after: dict[str, int] = {}
+        """Replica name -> how many of its healthcheck's tests run by hand fail first."""
 
     def replicas(self) -> dict[str, list[Replica]]:
         found: dict[str, list[Replica]] = {}
@@ -64,6 +66,19 @@ class FakeEngine:
                            for r in self.containers]  # fmt: skip
         for number in range(len(mine) + 1, len(mine) + 1 + count - running - len(woken)):
             self.containers.append(container(service, 10 + number))
+
+    def probe(self, replica: Replica) -> bool:
+        """As the Compose backend: the replica counts healthy once it answered."""
+        self._act(f"probe {replica.name}")
+        failures = self.answers_after.get(replica.name)
+        if failures is None:
+            return False
+        if failures:
+            self.answers_after[replica.name] = failures - 1
+            return False
+        self.containers = [replace(r, health="healthy") if r.id == replica.id else r
+                           for r in self.containers]  # fmt: skip
+        return True
 
     def remove(self, replicas) -> None:
         self._act("remove " + " ".join(r.name for r in replicas))
@@ -294,6 +309,67 @@ def test_a_scale_out_unpauses_warm_replicas_first_and_starts_only_the_rest(tmp_p
         5, ["p-flowise-14", "p-flowise-15", "p-flowise-2", "p-flowise-3"],
     )  # fmt: skip
     assert len(servers(path)) == 5
+
+
+def woken_main() -> Replica:
+    """A paused main, which Docker reports unhealthy; its healthcheck pings it."""
+    paused = container("flowise", 2, health="unhealthy", state="paused")
+    return replace(paused, probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"))
+
+
+def test_a_woken_main_is_probed_at_once_and_routed_as_soon_as_it_answers(tmp_path) -> None:
+    """Docker reports a woken replica unhealthy (it was paused) until its next probe, an
+    interval later: the scale-out runs the healthcheck by hand instead, at once and each poll."""
+    engine = FakeEngine(1)
+    engine.containers.append(woken_main())
+    engine.answers_after = {"p-flowise-2": 0}
+    clock = Clock()
+    scaler, path = scaler_for(engine, tmp_path, clock)
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert engine.actions == ["scale_to flowise 2", "unpause p-flowise-2", "probe p-flowise-2",
+                              "nginx -t", "nginx -s reload"]  # fmt: skip
+    assert (outcome.added, outcome.not_ready, clock.now) == (("p-flowise-2",), (), 0)
+    assert len(servers(path)) == 2
+
+
+def test_a_main_that_does_not_answer_yet_is_probed_each_poll_and_routed_only_then(tmp_path):
+    engine = FakeEngine(1)
+    engine.containers.append(woken_main())
+    engine.answers_after = {"p-flowise-2": 2}
+    clock = Clock()
+    scaler, path = scaler_for(engine, tmp_path, clock)
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert engine.actions.count("probe p-flowise-2") == 3
+    assert engine.actions[-2:] == ["nginx -t", "nginx -s reload"]
+    assert outcome.not_ready == () and 0 < clock.now < 10
+    assert len(servers(path)) == 2
+
+
+def test_a_new_main_is_routed_at_its_first_answer_not_at_the_engine_s_next_probe(tmp_path):
+    engine = FakeEngine(1)
+    clock = Clock()
+    scaler, path = scaler_for(engine, tmp_path, clock)
+    original = engine.scale_to
+
+    def add_starting(service: str, count: int) -> None:
+        original(service, count)
+        probe = ("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping")
+        engine.containers[-1] = replace(engine.containers[-1], health="starting", probe=probe)
+
+    engine.scale_to = add_starting
+    engine.answers_after = {"p-flowise-12": 1}
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert engine.actions.count("probe p-flowise-12") == 2
+    assert outcome.not_ready == () and len(servers(path)) == 2
+
+
+def test_a_main_that_never_answers_is_never_routed(tmp_path) -> None:
+    engine = FakeEngine(1)
+    engine.containers.append(woken_main())
+    scaler, path = scaler_for(engine, tmp_path, Clock())
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert outcome.not_ready == ("p-flowise-2",)
+    assert len(servers(path)) == 1
 
 
 def test_a_warm_pool_large_enough_needs_no_start(tmp_path) -> None:
