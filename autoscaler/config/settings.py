@@ -264,8 +264,8 @@ def _queue_worker_behavior() -> Behavior:
     per 15 s) or 10 more (from none) per 10 s, so a surge is met in one step and max_replicas
     is the only cap. Down by the surplus rule: after 30 s below the count at least, to the
     highest count asked for since, once the workers that frees times that long reach 450
-    replica-seconds (a start and a scale change are worth about that): a surge's workers go in
-    one step within a minute, one idle worker after 7.5 minutes, and load that only wavers moves
+    replica-seconds (a start and a scale change are worth about that): ten idle workers go in
+    one step after 45 s, one idle worker after 7.5 minutes, and load that only wavers moves
     nothing."""
     return Behavior(
         scale_up=DirectionRules(

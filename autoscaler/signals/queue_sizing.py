@@ -140,7 +140,11 @@ MIN_HELD_READS = 3
 
 
 def _jobs_finished(load: QueueLoad, memory: QueueMemory, now: float) -> float:
-    """Jobs finished since the previous read, from the completion rate and the time between."""
+    """How many jobs the read's mean job time stands for: those it timed, where it tells; else
+    the jobs finished since the previous read, from the completion rate and the time between
+    (a count that follows the slots held, and so runs high where long jobs finish)."""
+    if load.timed_jobs is not None:
+        return float(load.timed_jobs)
     if load.completion_rate is None or not memory.arrival_rates:
         return 1.0 if load.mean_job_seconds is not None else 0.0
     return load.completion_rate * max(now - memory.arrival_rates[-1].at, 0.0)

@@ -56,6 +56,14 @@ def test_job_time(before, read, expected) -> None:
     assert learn(read, before, WINDOW, NOW).job_seconds == pytest.approx(expected, rel=0.05)
 
 
+def test_each_read_weighs_as_many_jobs_as_it_timed() -> None:
+    """Not as many as the completion rate tells: that follows the slots held, and runs high
+    in the very reads where a batch of long jobs finishes."""
+    before = QueueMemory(1.0, rates((2, 10.0)), (JobTimeReading(NOW - 2, 30, 1.0),))
+    read = QueueLoad(0, 10, 10.0, 40.0, 12.0, timed_jobs=10)
+    assert learn(read, before, WINDOW, NOW).job_seconds == pytest.approx((30 + 120) / 40)
+
+
 def held(*reads: tuple[float, int, float, int, int | None]) -> QueueMemory:
     """(seconds ago, active, finished/s, backlog, workers) -> a memory of jobs of 1 s."""
     slots = tuple(SlotReading(NOW - age, a, f, b, w) for age, a, f, b, w in reads)
