@@ -67,8 +67,8 @@ def _mean_job_seconds(before: ServiceView | None, now: ServiceView) -> float | N
 
 def _timed_jobs(before: ServiceView | None, now: ServiceView) -> int | None:
     """How many finished jobs the daemon times at a read: those since its previous read, at
-    most the sample it reads."""
-    if before is None:
+    most the sample it reads; None when none finished."""
+    if before is None or now.completed == before.completed:
         return None
     return min(now.completed - before.completed, JOB_SAMPLE)
 
