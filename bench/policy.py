@@ -181,7 +181,8 @@ def _introduction(ours: Scenario) -> list[str]:
         f"- `compose-flowise`: ours, the default config's `{ours.service}`, as the daemon runs "
         f"it (a decision every {ours.interval_seconds:g} s; it starts from "
         f"{ours.signal.jobs_per_second_per_replica:g} job/s per replica and learns from the "
-        "queue). Measured, not tuned for this bench.",
+        "queue). Its defaults were chosen on these cells (issue 12); traces it was not tuned "
+        "on may do worse.",
         "- `keda`: the Kubernetes HPA with its defaults (15 s sync, tolerance 0.1, 300 s "
         "scale-down stabilization, up max(4 pods, 100 %) and down 100 % per 15 s; "
         "kubernetes pkg/controller/podautoscaler), fed by KEDA one metric, waiting + active "

@@ -262,9 +262,11 @@ def _queue_worker_behavior() -> Behavior:
     """Workers only pull jobs, so adding some is safe, and every second of a backlog counts
     against the service level: up to 1000x (Knative's KPA's max-scale-up-rate, not the HPA's 2x
     per 15 s) or 10 more (from none) per 10 s, so a surge is met in one step and max_replicas
-    is the only cap. The queue signal already averages arrivals over a minute: one more minute
-    of stabilization, and a minute after any change before a removal, release idle workers
-    within about two minutes instead of the HPA's five."""
+    is the only cap. Down by the surplus rule: after 30 s below the count at least, to the
+    highest count asked for since, once the workers that frees times that long reach 450
+    replica-seconds (a start and a scale change are worth about that): ten idle workers go in
+    one step after 45 s, one idle worker after 7.5 minutes, and load that only wavers moves
+    nothing."""
     return Behavior(
         scale_up=DirectionRules(
             tolerance=0.1,
@@ -275,8 +277,8 @@ def _queue_worker_behavior() -> Behavior:
             ),
         ),
         scale_down=DirectionRules(
-            stabilization_window_seconds=60,
-            cooldown_seconds=60,
+            stabilization_window_seconds=30,
+            surplus_replica_seconds=450,
             policies=(StepPolicy(type="percent", value=100, period_seconds=15),),
         ),
     )

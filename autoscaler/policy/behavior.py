@@ -20,7 +20,10 @@ def stabilize(
     now: float,
 ) -> Step:
     """Scale up only to the lowest, and down only to the highest, recommendation within each
-    direction's window (the HPA's `stabilizeRecommendationWithBehaviors`)."""
+    direction's window (the HPA's `stabilizeRecommendationWithBehaviors`); or down by the
+    surplus rule, where the scale-down rules have one."""
+    if recommendation < current and behavior.scale_down.surplus_replica_seconds:
+        return _settle_surplus(recommendation, current, past, behavior.scale_down, now)
     up_cutoff = now - behavior.scale_up.stabilization_window_seconds
     down_cutoff = now - behavior.scale_down.stabilization_window_seconds
     lowest_recent = min([r.replicas for r in past if r.at > up_cutoff] + [recommendation])
@@ -38,6 +41,40 @@ def stabilize(
             f"lowest recommendation in the last {behavior.scale_up.stabilization_window_seconds}s"
         )
     return Step("stabilized", stabilized, reason)
+
+
+def _settle_surplus(
+    recommendation: int,
+    current: int,
+    past: tuple[Recommendation, ...],
+    rules: DirectionRules,
+    now: float,
+) -> Step:
+    """Down to the highest recommendation since the recommendations fell below the count, once
+    they have stayed there the window's length at least and the replicas that frees, times that
+    long, reach the surplus budget; the lowest such count. A large surplus thus goes in one step
+    within the window, a small one waits for more evidence, and noise never moves the count."""
+    budget = rules.surplus_replica_seconds
+    highest, since = recommendation, now
+    for earlier in reversed(past):
+        if earlier.replicas >= current:
+            break
+        highest, since = max(highest, earlier.replicas), earlier.at
+        held = now - since
+        if held >= rules.stabilization_window_seconds and (current - highest) * held >= budget:
+            return Step(
+                "stabilized",
+                highest,
+                f"{current - highest} replicas free for {held:.0f}s: "
+                "the highest recommendation since",
+            )
+    held = now - since
+    return Step(
+        "stabilized",
+        current,
+        f"{current - highest} replicas free for {held:.0f}s: below the surplus of {budget} "
+        "replica-seconds that scales down",
+    )
 
 
 def cool_down(

@@ -101,6 +101,7 @@ def _memory_seconds(rules: ScalingRules) -> float:
     directions = (rules.behavior.scale_up, rules.behavior.scale_down)
     return max(
         max(r.stabilization_window_seconds for r in directions),
+        max(r.surplus_replica_seconds for r in directions),
         max(r.cooldown_seconds for r in directions),
         max(p.period_seconds for r in directions for p in r.policies),
     )

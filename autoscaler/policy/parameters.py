@@ -41,6 +41,18 @@ class DirectionRules(Strict):
         description="Scale down to the HIGHEST, or up to the LOWEST, recommendation made within "
         "this many seconds: a short dip or spike does not move the count.",
     )
+    surplus_replica_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=36000,
+        description="Scale down only: once the recommendations have stayed below the count for "
+        "`stabilization_window_seconds` or more, scale down to the highest of them when the "
+        "replicas it frees, times how long they stayed free, add up to this many "
+        "replica-seconds: a large surplus goes in one step soon, a small one waits (one "
+        "replica: this many seconds). What a scale change is worth: a removal that is soon "
+        "undone costs a start and a change. 0: the HPA's rule, down to the highest "
+        "recommendation within the window.",
+    )
     cooldown_seconds: int = Field(
         default=0,
         ge=0,

@@ -69,8 +69,18 @@ class QueueSignal(Strict):
     surge_factor: float = Field(
         default=2,
         gt=1,
-        description="Arrivals over the last seconds at this many times what the ready "
-        "workers serve are a surge: scale for them at once, not for the window's mean.",
+        description="Arrivals over the last reads (their median) at this many times the "
+        "window's mean, or at this fraction of it, are a surge or its end: scale for them at "
+        "once, not for the window's mean.",
+    )
+    scale_up_headroom: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="A scale-up asks for this share more than the load needs: a count that "
+        "grows with the load then holds for a while, instead of costing a scale change for "
+        "each replica on a ramp. The surplus rule of the scale-down behavior takes it back "
+        "when the load stops growing.",
     )
     concurrency: int | None = Field(
         default=None,
@@ -124,7 +134,9 @@ class QueueSignal(Strict):
         needed = demand.workers(concurrency, self.target_utilization)
         if load.backlog + load.active > 0:
             needed = max(needed, 1.0)  # work is waiting or running: never propose zero workers
-        described = _described(load, learned, demand, concurrency, self.target_utilization)
+        if needed > observation.current_replicas * (1 + behavior.scale_up.tolerance):
+            needed *= 1 + self.scale_up_headroom
+        described = _described(load, demand, concurrency, self.target_utilization)
         proposal = within_tolerance(self.name, needed, described, observation, behavior)
         if demand.arrival_rate is None:
             return replace(proposal, may_scale_down=False)
@@ -139,15 +151,13 @@ def _ready_workers(load: QueueLoad, observation: Observation) -> int:
     return min(load.workers, observation.current_replicas)
 
 
-def _described(
-    load: QueueLoad, learned: QueueMemory, demand: Demand, concurrency: int, utilization: float
-) -> str:
+def _described(load: QueueLoad, demand: Demand, concurrency: int, utilization: float) -> str:
     if demand.arrival_rate is None:
         arrivals = "arrival rate not known yet"
     else:
         arrivals = f"{demand.arrival_rate:.2f} jobs/s arriving ({demand.rate_taken})"
     return (
         f"{arrivals}, backlog {load.backlog} ({demand.backlog_then:.0f} by the time a new "
-        f"worker is ready), {load.active} active, jobs of {learned.job_seconds:.1f}s: "
+        f"worker is ready), {load.active} active, jobs of {demand.job_seconds:.1f}s: "
         f"{demand.slots:.1f} of {concurrency} slots per worker, sized for {utilization:.0%}"
     )

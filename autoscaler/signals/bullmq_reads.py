@@ -64,6 +64,9 @@ class QueueLoad:
     """Jobs that stalled since the previous read: a worker lost them (it died, or was stopped
     before they finished), and BullMQ put them back to run again, or failed them when they
     stalled once too often. None on the first read."""
+    timed_jobs: int | None = None
+    """How many finished jobs `mean_job_seconds` is the mean of (at most JOB_SAMPLE); None
+    when it is None."""
 
     FIGURES: ClassVar[Mapping[str, Figure]] = {
         "backlog": Figure("queue_backlog_jobs", "Jobs ready to run that no worker has taken yet"),
@@ -183,9 +186,11 @@ class BullMQQueue:
         the previous read, and the workers registered now."""
         depth = self.depth()
         previous = self._previous.swap(now, depth)
+        timed = self._run_seconds_since(previous, depth)
         return replace(
             queue_load(previous, (now, depth)),
-            mean_job_seconds=self._mean_job_seconds(previous, depth),
+            mean_job_seconds=statistics.fmean(timed) if timed else None,
+            timed_jobs=len(timed) if timed else None,
             workers=self.workers(),
             concurrency=self.concurrency,
             stalled=self.stalled_since_last_read(),
@@ -217,18 +222,18 @@ class BullMQQueue:
             self._last_event = entries[-1][0]
         return sum(_stalled(fields) for _, fields in entries)
 
-    def _mean_job_seconds(
+    def _run_seconds_since(
         self, previous: tuple[float, QueueDepth] | None, depth: QueueDepth
-    ) -> float | None:
-        """Of the jobs that finished after the previous read's newest and up to this read's
-        newest: none read twice, and no round trip at all when none finished."""
+    ) -> list[float]:
+        """The run times of the jobs that finished after the previous read's newest and up to
+        this read's newest (the newest JOB_SAMPLE of them): none read twice, and no round trip
+        at all when none finished."""
         if previous is None or depth.last_finished_ms is None:
-            return None
+            return []
         after = previous[1].last_finished_ms
         if after is not None and depth.last_finished_ms <= after:
-            return None
-        seconds = self._run_seconds(self._finished_between(after, depth.last_finished_ms))
-        return statistics.fmean(seconds) if seconds else None
+            return []
+        return self._run_seconds(self._finished_between(after, depth.last_finished_ms))
 
     def _finished_between(self, after: int | None, until: int) -> list[bytes | str]:
         """The ids of the newest JOB_SAMPLE jobs that finished in (after, until], in one round

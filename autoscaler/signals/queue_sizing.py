@@ -3,17 +3,22 @@
 computational, no I/O here.
 
 By Little's law the slots busy are the arrival rate times the mean job time. The job time is
-learned from the jobs that finished (BullMQ keeps when each started and finished), so the size
-follows the job mix both ways: a switch to shorter jobs frees workers within a window, a switch
-to longer ones shows at once in the slots held (`active`) and in the backlog.
+the mean of the jobs that finished within a minute (BullMQ keeps when each started and
+finished), counted job by job, so one batch of long jobs moves it little and a switch to
+shorter jobs shows as they finish. Longer jobs show later, once they finish: until then, while
+jobs wait at every read of a stretch and no worker came or went, the slots held over the jobs
+finished per second (Little's law again) tell how long the jobs now hold their slots.
 
 The service is sized for when a worker asked for now will take jobs: the arrival rate by then
-(the window's mean, its trend while rising, or a surge seen at the last read), and the
-backlog that will wait by then, worked off within the drain time.
+(the window's mean, its trend while rising, or the last reads' median where it stands far from
+the mean: a surge, or its end), and the backlog that will wait by then, worked off within the
+drain time.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,9 +31,15 @@ DEFAULT_CONCURRENCY = 10
 """The stack's WORKER_CONCURRENCY when nothing says otherwise."""
 SHORTEST_JOB_SECONDS = 0.001
 """Jobs that all finish between two reads measure as taking no time: they take at least this."""
-JOB_TIME_WINDOW_SECONDS = 20.0
-"""The job time is taken from the last seconds only: a change of the job mix must show before
-the backlog it causes does."""
+JOB_TIME_WINDOW_SECONDS = 60.0
+"""The job time is the mean of the jobs that finished within this many seconds: long enough
+that a batch of long jobs among short ones moves it little."""
+HELD_WINDOW_SECONDS = 20.0
+"""Little's law is read over this stretch of reads, each with jobs waiting and the same
+workers: slots held steadily, not slots that were just added or just freed."""
+HELD_AT_MOST = 3.0
+"""Little's law may tell jobs at most this many times as long as the jobs that finished: the
+slots held while a batch of long jobs runs tell more of that batch than of the job mix."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class SlotReading:
     at: float
     active: int
     completion_rate: float
+    backlog: int = 0
+    workers: int | None = None
+    """Workers registered on the queue at the read, where Redis tells."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,9 @@ class QueueMemory:
     arrival_rates: tuple[RateReading, ...] = ()
     job_times: tuple[JobTimeReading, ...] = ()
     slots: tuple[SlotReading, ...] = ()
+    held_job_seconds: float | None = None
+    """While jobs waited at every read of a stretch: the slots held over the jobs finished per
+    second (Little's law); None otherwise."""
 
     def mean_arrival_rate(self) -> float | None:
         if not self.arrival_rates:
@@ -91,32 +108,43 @@ class Window:
 
 def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: float) -> QueueMemory:
     """The memory after this read: its arrival rate, job times and slots held, less what left
-    the window; and the job time they tell.
-
-    Two measures of the job time, the larger taken: the mean of the jobs that finished, and by
-    Little's law the slots held over the jobs finished per second. The first lags when jobs get
-    longer (the long ones have not finished yet); the second shows it at once, as the slots
-    stay held while fewer jobs finish. Both drop at once when jobs get shorter.
-    """
+    their windows; and the job times they tell."""
     memory = before or QueueMemory(window.initial_job_seconds)
-    cutoff, recent = now - window.seconds, now - JOB_TIME_WINDOW_SECONDS
-    rates = tuple(r for r in memory.arrival_rates if r.at > cutoff)
-    times = tuple(t for t in memory.job_times if t.at > recent)
-    slots = tuple(s for s in memory.slots if s.at > recent)
+    rates = tuple(r for r in memory.arrival_rates if r.at > now - window.seconds)
+    times = tuple(t for t in memory.job_times if t.at > now - JOB_TIME_WINDOW_SECONDS)
+    slots = tuple(s for s in memory.slots if s.at > now - HELD_WINDOW_SECONDS)
     if load.arrival_rate is not None:
         rates = (*rates, RateReading(now, load.arrival_rate))
     finished = _jobs_finished(load, memory, now)
     if load.mean_job_seconds is not None and finished > 0:
         times = (*times, JobTimeReading(now, finished, load.mean_job_seconds))
     if load.completion_rate is not None:
-        slots = (*slots, SlotReading(now, load.active, load.completion_rate))
-    measured = [m for m in (_weighted_mean(times), _littles_law(slots)) if m is not None]
-    job_seconds = max(*measured, SHORTEST_JOB_SECONDS) if measured else memory.job_seconds
-    return QueueMemory(job_seconds, rates, times, slots)
+        read = SlotReading(now, load.active, load.completion_rate, load.backlog, load.workers)
+        slots = (*slots, read)
+    measured = _weighted_mean(times)
+    job_seconds = memory.job_seconds if measured is None else max(measured, SHORTEST_JOB_SECONDS)
+    return QueueMemory(job_seconds, rates, times, slots, _held_steadily(slots))
+
+
+def _held_steadily(slots: Sequence[SlotReading]) -> float | None:
+    """Little's law over the stretch, where every read of it had jobs waiting (the slots were
+    all busy) and the same workers; None otherwise."""
+    steady = len(slots) >= MIN_HELD_READS and len({s.workers for s in slots}) == 1
+    if not steady or any(s.backlog == 0 for s in slots):
+        return None
+    return _littles_law(slots)
+
+
+MIN_HELD_READS = 3
+"""A stretch of fewer reads tells too little: the jobs that finish in one read are noise."""
 
 
 def _jobs_finished(load: QueueLoad, memory: QueueMemory, now: float) -> float:
-    """Jobs finished since the previous read, from the completion rate and the time between."""
+    """How many jobs the read's mean job time stands for: those it timed, where it tells; else
+    the jobs finished since the previous read, from the completion rate and the time between
+    (a count that follows the slots held, and so runs high where long jobs finish)."""
+    if load.timed_jobs is not None:
+        return float(load.timed_jobs)
     if load.completion_rate is None or not memory.arrival_rates:
         return 1.0 if load.mean_job_seconds is not None else 0.0
     return load.completion_rate * max(now - memory.arrival_rates[-1].at, 0.0)
@@ -150,6 +178,8 @@ class Demand:
     rate_taken: str
     backlog_then: float
     """Jobs expected to wait when a worker asked for now takes jobs."""
+    job_seconds: float
+    """The job time sized for."""
 
     @property
     def slots(self) -> float:
@@ -182,16 +212,27 @@ def slots_needed(
 ) -> Demand:
     """The slots to keep the arrivals served and the backlog worked off in time, when a worker
     asked for now is ready."""
-    job_seconds = memory.job_seconds
-    served_now = workers.ready_slots / job_seconds
-    rates = _arrival_rates(memory, served_now, workers.startup_seconds, surge_factor)
+    rates = _arrival_rates(memory, workers.startup_seconds, surge_factor)
+    job_seconds = _job_seconds(memory, rates)
     if rates is None:
         backlog_then = float(load.backlog)
         draining = backlog_then * job_seconds / drain_seconds
-        return Demand(0.0, draining, None, "not known yet", backlog_then)
+        return Demand(0.0, draining, None, "not known yet", backlog_then, job_seconds)
     backlog_then = load.backlog + _backlog_growth(rates, job_seconds, workers)
     draining = backlog_then * job_seconds / drain_seconds
-    return Demand(rates.then * job_seconds, draining, rates.then, rates.taken, backlog_then)
+    return Demand(
+        rates.then * job_seconds, draining, rates.then, rates.taken, backlog_then, job_seconds
+    )
+
+
+def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> float:
+    """The jobs that finished tell the job time; the slots held steadily while jobs wait tell
+    of longer jobs sooner, up to HELD_AT_MOST times as long. Not in a surge: jobs then wait
+    because more arrive, not because they got longer."""
+    finished, held = memory.job_seconds, memory.held_job_seconds
+    if held is None or (rates is not None and rates.surge):
+        return finished
+    return max(finished, min(held, HELD_AT_MOST * finished))
 
 
 @dataclass(frozen=True)
@@ -200,6 +241,8 @@ class ArrivalRates:
     then: float
     """When a worker asked for now is ready."""
     taken: str
+    surge: bool = False
+    """The recent reads stand far above the window's mean."""
 
 
 def _backlog_growth(rates: ArrivalRates, job_seconds: float, workers: Workers) -> float:
@@ -213,22 +256,22 @@ def _backlog_growth(rates: ArrivalRates, job_seconds: float, workers: Workers) -
 
 
 def _arrival_rates(
-    memory: QueueMemory, served_rate: float, startup_seconds: float, surge_factor: float
+    memory: QueueMemory, startup_seconds: float, surge_factor: float
 ) -> ArrivalRates | None:
     """The arrival rate now and when a worker asked for now is ready; None before one is known.
 
-    The window's mean: a burst shorter than the window is worked off from the queue. While the
-    rate clearly rises, its trend line, now and carried forward to then. And a surge, the last
-    read arriving at `surge_factor` times what the ready workers serve, is sized for at once: a
-    surge is far above the noise of one read, since the ready workers serve at least the usual
-    rate.
+    Where the last reads' median stands `surge_factor` times above or below the window's mean,
+    and clearly so (a surge, or its end), that median: a median, so that one read's spike moves
+    nothing. Else the window's mean, a burst shorter than the window being worked off from the
+    queue; while the rate clearly rises, its trend line, now and carried forward to then.
     """
     mean = memory.mean_arrival_rate()
     if mean is None:
         return None
-    last = memory.arrival_rates[-1].rate
-    if last >= surge_factor * served_rate and last > mean:
-        return ArrivalRates(last, last, "surge")
+    recent = _recent_median(memory.arrival_rates)
+    if recent is not None and _surge_or_its_end(recent, mean, surge_factor, memory.arrival_rates):
+        taken = "recent reads above the mean" if recent > mean else "recent reads below the mean"
+        return ArrivalRates(recent, recent, taken, surge=recent > mean)
     rising = _clear_rise(memory.arrival_rates)
     if rising > 0:
         now = mean + rising * _window_middle(memory)
@@ -236,14 +279,45 @@ def _arrival_rates(
     return ArrivalRates(mean, mean, "window mean")
 
 
+RECENT_READS = 3
+"""How many of the last reads tell the rate now: their median, so one read's spike (a burst of
+a second) is noise, while a surge shows at its second read."""
+SHIFT_CONFIDENCE = 3.0
+"""The recent median stands clearly apart from the window's mean when the two differ by this
+many standard errors of a Poisson count over the recent reads."""
+
+
+def _recent_median(rates: Sequence[RateReading]) -> float | None:
+    """The median of the last reads; None while the window holds no more than those."""
+    if len(rates) <= RECENT_READS:
+        return None
+    return statistics.median(r.rate for r in rates[-RECENT_READS:])
+
+
+def _surge_or_its_end(
+    recent: float, mean: float, surge_factor: float, rates: Sequence[RateReading]
+) -> bool:
+    """The recent median `surge_factor` times the mean, or the mean that times the median, and
+    clearly so: not a Poisson count's noise."""
+    if mean / surge_factor < recent < mean * surge_factor:
+        return False
+    span = rates[-1].at - rates[-RECENT_READS - 1].at
+    if span <= 0:
+        return False
+    standard_error = math.sqrt(max(recent, mean) / span)
+    return abs(recent - mean) > SHIFT_CONFIDENCE * standard_error
+
+
 TREND_CONFIDENCE = 3.0
-"""A rise is a trend when its slope stands this many standard errors above zero: arrivals are
-noisy read by read, and a trend carried forward from noise costs a scale change each time."""
+"""Of the rate's slope, only what stands this many standard errors above zero is carried
+forward: arrivals are noisy read by read, and a trend carried forward from noise costs a scale
+change each time."""
 
 
 def _clear_rise(rates: Sequence[RateReading]) -> float:
-    """The least-squares slope of the rate over the window, in jobs/s per second, where it is
-    clearly positive; else 0."""
+    """The least-squares slope of the rate over the window, in jobs/s per second, less
+    TREND_CONFIDENCE standard errors; 0 where that leaves nothing. It grows with the evidence,
+    so the size does not jump when a rise turns into a trend."""
     count = len(rates)
     if count < 5:
         return 0.0
@@ -254,8 +328,8 @@ def _clear_rise(rates: Sequence[RateReading]) -> float:
         return 0.0
     slope = sum((r.at - mean_at) * (r.rate - mean_rate) for r in rates) / spread
     residuals = sum((r.rate - mean_rate - slope * (r.at - mean_at)) ** 2 for r in rates)
-    standard_error = (residuals / (count - 2) / spread) ** 0.5
-    return slope if slope > TREND_CONFIDENCE * standard_error else 0.0
+    standard_error = math.sqrt(residuals / (count - 2) / spread)
+    return max(0.0, slope - TREND_CONFIDENCE * standard_error)
 
 
 def _middle(rates: Sequence[RateReading]) -> float:

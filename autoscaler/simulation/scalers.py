@@ -10,7 +10,7 @@ from itertools import accumulate
 from autoscaler.config import ServicePolicy
 from autoscaler.policy import Observation, ServiceHistory, decide, remember
 from autoscaler.signals.bullmq_queue import QueueSignal
-from autoscaler.signals.bullmq_reads import QueueDepth, queue_load
+from autoscaler.signals.bullmq_reads import JOB_SAMPLE, QueueDepth, queue_load
 from autoscaler.simulation.service import ServiceView
 from autoscaler.simulation.workload import MS_PER_SECOND, Workload
 
@@ -42,6 +42,7 @@ class DaemonPolicy:
         load = replace(
             queue_load(self._previous_read, read),
             mean_job_seconds=_mean_job_seconds(self._previous_view, view),
+            timed_jobs=_timed_jobs(self._previous_view, view),
             workers=view.ready,
             concurrency=self._concurrency,
         )
@@ -62,6 +63,14 @@ def _mean_job_seconds(before: ServiceView | None, now: ServiceView) -> float | N
         return None
     finished = now.completed - before.completed
     return (now.completed_job_seconds - before.completed_job_seconds) / finished
+
+
+def _timed_jobs(before: ServiceView | None, now: ServiceView) -> int | None:
+    """How many finished jobs the daemon times at a read: those since its previous read, at
+    most the sample it reads; None when none finished."""
+    if before is None or now.completed == before.completed:
+        return None
+    return min(now.completed - before.completed, JOB_SAMPLE)
 
 
 def _queue_depth(view: ServiceView) -> QueueDepth:

@@ -327,9 +327,12 @@ def test_the_mean_run_time_is_of_the_jobs_finished_since_the_previous_read(
             since = [seconds for job, seconds in recorded.items() if job not in first]
             assert min(since) >= 0.2, "the jobs since took their time"
             assert statistics.fmean(since) != pytest.approx(statistics.fmean(recorded.values()))
-            assert load_of(source).mean_job_seconds == pytest.approx(statistics.fmean(since))
+            load = load_of(source)
+            assert load.mean_job_seconds == pytest.approx(statistics.fmean(since))
+            assert load.timed_jobs == 2, "the mean stands for the 2 jobs it timed"
 
-            assert load_of(source).mean_job_seconds is None, "none finished since"
+            load = load_of(source)
+            assert (load.mean_job_seconds, load.timed_jobs) == (None, None), "none finished since"
 
     asyncio.run(run())
 

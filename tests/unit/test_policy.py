@@ -27,7 +27,11 @@ from autoscaler.signals.nginx_stub_status import HttpLoad
 IN_FLIGHT = InFlightSignal(target_per_replica=10)
 RATE = RequestRateSignal(target_per_replica=5)
 QUEUE = QueueSignal(
-    queue="q", jobs_per_second_per_replica=2, drain_backlog_seconds=10, target_utilization=1
+    queue="q",
+    jobs_per_second_per_replica=2,
+    drain_backlog_seconds=10,
+    target_utilization=1,
+    scale_up_headroom=0,
 )
 NOW = 1000.0
 
@@ -161,12 +165,16 @@ QUEUE_PROPOSALS = {
         policy(QUEUE), 5, queue(0, 9, 9.0, 9.0, 1.0), 5, reason="within tolerance",
     ),
     "target utilization: headroom above the arrivals": Case(
-        policy(QueueSignal(queue="q", jobs_per_second_per_replica=2, target_utilization=0.5)),
+        policy(QUEUE.model_copy(update={"target_utilization": 0.5})),
         4, queue(0, 7, 7.0, 7.0, 1.0), 7,  # 7 / 0.5 / 2
     ),
-    "jobs got longer: slots held over jobs finished tell it before the long ones finish": Case(
-        policy(QUEUE), 10, queue(0, 20, 4.0, 4.0, 1.0), 10,  # 20 held / 4 per s = 5 s jobs
-        reason="jobs of 5.0s",
+    "a scale-up asks for its headroom on top": Case(
+        policy(QUEUE.model_copy(update={"scale_up_headroom": 0.2})), 4,
+        queue(60, 7, 7.0, 7.0, 1.0), 8,  # 6.5 x 1.2 = 7.8
+    ),
+    "no headroom where the load is within the tolerance": Case(
+        policy(QUEUE.model_copy(update={"scale_up_headroom": 0.2})), 4,
+        queue(0, 8, 8.0, 8.0, 1.0), 4, reason="within tolerance",  # 4.0 workers' worth
     ),
     "idle queue: down to min": Case(
         policy(QUEUE, min_replicas=0), 3, queue(0, 0, 0.0, 0.0), 0,
@@ -226,7 +234,56 @@ def events(*triples: tuple[float, int, int]) -> ServiceHistory:
 
 HPA_DEFAULTS = Behavior()  # scale-up max(4 pods, 100 %) per 15 s; down 100 % per 15 s, 300 s window
 
+SURPLUS = Behavior(
+    scale_up=rules(0, pods(4)), scale_down=rules(30, percent(100), surplus_replica_seconds=300)
+)
+"""Down after 30 s below the count at least, once the replicas freed x seconds reach 300."""
+
 BEHAVIOR = {
+    "surplus: a large surplus goes in one step, to the highest recommendation since": Case(
+        policy(behavior=SURPLUS),
+        10,
+        in_flight(10),
+        3,
+        history=recommendations((50, 3), (20, 2)),  # 7 replicas free for 50 s: 350
+        reason="7 replicas free for 50s",
+    ),
+    "surplus: a small one waits for more evidence": Case(
+        policy(behavior=SURPLUS),
+        6,
+        in_flight(50),
+        6,
+        history=recommendations((100, 5), (50, 5)),  # 1 replica free for 100 s: 100
+        reason="below the surplus of 300 replica-seconds",
+    ),
+    "surplus: the lowest count that the evidence allows": Case(
+        policy(behavior=SURPLUS),
+        10,
+        in_flight(10),
+        2,
+        history=recommendations((200, 6), (40, 2)),  # 8 x 40 s = 320 already
+    ),
+    "surplus: a recommendation at the count starts the evidence again": Case(
+        policy(behavior=SURPLUS),
+        6,
+        in_flight(10),
+        6,
+        history=recommendations((400, 1), (100, 6), (50, 1)),
+    ),
+    "surplus: never before the window, however large": Case(
+        policy(behavior=SURPLUS),
+        20,
+        in_flight(10),
+        20,
+        history=recommendations((20, 1)),  # 19 x 20 s = 380, but only 20 s
+    ),
+    "surplus: a scale-up is not held": Case(
+        policy(behavior=SURPLUS),
+        2,
+        in_flight(60),
+        6,
+        history=recommendations((20, 1)),
+    ),
     "HPA: scale-down takes the highest recommendation of the last 300 s": Case(
         policy(behavior=HPA_DEFAULTS),
         6,

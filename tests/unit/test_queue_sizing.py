@@ -34,16 +34,15 @@ def rates(*pairs: tuple[float, float]) -> tuple[RateReading, ...]:
 JOB_TIMES = {
     "first read, nothing finished: the configured start": (None, load(0, 0, 3.0), 5.0),
     "the mean of the jobs that finished": (None, load(0, 2, 4.0, 4.0, 0.5), 0.5),
-    "slots held over jobs finished, when larger (longer jobs not finished yet)": (
-        None, load(0, 20, 4.0, 4.0, 0.5), 5.0,
+    "not the slots held: a batch of long jobs running tells little of the mix": (
+        None, load(0, 20, 4.0, 4.0, 0.5), 0.5,
     ),
-    "weighted by how many finished, within the last 20 s": (
-        QueueMemory(2.0, rates((10, 1.0)), (JobTimeReading(NOW - 10, 30, 1.0),)),
+    "weighted by how many finished, within the last minute": (
+        QueueMemory(2.0, rates((10, 1.0)), (JobTimeReading(NOW - 50, 30, 1.0),)),
         load(0, 1, 10.0, 10.0, 2.0), 1.77,  # (30 jobs x 1 s + 10/s x 10 s x 2 s) / 130 jobs
     ),
-    "older job times than 20 s are forgotten: shorter jobs show at once": (
-        QueueMemory(8.0, rates((30, 4.0)), (JobTimeReading(NOW - 30, 40, 8.0),),
-                    (SlotReading(NOW - 30, 32, 4.0),)),
+    "older job times than a minute are forgotten": (
+        QueueMemory(8.0, rates((30, 4.0)), (JobTimeReading(NOW - 61, 40, 8.0),)),
         load(0, 4, 4.0, 4.0, 1.0), 1.0,
     ),
     "nothing finished since: the job time is kept": (
@@ -55,6 +54,68 @@ JOB_TIMES = {
 @pytest.mark.parametrize("before, read, expected", JOB_TIMES.values(), ids=JOB_TIMES.keys())
 def test_job_time(before, read, expected) -> None:
     assert learn(read, before, WINDOW, NOW).job_seconds == pytest.approx(expected, rel=0.05)
+
+
+def test_each_read_weighs_as_many_jobs_as_it_timed() -> None:
+    """Not as many as the completion rate tells: that follows the slots held, and runs high
+    in the very reads where a batch of long jobs finishes."""
+    before = QueueMemory(1.0, rates((2, 10.0)), (JobTimeReading(NOW - 2, 30, 1.0),))
+    read = QueueLoad(0, 10, 10.0, 40.0, 12.0, timed_jobs=10)
+    assert learn(read, before, WINDOW, NOW).job_seconds == pytest.approx((30 + 120) / 40)
+
+
+def held(*reads: tuple[float, int, float, int, int | None]) -> QueueMemory:
+    """(seconds ago, active, finished/s, backlog, workers) -> a memory of jobs of 1 s."""
+    slots = tuple(SlotReading(NOW - age, a, f, b, w) for age, a, f, b, w in reads)
+    return QueueMemory(1.0, rates((2, 4.0)), slots=slots)
+
+
+HELD = {
+    "jobs waiting at every read, the same workers: slots held over jobs finished": (
+        held((6, 20, 4.0, 5, 2), (4, 20, 4.0, 9, 2)), load(12, 20, 4.0, 4.0), 5.0,
+    ),
+    "a read without jobs waiting: the slots were not all busy": (
+        held((6, 20, 4.0, 0, 2), (4, 20, 4.0, 9, 2)), load(12, 20, 4.0, 4.0), None,
+    ),
+    "a worker came: its slots were just added": (
+        held((6, 10, 4.0, 5, 1), (4, 20, 4.0, 9, 2)), load(12, 20, 4.0, 4.0), None,
+    ),
+    "too few reads to tell": (held((4, 20, 4.0, 9, 2)), load(12, 20, 4.0, 4.0), None),
+    "older reads than the stretch are forgotten": (
+        held((21, 20, 0.0, 5, 2), (4, 20, 4.0, 9, 2), (2, 20, 4.0, 9, 2)),
+        load(12, 20, 4.0, 4.0), 5.0,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("before, read, expected", HELD.values(), ids=HELD.keys())
+def test_slots_held_while_jobs_wait(before, read, expected) -> None:
+    read = QueueLoad(read.backlog, read.active, read.arrival_rate, read.completion_rate, workers=2)
+    learned = learn(read, before, WINDOW, NOW)
+    assert learned.held_job_seconds == (None if expected is None else pytest.approx(expected))
+
+
+def job_seconds_sized(held_seconds: float | None, history=None) -> float:
+    history = history or tuple((age, 10.0) for age in range(60, 0, -2))
+    memory = QueueMemory(2.0, rates(*history), held_job_seconds=held_seconds)
+    return slots_needed(load(5), memory, workers(3), 15.0, 2.0).job_seconds
+
+
+def test_slots_held_tell_longer_jobs_before_they_finish() -> None:
+    assert job_seconds_sized(held_seconds=5.0) == 5.0
+
+
+def test_slots_held_tell_at_most_three_times_the_finished_jobs() -> None:
+    assert job_seconds_sized(held_seconds=30.0) == 6.0
+
+
+def test_slots_held_never_shorten_the_finished_jobs() -> None:
+    assert job_seconds_sized(held_seconds=1.0) == 2.0
+
+
+def test_in_a_surge_jobs_wait_for_the_surge_not_for_longer_jobs() -> None:
+    surge = (*((age, 10.0) for age in range(60, 6, -2)), (6, 40.0), (4, 40.0), (2, 40.0))
+    assert job_seconds_sized(held_seconds=5.0, history=surge) == 2.0
 
 
 RATES = {
@@ -87,11 +148,19 @@ RISING = tuple((age, 10.0 + (60 - age) * 0.2) for age in range(60, 0, -2))  # +0
 
 SIZING = {
     "a steady rate: the window's mean": (sized(rates(*STEADY)), 10.0, "window mean"),
-    "one read twice the mean, within what the workers serve: still the mean": (
-        sized(rates(*STEADY[:-1], (1, 20.0))), 10.33, "window mean",
+    "one read's spike, however high: still the mean": (
+        sized(rates(*STEADY[:-1], (1, 60.0))), 11.67, "window mean",
     ),
-    "a surge, twice what the ready workers serve: sized for it at once": (
-        sized(rates(*STEADY[:-1], (1, 31.0)), ready=1), 31.0, "surge",
+    "a surge, the last reads' median twice the mean: sized for it at once": (
+        sized(rates(*STEADY[:-2], (3, 40.0), (1, 40.0))), 40.0, "recent reads above the mean",
+    ),
+    "a surge's end, the mean twice the last reads' median: sized for that at once": (
+        sized(rates(*((age, 40.0) for age in range(60, 4, -2)), (3, 5.0), (1, 5.0))), 5.0,
+        "recent reads below the mean",
+    ),
+    "the median far from the mean but within the noise of so few reads: the mean": (
+        sized(rates(*((age, 1.0) for age in range(60, 4, -2)), (3, 3.0), (1, 3.0))), 1.13,
+        "window mean",
     ),
     "a clear rise: its trend carried to when a new worker is ready": (
         sized(rates(*RISING)), 10.0 + 59 * 0.2 + 30 * 0.2, "rising trend",

@@ -137,7 +137,7 @@ def test_a_missing_queue_never_scales_down(tmp_path) -> None:
 
 
 def test_an_override_set_during_the_tick_survives_it(tmp_path) -> None:
-    run, scaler = tick(tmp_path, IDLE, FakeTransaction(workers=4))
+    run, scaler = tick(tmp_path, BUSY, FakeTransaction(workers=4))
     state_file = run.state_file
     original_apply = scaler.apply
 
