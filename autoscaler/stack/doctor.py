@@ -52,6 +52,19 @@ class RunningContainer:
 
 
 @dataclass(frozen=True)
+class BucketProbe:
+    """A signed HEAD of the uploads bucket, sent from inside a running main with that main's own
+    S3 settings and keys: what Flowise itself would meet."""
+
+    replica: str
+    bucket: str
+    endpoint: str
+    http_status: int | None
+    """None: no HTTP answer at all (`error` says why)."""
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class Setup:
     env_file: Path
     env_values: Mapping[str, str] | None
@@ -71,6 +84,8 @@ class Setup:
     """Why the running containers could not be listed."""
     deaf_mains: tuple[DeafMainEvent, ...] = ()
     """The mains the daemon found deaf in the last day (its state file)."""
+    bucket_probe: BucketProbe | None = None
+    """None when not probed: no main running, or no S3 storage."""
 
     def environment(self, service: str) -> Mapping[str, str | None]:
         return self.services.get(service, {}).get("environment") or {}
@@ -186,6 +201,36 @@ def shared_storage(setup: Setup) -> Iterator[Finding]:
                 "use shared storage: STORAGE_TYPE=s3 with the S3_* variables (the shipped "
                 "compose file runs MinIO), or gcs or azure",
             )
+
+
+def bucket_reachable(setup: Setup) -> Iterator[Finding]:
+    probe = setup.bucket_probe
+    if probe is None or probe.http_status == 200:
+        return
+    where = f"bucket {probe.bucket} at {probe.endpoint} (tried from {probe.replica})"
+    if probe.http_status is None:
+        problem = f"cannot reach the uploads {where}: {probe.error}"
+        fix = (
+            "with the shipped MinIO, set COMPOSE_PROFILES=minio in the env file and run "
+            "`compose-flowise up`; with another S3, set S3_ENDPOINT_URL to its address"
+        )
+    elif probe.http_status == 404:
+        problem = f"the uploads {where} does not exist: every upload fails"
+        fix = (
+            "with the shipped MinIO, `compose-flowise up` creates it (the minio-bucket "
+            "service); elsewhere create it with the provider's tools (doctor creates nothing)"
+        )
+    elif probe.http_status in (401, 403):
+        problem = f"the uploads {where} refuses the stack's keys (HTTP {probe.http_status})"
+        fix = (
+            "set S3_STORAGE_ACCESS_KEY_ID and S3_STORAGE_SECRET_ACCESS_KEY in the env file to "
+            "a key allowed to read and write the bucket (with MinIO: its root user), then "
+            "`compose-flowise up`"
+        )
+    else:
+        problem = f"the uploads {where} answers HTTP {probe.http_status}"
+        fix = "check the S3 server's log, and S3_STORAGE_REGION and S3_FORCE_PATH_STYLE"
+    yield Finding("bucket_reachable", problem, fix)
 
 
 def secrets_set(setup: Setup) -> Iterator[Finding]:
@@ -308,6 +353,7 @@ CHECKS: tuple[Check, ...] = (
     queue_mode,
     shared_database,
     shared_storage,
+    bucket_reachable,
     secrets_set,
     settings_agree,
     workers_present,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 from harness import Daemon, HarnessError
 from real_flowise_stack import (
     QUEUE,
@@ -24,6 +26,7 @@ from real_flowise_stack import (
     RealFlowise,
     flowise_image,
     running_real_flowise,
+    sleep_flow,
 )
 
 from autoscaler.runtime import wiring
@@ -109,7 +112,7 @@ def test_up_runs_real_flowise_and_predictions_answer_through_nginx(flowise) -> N
             assert container.config.image == flowise_image()
             # one main started alone first, so no process lost a race to migrate the database
             assert container.restart_count == 0, f"{container.name} crashed on its start"
-    assert by_service == {MAINS: 2, WORKERS: 1, "nginx": 1, "postgres": 1, "redis": 1}
+    assert by_service == {MAINS: 2, WORKERS: 1, "nginx": 1, "postgres": 1, "redis": 1, "minio": 1}
     assert_routed_to_every_main(flowise, 2)
 
     jobs_before = int(flowise.redis().get(f"bull:{QUEUE}:id") or 0)
@@ -129,6 +132,50 @@ def test_doctor_finds_the_running_real_stack_healthy(flowise) -> None:
     result = flowise.stack.cli("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no problem found" in result.stdout
+
+
+UPLOADS = {"fullFileUpload": {"status": True, "allowedUploadFileTypes": "text/plain"}}
+"""A flow's chatbotConfig that lets its chats take text files."""
+# Lists the bucket as a main sees it, signed with its own keys (read inside the container).
+LIST_BUCKET = (
+    'curl -sS --aws-sigv4 "aws:amz:$S3_STORAGE_REGION:s3" '
+    '-u "$S3_STORAGE_ACCESS_KEY_ID:$S3_STORAGE_SECRET_ACCESS_KEY" '
+    '"$S3_ENDPOINT_URL/$S3_STORAGE_BUCKET_NAME?list-type=2"'
+)
+
+
+def test_a_file_uploaded_through_one_main_is_read_through_the_other_from_the_bucket(
+    flowise,
+) -> None:
+    api_key = {"Authorization": f"Bearer {flowise.account.api_key}"}
+    flow = {**sleep_flow(), "name": "uploads", "chatbotConfig": json.dumps(UPLOADS)}
+    created = requests.post(f"{flowise.url}/api/v1/chatflows", json=flow, headers=api_key,
+                            timeout=60)  # fmt: skip
+    assert created.ok, created.text
+    flow_id, chat_id = created.json()["id"], secrets.token_hex(8)
+    (server_a, main_a), (server_b, main_b) = sorted(main_servers(flowise).items())
+    content = f"written through {main_a}, {secrets.token_hex(8)}\n"
+
+    upload = requests.post(
+        f"http://{server_a}/api/v1/attachments/{flow_id}/{chat_id}",
+        files={"files": ("note.txt", content.encode(), "text/plain")},
+        timeout=60,
+    )
+    assert upload.ok, upload.text
+    assert upload.json()[0]["name"] == "note.txt"
+
+    fetched = requests.get(
+        f"http://{server_b}/api/v1/get-upload-file",
+        params={"chatflowId": flow_id, "chatId": chat_id, "fileName": "note.txt"},
+        timeout=60,
+    )
+    assert fetched.status_code == 200, f"through {main_b}: {fetched.text[:200]}"
+    assert fetched.text == content
+
+    docker = wiring.docker_client(flowise.stack.settings)
+    listing = docker.container.execute(main_b, ["sh", "-c", LIST_BUCKET])
+    keys = re.findall(r"<Key>([^<]+)</Key>", str(listing))
+    assert any(key.endswith(f"/{flow_id}/{chat_id}/note.txt") for key in keys), keys
 
 
 def status_seeing_the_backlog(flowise):
