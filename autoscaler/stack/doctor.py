@@ -86,6 +86,8 @@ class Setup:
     """The mains the daemon found deaf in the last day (its state file)."""
     bucket_probe: BucketProbe | None = None
     """None when not probed: no main running, or no S3 storage."""
+    redis_error: str | None = None
+    """Why Redis did not answer a PING from this host, while mains run; None when it did."""
 
     def environment(self, service: str) -> Mapping[str, str | None]:
         return self.services.get(service, {}).get("environment") or {}
@@ -201,6 +203,20 @@ def shared_storage(setup: Setup) -> Iterator[Finding]:
                 "use shared storage: STORAGE_TYPE=s3 with the S3_* variables (the shipped "
                 "compose file runs MinIO), or gcs or azure",
             )
+
+
+def redis_answers(setup: Setup) -> Iterator[Finding]:
+    if setup.redis_error is not None:
+        yield Finding(
+            "redis_answers",
+            f"Redis does not answer ({setup.redis_error}) while mains run: predictions cannot "
+            "be queued, and a main whose jobs were queued before it dropped may wait for "
+            "their results until nginx gives up (Flowise issue #5126); the autoscaler holds "
+            "its counts meanwhile",
+            "start it (`compose-flowise up`), or read why it stopped: docker compose logs "
+            "redis; once it answers, a main still waiting is found deaf and restarted by the "
+            "daemon",
+        )
 
 
 def bucket_reachable(setup: Setup) -> Iterator[Finding]:
@@ -353,6 +369,7 @@ CHECKS: tuple[Check, ...] = (
     queue_mode,
     shared_database,
     shared_storage,
+    redis_answers,
     bucket_reachable,
     secrets_set,
     settings_agree,

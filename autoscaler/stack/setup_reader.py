@@ -14,6 +14,7 @@ from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
 from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
+from autoscaler.runtime.status import redis_down
 from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
 from autoscaler.stack.errors import StackError, failing_as
 
@@ -51,6 +52,7 @@ def read_setup(settings: Settings) -> Setup:
         docker_error=docker_error,
         deaf_mains=_deaf_mains(settings),
         bucket_probe=_probe_bucket(docker, [c for c in running if c.service == mains]),
+        redis_error=redis_down(settings) if any(c.service == mains for c in running) else None,
     )
 
 

@@ -1,6 +1,6 @@
 """The uploads' S3 server in the stack's MinIO slot (the local image: moto's server mode), and
-`doctor`'s check that a main reaches the bucket with the stack's keys: what it says when the
-bucket is gone or the server is down, and that the fix it gives works."""
+`doctor`'s checks of what the mains need beside the database: the bucket, reached from a main
+with the stack's keys (gone, the server down, and that the fix given works), and Redis."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from autoscaler.runtime import wiring
 pytestmark = pytest.mark.e2e
 
 
-def test_doctor_says_when_the_bucket_is_gone_or_unreachable_and_its_fixes_work(
+def test_doctor_says_when_the_bucket_is_gone_or_unreachable_or_redis_is_down(
     tmp_path: Path,
 ) -> None:
     try:
@@ -49,5 +49,14 @@ def test_doctor_says_when_the_bucket_is_gone_or_unreachable_and_its_fixes_work(
             assert "COMPOSE_PROFILES=minio" in down.stdout
             assert stack.cli("up").returncode == 0
             assert stack.cli("doctor").returncode == 0
+
+            docker.compose.stop(["redis"])
+            no_redis = stack.cli("doctor")
+            assert no_redis.returncode == 1
+            assert "redis_answers: Redis does not answer (ConnectionError" in no_redis.stdout
+            assert "Flowise issue #5126" in no_redis.stdout
+            status = stack.cli("status")
+            assert status.returncode == 1
+            assert "DOWN redis" in status.stdout, status.stdout
     except HarnessError as error:
         pytest.fail(str(error))

@@ -160,6 +160,9 @@ CASES: dict[str, tuple[Callable[[], Setup], str, str]] = {
     "a main the daemon found deaf and restarted": (
         lambda: healthy(deaf_mains=(DEAF_MAIN,)),
         "mains_answer", "at 2026-12-01T04:00:00+00:00: p-flowise-2 is deaf: 3 request(s)"),
+    "Redis down while mains run": (
+        lambda: healthy(redis_error="ConnectionError: Error 111 connecting to 127.0.0.1:6379"),
+        "redis_answers", "Redis does not answer (ConnectionError: Error 111"),
     "an S3 endpoint no main can reach": (
         lambda: healthy(bucket_probe=bucket(None, "curl: (6) Could not resolve host: minio")),
         "bucket_reachable", "cannot reach the uploads bucket flowise at http://minio:9000 "
