@@ -1,8 +1,9 @@
 """The whole stack on REAL Flowise 3.1.4 in queue mode (the local image of
 .ci/build-flowise-image): `init` + `up`, a headless bootstrap, predictions through nginx, the
 daemon scaling the workers on a real BullMQ backlog, the mains scaled and one killed under load,
-`doctor` and `status`. One stack for the module (about 2.7 GB: 2 mains and a worker, up to 5
-Flowise processes at once); each test leaves it as it found it: 2 mains, 1 worker, all routed.
+`doctor` and `status`, uploads through S3, backup and restore. One stack for the module (about
+2.7 GB: 2 mains and a worker, up to 5 Flowise processes at once); each test leaves it as it
+found it: 2 mains, 1 worker, all routed.
 
 Select with `-m real_flowise` (or leave it out with `-m "not real_flowise"`)."""
 
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from harness import Daemon, HarnessError
+from harness import Daemon, HarnessError, run_cli
 from real_flowise_stack import (
+    ADMIN_PASSWORD,
     QUEUE,
     WORKER_CONCURRENCY,
     PredictionLoad,
@@ -328,3 +330,48 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: flowise.predict("200"), range(6)))
     assert [a.status_code for a in answers] == [200] * 6
+
+
+def logged_in(flowise: RealFlowise) -> requests.Session:
+    """The admin's session, as the UI has it: the login cookies and the internal header."""
+    session = requests.Session()
+    login = {"email": flowise.account.email, "password": ADMIN_PASSWORD}
+    answer = session.post(f"{flowise.url}/api/v1/auth/login", json=login, timeout=60)
+    assert answer.ok, answer.text
+    session.headers["x-request-from"] = "internal"
+    return session
+
+
+def test_a_flow_a_credential_and_an_api_key_work_again_after_backup_down_volumes_restore(
+    flowise, tmp_path: Path
+) -> None:
+    """Last in the module: it replaces the stack's data with itself, and leaves it up as found."""
+    secret = f"sk-e2e-{secrets.token_hex(8)}"
+    credential = {"name": "e2e", "credentialName": "openAIApi",
+                  "plainDataObj": {"openAIApiKey": secret}}  # fmt: skip
+    created = logged_in(flowise).post(f"{flowise.url}/api/v1/credentials", json=credential,
+                                      timeout=60)  # fmt: skip
+    assert created.ok, created.text
+    credential_id = created.json()["id"]
+
+    backup_folder = tmp_path / "backup"
+    made = flowise.stack.cli("backup", str(backup_folder))
+    assert made.returncode == 0, made.stdout + made.stderr
+    gone = flowise.stack.cli("down", "--volumes")
+    assert gone.returncode == 0, gone.stderr
+    restored = run_cli("restore", str(backup_folder), str(flowise.stack.folder))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    up = flowise.stack.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    api_key = {"Authorization": f"Bearer {flowise.account.api_key}"}
+    flow = requests.get(f"{flowise.url}/api/v1/chatflows/{flowise.account.flow_id}",
+                        headers=api_key, timeout=60)  # fmt: skip
+    assert flow.status_code == 200, flow.text
+    answer = flowise.predict("300")
+    assert answer.status_code == 200 and answer.json()["text"].startswith("slept 300 ms")
+    # Decrypted with the restored FLOWISE_SECRETKEY_OVERWRITE: another key fails with a 500.
+    read = logged_in(flowise).get(f"{flowise.url}/api/v1/credentials/{credential_id}", timeout=60)
+    assert read.status_code == 200, read.text
+    assert "openAIApiKey" in read.json()["plainDataObj"]
+    assert_routed_to_every_main(flowise, 2)
