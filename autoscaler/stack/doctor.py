@@ -52,6 +52,19 @@ class RunningContainer:
 
 
 @dataclass(frozen=True)
+class BucketProbe:
+    """A signed HEAD of the uploads bucket, sent from inside a running main with that main's own
+    S3 settings and keys: what Flowise itself would meet."""
+
+    replica: str
+    bucket: str
+    endpoint: str
+    http_status: int | None
+    """None: no HTTP answer at all (`error` says why)."""
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class Setup:
     env_file: Path
     env_values: Mapping[str, str] | None
@@ -71,6 +84,10 @@ class Setup:
     """Why the running containers could not be listed."""
     deaf_mains: tuple[DeafMainEvent, ...] = ()
     """The mains the daemon found deaf in the last day (its state file)."""
+    bucket_probe: BucketProbe | None = None
+    """None when not probed: no main running, or no S3 storage."""
+    redis_error: str | None = None
+    """Why Redis did not answer a PING from this host, while mains run; None when it did."""
 
     def environment(self, service: str) -> Mapping[str, str | None]:
         return self.services.get(service, {}).get("environment") or {}
@@ -186,6 +203,50 @@ def shared_storage(setup: Setup) -> Iterator[Finding]:
                 "use shared storage: STORAGE_TYPE=s3 with the S3_* variables (the shipped "
                 "compose file runs MinIO), or gcs or azure",
             )
+
+
+def redis_answers(setup: Setup) -> Iterator[Finding]:
+    if setup.redis_error is not None:
+        yield Finding(
+            "redis_answers",
+            f"Redis does not answer ({setup.redis_error}) while mains run: predictions cannot "
+            "be queued, and a main whose jobs were queued before it dropped may wait for "
+            "their results until nginx gives up (Flowise issue #5126); the autoscaler holds "
+            "its counts meanwhile",
+            "start it (`compose-flowise up`), or read why it stopped: docker compose logs "
+            "redis; once it answers, a main still waiting is found deaf and restarted by the "
+            "daemon",
+        )
+
+
+def bucket_reachable(setup: Setup) -> Iterator[Finding]:
+    probe = setup.bucket_probe
+    if probe is None or probe.http_status == 200:
+        return
+    where = f"bucket {probe.bucket} at {probe.endpoint} (tried from {probe.replica})"
+    if probe.http_status is None:
+        problem = f"cannot reach the uploads {where}: {probe.error}"
+        fix = (
+            "with the shipped MinIO, set COMPOSE_PROFILES=minio in the env file and run "
+            "`compose-flowise up`; with another S3, set S3_ENDPOINT_URL to its address"
+        )
+    elif probe.http_status == 404:
+        problem = f"the uploads {where} does not exist: every upload fails"
+        fix = (
+            "with the shipped MinIO, `compose-flowise up` creates it (the minio-bucket "
+            "service); elsewhere create it with the provider's tools (doctor creates nothing)"
+        )
+    elif probe.http_status in (401, 403):
+        problem = f"the uploads {where} refuses the stack's keys (HTTP {probe.http_status})"
+        fix = (
+            "set S3_STORAGE_ACCESS_KEY_ID and S3_STORAGE_SECRET_ACCESS_KEY in the env file to "
+            "a key allowed to read and write the bucket (with MinIO: its root user), then "
+            "`compose-flowise up`"
+        )
+    else:
+        problem = f"the uploads {where} answers HTTP {probe.http_status}"
+        fix = "check the S3 server's log, and S3_STORAGE_REGION and S3_FORCE_PATH_STYLE"
+    yield Finding("bucket_reachable", problem, fix)
 
 
 def secrets_set(setup: Setup) -> Iterator[Finding]:
@@ -308,6 +369,8 @@ CHECKS: tuple[Check, ...] = (
     queue_mode,
     shared_database,
     shared_storage,
+    redis_answers,
+    bucket_reachable,
     secrets_set,
     settings_agree,
     workers_present,

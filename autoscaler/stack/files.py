@@ -62,7 +62,7 @@ def initialize(layout: Layout, choices: Choices, force: bool) -> list[Written]:
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
         raise StackError(f"{names} already exist: add --force to rewrite them (keeps the secrets)")
-    planned = _planned(layout, choices)
+    planned = _planned(layout, choices, _text(layout.env_file), _config_before(layout.config_file))
     with failing_as(f"init {layout.directory}"):
         try:
             return _write_all(layout, planned)
@@ -73,10 +73,20 @@ def initialize(layout: Layout, choices: Choices, force: bool) -> list[Written]:
             ) from None
 
 
-def _planned(layout: Layout, choices: Choices) -> list[tuple[Path, Rewrite, int]]:
-    """Each file init writes, its new text and its mode."""
-    env_before = _text(layout.env_file)
-    config_before = _config_before(layout.config_file)
+def restore_files(layout: Layout, env_text: str, config_text: str) -> list[Written]:
+    """A backup's `.env` and config written into the layout's folder as `init --force` would
+    rewrite them there: every value kept but where the files are (the folder may differ from
+    the backup's); a file that changes is kept as `NAME.bak`."""
+    config_before = _config_before(Path("the backup's config.toml"), config_text)
+    planned = _planned(layout, Choices(), env_text, config_before)
+    with failing_as(f"restore into {layout.directory}"):
+        return _write_all(layout, planned)
+
+
+def _planned(
+    layout: Layout, choices: Choices, env_before: str, config_before: dict[str, Any]
+) -> list[tuple[Path, Rewrite, int]]:
+    """Each file init writes, its new text and its mode, over the files there were."""
     kept = parse_env(env_before)
     chosen = chosen_secrets(kept, new_secret)
     ports = chosen_ports(choices, kept)
@@ -104,9 +114,9 @@ def _text(path: Path) -> str:
         return path.read_text() if path.exists() else ""
 
 
-def _config_before(path: Path) -> dict[str, Any]:
+def _config_before(path: Path, text: str | None = None) -> dict[str, Any]:
     try:
-        return tomllib.loads(_text(path))
+        return tomllib.loads(_text(path) if text is None else text)
     except tomllib.TOMLDecodeError as error:
         raise BadInput(
             f"{path} is not valid TOML ({error}): fix it, or move it aside, "

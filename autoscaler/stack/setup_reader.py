@@ -8,15 +8,28 @@ from pathlib import Path
 from typing import Any
 
 from python_on_whales import Container, DockerClient
+from python_on_whales.exceptions import DockerException
 
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
 from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
-from autoscaler.stack.doctor import Published, RunningContainer, Setup
+from autoscaler.runtime.status import redis_down
+from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
 from autoscaler.stack.errors import StackError, failing_as
 
 _SERVICE_LABEL = "com.docker.compose.service"
+# Run in a main by `sh -c`: its S3 settings and keys are read from its own environment, so they
+# never pass through here. Prints curl's complaint, if any, then the HTTP status (000: none).
+_BUCKET_PROBE = r"""
+region=${S3_STORAGE_REGION:-us-east-1}
+endpoint=${S3_ENDPOINT_URL:-https://s3.$region.amazonaws.com}
+curl -sS -I -o /dev/null --max-time 5 -w '\n%{http_code}' --aws-sigv4 "aws:amz:$region:s3" \
+    -u "$S3_STORAGE_ACCESS_KEY_ID:$S3_STORAGE_SECRET_ACCESS_KEY" \
+    "${endpoint%/}/$S3_STORAGE_BUCKET_NAME" 2>&1
+true
+"""
+_AWS_ENDPOINT = "https://s3.{region}.amazonaws.com"
 
 
 def read_setup(settings: Settings) -> Setup:
@@ -38,6 +51,35 @@ def read_setup(settings: Settings) -> Setup:
         compose_error=compose_error,
         docker_error=docker_error,
         deaf_mains=_deaf_mains(settings),
+        bucket_probe=_probe_bucket(docker, [c for c in running if c.service == mains]),
+        redis_error=redis_down(settings) if any(c.service == mains for c in running) else None,
+    )
+
+
+def _probe_bucket(docker: DockerClient, mains: list[RunningContainer]) -> BucketProbe | None:
+    """The bucket as the first running main with S3 storage meets it; None without one."""
+    main = next((m for m in mains if m.environment.get("STORAGE_TYPE") == "s3"), None)
+    if main is None:
+        return None
+    try:
+        output = docker.container.execute(main.name, ["sh", "-c", _BUCKET_PROBE])
+    except DockerException:
+        return None  # gone or stopping: the listing just before is the other checks' to judge
+    return bucket_probe(main, str(output))
+
+
+def bucket_probe(main: RunningContainer, output: str) -> BucketProbe:
+    """The probe's outcome from its output: curl's complaint lines, then the HTTP status."""
+    *complaint, status = output.strip().splitlines() or ["000"]
+    answered = status.isdigit() and status != "000"
+    environment = main.environment
+    region = environment.get("S3_STORAGE_REGION") or "us-east-1"
+    return BucketProbe(
+        replica=main.name,
+        bucket=environment.get("S3_STORAGE_BUCKET_NAME", ""),
+        endpoint=environment.get("S3_ENDPOINT_URL") or _AWS_ENDPOINT.format(region=region),
+        http_status=int(status) if answered else None,
+        error="" if answered else " ".join(line.strip() for line in complaint) or "no answer",
     )
 
 

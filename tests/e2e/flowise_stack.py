@@ -43,16 +43,16 @@ def set_env(env_file: Path, values: dict[str, str]) -> None:
 
 
 def local_site() -> dict[str, str]:
-    """What an air-gapped site sets in .env: its own images, no pulls; here also no MinIO (no
-    local image: the e2e stack stores nothing) and the public port on loopback only."""
+    """What an air-gapped site sets in .env: its own images (moto's S3 server in MinIO's slot),
+    no pulls; here also the public port on loopback only."""
     images = local_images()
     return {
         "FLOWISE_IMAGE": images["CF_IMAGE_STANDIN"],
         "POSTGRES_IMAGE": images["CF_IMAGE_POSTGRES"],
         "REDIS_IMAGE": images["CF_IMAGE_REDIS"],
         "NGINX_IMAGE": images["CF_IMAGE_NGINX"],
+        "MINIO_IMAGE": images["CF_IMAGE_S3"],
         "PULL_POLICY": "never",
-        "COMPOSE_PROFILES": "",
         "FLOWISE_HTTP_ADDRESS": "127.0.0.1",
     }
 

@@ -1,8 +1,9 @@
 """The whole stack on REAL Flowise 3.1.4 in queue mode (the local image of
 .ci/build-flowise-image): `init` + `up`, a headless bootstrap, predictions through nginx, the
 daemon scaling the workers on a real BullMQ backlog, the mains scaled and one killed under load,
-`doctor` and `status`. One stack for the module (about 2.7 GB: 2 mains and a worker, up to 5
-Flowise processes at once); each test leaves it as it found it: 2 mains, 1 worker, all routed.
+`doctor` and `status`, uploads through S3, backup and restore. One stack for the module (about
+2.7 GB: 2 mains and a worker, up to 5 Flowise processes at once); each test leaves it as it
+found it: 2 mains, 1 worker, all routed.
 
 Select with `-m real_flowise` (or leave it out with `-m "not real_flowise"`)."""
 
@@ -10,20 +11,24 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from harness import Daemon, HarnessError
+import requests
+from harness import Daemon, HarnessError, run_cli
 from real_flowise_stack import (
+    ADMIN_PASSWORD,
     QUEUE,
     WORKER_CONCURRENCY,
     PredictionLoad,
     RealFlowise,
     flowise_image,
     running_real_flowise,
+    sleep_flow,
 )
 
 from autoscaler.runtime import wiring
@@ -109,7 +114,7 @@ def test_up_runs_real_flowise_and_predictions_answer_through_nginx(flowise) -> N
             assert container.config.image == flowise_image()
             # one main started alone first, so no process lost a race to migrate the database
             assert container.restart_count == 0, f"{container.name} crashed on its start"
-    assert by_service == {MAINS: 2, WORKERS: 1, "nginx": 1, "postgres": 1, "redis": 1}
+    assert by_service == {MAINS: 2, WORKERS: 1, "nginx": 1, "postgres": 1, "redis": 1, "minio": 1}
     assert_routed_to_every_main(flowise, 2)
 
     jobs_before = int(flowise.redis().get(f"bull:{QUEUE}:id") or 0)
@@ -129,6 +134,50 @@ def test_doctor_finds_the_running_real_stack_healthy(flowise) -> None:
     result = flowise.stack.cli("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no problem found" in result.stdout
+
+
+UPLOADS = {"fullFileUpload": {"status": True, "allowedUploadFileTypes": "text/plain"}}
+"""A flow's chatbotConfig that lets its chats take text files."""
+# Lists the bucket as a main sees it, signed with its own keys (read inside the container).
+LIST_BUCKET = (
+    'curl -sS --aws-sigv4 "aws:amz:$S3_STORAGE_REGION:s3" '
+    '-u "$S3_STORAGE_ACCESS_KEY_ID:$S3_STORAGE_SECRET_ACCESS_KEY" '
+    '"$S3_ENDPOINT_URL/$S3_STORAGE_BUCKET_NAME?list-type=2"'
+)
+
+
+def test_a_file_uploaded_through_one_main_is_read_through_the_other_from_the_bucket(
+    flowise,
+) -> None:
+    api_key = {"Authorization": f"Bearer {flowise.account.api_key}"}
+    flow = {**sleep_flow(), "name": "uploads", "chatbotConfig": json.dumps(UPLOADS)}
+    created = requests.post(f"{flowise.url}/api/v1/chatflows", json=flow, headers=api_key,
+                            timeout=60)  # fmt: skip
+    assert created.ok, created.text
+    flow_id, chat_id = created.json()["id"], secrets.token_hex(8)
+    (server_a, main_a), (server_b, main_b) = sorted(main_servers(flowise).items())
+    content = f"written through {main_a}, {secrets.token_hex(8)}\n"
+
+    upload = requests.post(
+        f"http://{server_a}/api/v1/attachments/{flow_id}/{chat_id}",
+        files={"files": ("note.txt", content.encode(), "text/plain")},
+        timeout=60,
+    )
+    assert upload.ok, upload.text
+    assert upload.json()[0]["name"] == "note.txt"
+
+    fetched = requests.get(
+        f"http://{server_b}/api/v1/get-upload-file",
+        params={"chatflowId": flow_id, "chatId": chat_id, "fileName": "note.txt"},
+        timeout=60,
+    )
+    assert fetched.status_code == 200, f"through {main_b}: {fetched.text[:200]}"
+    assert fetched.text == content
+
+    docker = wiring.docker_client(flowise.stack.settings)
+    listing = docker.container.execute(main_b, ["sh", "-c", LIST_BUCKET])
+    keys = re.findall(r"<Key>([^<]+)</Key>", str(listing))
+    assert any(key.endswith(f"/{flow_id}/{chat_id}/note.txt") for key in keys), keys
 
 
 def status_seeing_the_backlog(flowise):
@@ -281,3 +330,48 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: flowise.predict("200"), range(6)))
     assert [a.status_code for a in answers] == [200] * 6
+
+
+def logged_in(flowise: RealFlowise) -> requests.Session:
+    """The admin's session, as the UI has it: the login cookies and the internal header."""
+    session = requests.Session()
+    login = {"email": flowise.account.email, "password": ADMIN_PASSWORD}
+    answer = session.post(f"{flowise.url}/api/v1/auth/login", json=login, timeout=60)
+    assert answer.ok, answer.text
+    session.headers["x-request-from"] = "internal"
+    return session
+
+
+def test_a_flow_a_credential_and_an_api_key_work_again_after_backup_down_volumes_restore(
+    flowise, tmp_path: Path
+) -> None:
+    """Last in the module: it replaces the stack's data with itself, and leaves it up as found."""
+    secret = f"sk-e2e-{secrets.token_hex(8)}"
+    credential = {"name": "e2e", "credentialName": "openAIApi",
+                  "plainDataObj": {"openAIApiKey": secret}}  # fmt: skip
+    created = logged_in(flowise).post(f"{flowise.url}/api/v1/credentials", json=credential,
+                                      timeout=60)  # fmt: skip
+    assert created.ok, created.text
+    credential_id = created.json()["id"]
+
+    backup_folder = tmp_path / "backup"
+    made = flowise.stack.cli("backup", str(backup_folder))
+    assert made.returncode == 0, made.stdout + made.stderr
+    gone = flowise.stack.cli("down", "--volumes")
+    assert gone.returncode == 0, gone.stderr
+    restored = run_cli("restore", str(backup_folder), str(flowise.stack.folder))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    up = flowise.stack.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    api_key = {"Authorization": f"Bearer {flowise.account.api_key}"}
+    flow = requests.get(f"{flowise.url}/api/v1/chatflows/{flowise.account.flow_id}",
+                        headers=api_key, timeout=60)  # fmt: skip
+    assert flow.status_code == 200, flow.text
+    answer = flowise.predict("300")
+    assert answer.status_code == 200 and answer.json()["text"].startswith("slept 300 ms")
+    # Decrypted with the restored FLOWISE_SECRETKEY_OVERWRITE: another key fails with a 500.
+    read = logged_in(flowise).get(f"{flowise.url}/api/v1/credentials/{credential_id}", timeout=60)
+    assert read.status_code == 200, read.text
+    assert "openAIApiKey" in read.json()["plainDataObj"]
+    assert_routed_to_every_main(flowise, 2)

@@ -1,13 +1,15 @@
-"""`down` keeps the data and `down --volumes` deletes it, on a real engine."""
+"""`down` keeps the data and `down --volumes` deletes it; `backup` and `restore` bring it back:
+on a real engine."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import redis
 from flowise_stack import FlowiseStack, predict, running_flowise_stack
-from harness import HarnessError
+from harness import HarnessError, run_cli
 
 from autoscaler.runtime import wiring
 
@@ -45,7 +47,7 @@ def test_down_keeps_the_database_and_the_queues_and_down_volumes_deletes_them(
             assert down.returncode == 0, down.stderr
             assert "the data is kept" in down.stdout
             assert wiring.docker_client(stack.settings).compose.ps(all=True) == []
-            assert len(volumes(stack)) == 2, "postgres-data and redis-data"
+            assert len(volumes(stack)) == 3, "postgres-data, redis-data and minio-data"
 
             up = stack.cli("up")
             assert up.returncode == 0, up.stdout + up.stderr
@@ -55,5 +57,54 @@ def test_down_keeps_the_database_and_the_queues_and_down_volumes_deletes_them(
             gone = stack.cli("down", "--volumes")
             assert gone.returncode == 0, gone.stderr
             assert volumes(stack) == set()
+    except HarnessError as error:
+        pytest.fail(str(error))
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_backup_then_down_volumes_then_restore_into_a_fresh_folder_brings_the_data_back(
+    tmp_path: Path,
+) -> None:
+    try:
+        with running_flowise_stack(tmp_path / "stack") as stack:
+            psql(stack, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('survives')")
+            backup_folder = tmp_path / "backup"
+            made = stack.cli("backup", str(backup_folder))
+            assert made.returncode == 0, made.stdout + made.stderr
+            assert mode(backup_folder) == 0o700
+            files = {p.name: mode(p) for p in backup_folder.iterdir()}
+            assert files == dict.fromkeys(
+                ["backup.json", "flowise.dump", "stack.env", "config.toml"], 0o600
+            )
+            again = stack.cli("backup", str(backup_folder))
+            assert again.returncode == 2 and "is not an empty folder" in again.stderr
+
+            assert stack.cli("down", "--volumes").returncode == 0
+            moved = tmp_path / "moved"
+            restored = run_cli("restore", str(backup_folder), str(moved))
+            assert restored.returncode == 0, restored.stdout + restored.stderr
+            assert "restored the database of" in restored.stdout
+            assert mode(moved / ".env") == 0o600
+            assert (
+                f"FLOWISE_UPSTREAM_DIR={moved / 'state' / 'nginx'}" in (moved / ".env").read_text()
+            )
+            up = run_cli("up", "--config", str(moved / "config.toml"))
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert psql(stack, "SELECT note FROM kept") == "survives"
+            assert predict(stack.http_url, "0").status_code == 200
+
+            over_running = run_cli("restore", str(backup_folder), str(moved))
+            assert over_running.returncode == 1
+            assert "Flowise is running" in over_running.stderr
+            assert stack.cli("down").returncode == 0
+            refused = run_cli("restore", str(backup_folder), str(moved))
+            assert refused.returncode == 2
+            assert re.search(r"holds \d+ table\(s\): restore would replace them", refused.stderr)
+            forced = run_cli("restore", "--force", str(backup_folder), str(moved))
+            assert forced.returncode == 0, forced.stdout + forced.stderr
+            assert psql(stack, "SELECT note FROM kept") == "survives"
     except HarnessError as error:
         pytest.fail(str(error))

@@ -52,7 +52,14 @@ def test_up_brings_every_service_to_healthy_and_routes_the_min_mains(stack) -> N
         assert container.state.health is None or container.state.health.status == "healthy"
         service = container.config.labels["com.docker.compose.service"]
         by_service[service] = by_service.get(service, 0) + 1
-    assert by_service == {"flowise": 2, "flowise-worker": 1, "nginx": 1, "postgres": 1, "redis": 1}
+    assert by_service == {
+        "flowise": 2,
+        "flowise-worker": 1,
+        "nginx": 1,
+        "postgres": 1,
+        "redis": 1,
+        "minio": 1,
+    }
     assert upstream_servers(stack) == routable_mains(stack)
     assert len(upstream_servers(stack)) == 2
 

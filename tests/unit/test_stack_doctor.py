@@ -12,11 +12,13 @@ import pytest
 
 from autoscaler.runtime.state import DeafMainEvent
 from autoscaler.stack.doctor import (
+    BucketProbe,
     Published,
     RunningContainer,
     Setup,
     diagnose,
 )
+from autoscaler.stack.setup_reader import bucket_probe
 
 ENVIRONMENT = {
     "MODE": "queue", "QUEUE_NAME": "flowise-queue", "WORKER_CONCURRENCY": "10",
@@ -78,6 +80,10 @@ def published(service: str, target: int, host_ip: str) -> Setup:
 
 def running(*containers: RunningContainer) -> Setup:
     return healthy(running=containers)
+
+
+def bucket(status: int | None, error: str = "") -> BucketProbe:
+    return BucketProbe("p-flowise-1", "flowise", "http://minio:9000", status, error)
 
 
 def main_container(name: str, **values: str) -> RunningContainer:
@@ -154,6 +160,20 @@ CASES: dict[str, tuple[Callable[[], Setup], str, str]] = {
     "a main the daemon found deaf and restarted": (
         lambda: healthy(deaf_mains=(DEAF_MAIN,)),
         "mains_answer", "at 2026-12-01T04:00:00+00:00: p-flowise-2 is deaf: 3 request(s)"),
+    "Redis down while mains run": (
+        lambda: healthy(redis_error="ConnectionError: Error 111 connecting to 127.0.0.1:6379"),
+        "redis_answers", "Redis does not answer (ConnectionError: Error 111"),
+    "an S3 endpoint no main can reach": (
+        lambda: healthy(bucket_probe=bucket(None, "curl: (6) Could not resolve host: minio")),
+        "bucket_reachable", "cannot reach the uploads bucket flowise at http://minio:9000 "
+        "(tried from p-flowise-1): curl: (6) Could not resolve host: minio"),
+    "no bucket": (
+        lambda: healthy(bucket_probe=bucket(404)),
+        "bucket_reachable", "bucket flowise at http://minio:9000 (tried from p-flowise-1) "
+        "does not exist"),
+    "keys the bucket refuses": (
+        lambda: healthy(bucket_probe=bucket(403)),
+        "bucket_reachable", "refuses the stack's keys (HTTP 403)"),
     "a deaf main the daemon could not restart": (
         lambda: healthy(deaf_mains=(replace(DEAF_MAIN, action="restart failed: docker"),)),
         "mains_answer", "; restart failed: docker"),
@@ -172,6 +192,7 @@ def test_a_running_healthy_stack_has_no_finding() -> None:
         RunningContainer("p-redis-1", "redis", {}, (Published(6379, "127.0.0.1"),)),
     )
     assert diagnose(setup) == []  # fmt: skip
+    assert diagnose(replace(setup, bucket_probe=bucket(200))) == []
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -198,3 +219,33 @@ def test_findings_never_show_a_secret_s_value() -> None:
     text = " ".join(f"{f.problem} {f.fix}" for f in diagnose(setup))
     assert "JWT_AUTH_TOKEN_SECRET" in text
     assert "s3cr3t-value" not in text and "pw@" not in text
+
+
+S3_MAIN = RunningContainer(
+    "p-flowise-1", "flowise", {**ENVIRONMENT, "S3_ENDPOINT_URL": "http://minio:9000"}
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "status", "error"),
+    [
+        ("\n200", 200, ""),
+        ("\n404\n", 404, ""),
+        ("curl: (6) Could not resolve host: minio\n\n000", None, "Could not resolve host: minio"),
+        ("", None, "no answer"),
+    ],
+)
+def test_the_bucket_probe_reads_curl_s_output(output: str, status, error: str) -> None:
+    probe = bucket_probe(S3_MAIN, output)
+    assert (probe.replica, probe.bucket, probe.endpoint) == (
+        "p-flowise-1", "flowise", "http://minio:9000"
+    )  # fmt: skip
+    assert probe.http_status == status
+    assert error in probe.error
+
+
+def test_the_bucket_probe_names_aws_itself_when_no_endpoint_is_set() -> None:
+    main = RunningContainer(
+        "p-flowise-1", "flowise", {**ENVIRONMENT, "S3_STORAGE_REGION": "eu-west-3"}
+    )
+    assert bucket_probe(main, "\n403").endpoint == "https://s3.eu-west-3.amazonaws.com"
