@@ -5,15 +5,12 @@ Talks to the Docker engine through python-on-whales' public API; mock only here.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
-from typing import TypeVar
 
-from python_on_whales import ClientNotFoundError, DockerClient
-from python_on_whales.exceptions import DockerException, NoSuchContainer
+from python_on_whales import DockerClient
 
+from autoscaler.actuators.docker_calls import Result, Vanished, call, docker_errors
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import (
     PAUSED,
@@ -23,8 +20,6 @@ from autoscaler.actuators.replicas import (
     replica_from_container,
 )
 from autoscaler.actuators.warm import WarmPool
-
-Result = TypeVar("Result")
 
 
 class ComposeBackend:
@@ -147,41 +142,15 @@ class ComposeBackend:
         )
         for container in containers:
             try:
-                with _docker_errors():
+                with docker_errors():
                     replica = replica_from_container(container)
-            except _Vanished:
+            except Vanished:
                 continue
             yield replica
 
     @staticmethod
     def _call(action: Callable[[], Result]) -> Result:
-        with _docker_errors():
-            return action()
-
-
-class _Vanished(ActuatorError):
-    """The container was removed between the list and its inspection."""
-
-
-@contextmanager
-def _docker_errors() -> Iterator[None]:
-    try:
-        yield
-    except NoSuchContainer as error:
-        raise _Vanished(_command(error), "no such container") from None
-    except DockerException as error:
-        detail = error.stderr or error.stdout or _exit_reason(error.return_code)
-        raise ActuatorError(_command(error), detail) from None
-    except ClientNotFoundError:
-        raise ActuatorError("docker", "the docker command is not installed") from None
-
-
-# What coreutils' `timeout` exits with when it ended the command at its deadline.
-_TIMED_OUT = 124
-
-
-def _exit_reason(return_code: int) -> str:
-    return "no answer before the deadline" if return_code == _TIMED_OUT else f"exit {return_code}"
+        return call(action)
 
 
 def _probe_command(test: Sequence[str] | None) -> list[str]:
@@ -190,7 +159,3 @@ def _probe_command(test: Sequence[str] | None) -> list[str]:
     if not test or test[0] not in ("CMD", "CMD-SHELL"):
         return []
     return list(test[1:]) if test[0] == "CMD" else ["sh", "-c", test[1]]
-
-
-def _command(error: DockerException) -> str:
-    return shlex.join(str(part) for part in error.docker_command)

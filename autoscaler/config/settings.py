@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -55,6 +55,12 @@ class ComposeSettings(Section):
     env_file: Path | None = Field(
         default=None,
         description="The env file compose interpolates from; default: `.env` in `directory`.",
+    )
+    backend: Literal["compose", "swarm"] = Field(
+        default="compose",
+        description="What runs the project: `compose` (one Docker engine), or `swarm`: the "
+        "stack `project_name` on a Docker Swarm, through this manager's engine, which must run "
+        "nginx.",
     )
     ready_timeout_seconds: float = Field(
         default=180,
