@@ -21,6 +21,9 @@ from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.tasks import container_id, listed_tasks, snapshot_from_tasks
 
+# What `docker stack ps` says, exiting 1, for a stack without any task
+_NOTHING_IN_STACK = "nothing found in stack"
+
 
 class SwarmBackend:
     """One stack (`docker stack deploy`) on a Swarm, through one manager's engine."""
@@ -75,9 +78,15 @@ class SwarmBackend:
         return container
 
     def _stack_ps(self) -> str:
-        return self._docker_json(["stack", "ps", self._stack, "--no-trunc",
-                                  "--filter", "desired-state=running",
-                                  "--format", "{{json .}}"])  # fmt: skip
+        """The tasks Swarm wants running, one JSON object a line; none before a deploy."""
+        try:
+            return self._docker_json(["stack", "ps", self._stack, "--no-trunc",
+                                      "--filter", "desired-state=running",
+                                      "--format", "{{json .}}"])  # fmt: skip
+        except ActuatorError as error:
+            if _NOTHING_IN_STACK in error.detail:
+                return ""
+            raise
 
     def _inspect_tasks(self, ids: list[str]) -> list[dict[str, Any]]:
         """The tasks' `docker inspect`: python-on-whales' Task model leaves out the network
