@@ -312,6 +312,16 @@ class Settings(Section):
     )
 
     @model_validator(mode="after")
+    def _warm_pools_only_on_compose(self) -> Settings:
+        warm = sorted(name for name, policy in self.services.items() if policy.warm_replicas)
+        if warm and self.compose.backend != "compose":
+            raise ValueError(
+                f"warm_replicas of {', '.join(warm)}: warm pools need compose.backend = "
+                f'"compose" (Swarm cannot pause a task)'
+            )
+        return self
+
+    @model_validator(mode="after")
     def _watchdog_outlasts_a_tick(self) -> Settings:
         watchdog = self.daemon.watchdog_seconds
         shortest = self.daemon.interval_seconds + longest_waits(self)

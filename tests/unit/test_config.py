@@ -171,3 +171,9 @@ def test_the_backend_is_compose_unless_the_file_says_swarm() -> None:
     assert parse('[compose]\nbackend = "swarm"\n', "site.toml").compose.backend == "swarm"
     [problem] = problems('[compose]\nbackend = "kubernetes"\n')
     assert "compose.backend" in problem and "'compose' or 'swarm'" in problem
+
+
+def test_warm_pools_are_refused_on_swarm() -> None:
+    text = '[compose]\nbackend = "swarm"\n[services.flowise-worker]\nwarm_replicas = 1\n'
+    [problem] = problems(text)
+    assert "warm_replicas of flowise-worker" in problem and 'backend = "compose"' in problem
