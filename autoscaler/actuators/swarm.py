@@ -64,9 +64,11 @@ class SwarmBackend:
 
     def logs(self, replica: Replica, until: datetime) -> str:
         """What the task logged, from whichever node runs it. `docker service logs` has no
-        `--until`: the whole log, which holds what was logged until then."""
-        output = call(lambda: self._docker.service.logs(replica.id, raw=True))
-        return output if isinstance(output, str) else ""
+        `--until`: the whole log, which holds what was logged until then. (python-on-whales'
+        `service.logs` takes a service only.)"""
+        command = [*self._docker.client_config.docker_cmd, "service", "logs", "--raw", replica.id]
+        output, errors = call(lambda: run(command, return_stderr=True))
+        return output + errors
 
     def _container(self, replica: Replica) -> str:
         container = self._containers.get(replica.id)
@@ -80,9 +82,9 @@ class SwarmBackend:
     def _stack_ps(self) -> str:
         """The tasks Swarm wants running, one JSON object a line; none before a deploy."""
         try:
-            return self._docker_json(["stack", "ps", self._stack, "--no-trunc",
-                                      "--filter", "desired-state=running",
-                                      "--format", "{{json .}}"])  # fmt: skip
+            return self._docker_output(["stack", "ps", self._stack, "--no-trunc",
+                                        "--filter", "desired-state=running",
+                                        "--format", "{{json .}}"])  # fmt: skip
         except ActuatorError as error:
             if _NOTHING_IN_STACK in error.detail:
                 return ""
@@ -93,9 +95,9 @@ class SwarmBackend:
         attachments, where a task's own addresses are."""
         if not ids:
             return []
-        tasks = json.loads(self._docker_json(["inspect", "--type", "task", *ids]))
+        tasks = json.loads(self._docker_output(["inspect", "--type", "task", *ids]))
         return tasks if isinstance(tasks, list) else []
 
-    def _docker_json(self, arguments: list[str]) -> str:
+    def _docker_output(self, arguments: list[str]) -> str:
         command = [*self._docker.client_config.docker_cmd, *arguments]
         return call(lambda: run(command, return_stderr=False))
