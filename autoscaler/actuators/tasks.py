@@ -18,7 +18,8 @@ _STARTING = {"new", "pending", "assigned", "accepted", "ready", "preparing", "st
 
 def listed_tasks(stack: str, stack_ps: str) -> dict[str, str]:
     """Task id -> its compose service, from `docker stack ps --no-trunc --format '{{json .}}'`
-    (one JSON object a line; a task's name is STACK_SERVICE.SLOT)."""
+    (one JSON object a line; a task's name is STACK_SERVICE.SLOT, ` \\_ `-indented when it
+    follows another task of the same slot)."""
     tasks = {}
     for line in stack_ps.splitlines():
         if line.strip():

@@ -46,9 +46,10 @@ def stack_ps(*names: tuple[str, str]) -> str:
 
 
 def test_the_listing_names_each_task_s_compose_service() -> None:
-    listing = stack_ps(("t1", "cf_flowise.1"), ("t2", "cf_flowise-worker.12"), ("t3", "cf_nginx.1"))
+    listing = stack_ps(("t1", "cf_flowise.1"), ("t2", "cf_flowise-worker.12"), ("t3", "cf_nginx.1"),
+                       ("t4", " \\_ cf_nginx.1"))  # fmt: skip
     assert listed_tasks(STACK, listing + "\n") == {
-        "t1": "flowise", "t2": "flowise-worker", "t3": "nginx",
+        "t1": "flowise", "t2": "flowise-worker", "t3": "nginx", "t4": "nginx",
     }  # fmt: skip
 
 
