@@ -88,15 +88,14 @@ def swarm_cluster(
     images: Sequence[str],
     manager_images: Sequence[str] = (),
     shared: Sequence[Path] = (),
-    ports: Sequence[int] = (),
-    host_ports: Mapping[int, int] | None = None,
+    ports: Mapping[int, int] | None = None,
 ) -> Iterator[SwarmCluster]:
     """`size` engines in one Swarm, each with `images` loaded, the manager with
     `manager_images` too. The manager node mounts each of `shared` at the same path as here
-    (what its services bind-mount), and publishes each of `ports` on this host's 127.0.0.1 at
-    `host_ports[port]`."""
+    (what its services bind-mount), and publishes each of its `ports` on this host's 127.0.0.1
+    at `ports[port]`."""
     name = f"cf-swarm-{secrets.token_hex(4)}"
-    host_ports = host_ports or {}
+    ports = ports or {}
     engine = folder / "engine"
     engine.mkdir(parents=True)
     nodes = tuple(Node(f"{name}-{number}") for number in range(size))
@@ -104,7 +103,7 @@ def swarm_cluster(
     _run("network", "create", name)
     try:
         for node in nodes:
-            extra = _manager_options(engine, shared, ports, host_ports) if node == nodes[0] else ()
+            extra = _manager_options(engine, shared, ports) if node == nodes[0] else ()
             started.append(node)
             _start(node, name, extra)
         for node in nodes:
@@ -112,8 +111,7 @@ def swarm_cluster(
         _form_swarm(nodes)
         _load(nodes[:1], manager_images, folder / "manager-images.tar")
         _load(nodes, images, folder / "images.tar")
-        published = {port: host_ports[port] for port in ports}
-        yield SwarmCluster(nodes, engine / "docker.sock", published, tuple(shared))
+        yield SwarmCluster(nodes, engine / "docker.sock", dict(ports), tuple(shared))
     finally:
         for node in started:
             _run("rm", "--force", "--volumes", node.name, check=False)
@@ -121,13 +119,13 @@ def swarm_cluster(
 
 
 def _manager_options(
-    engine: Path, shared: Sequence[Path], ports: Sequence[int], host_ports: Mapping[int, int]
+    engine: Path, shared: Sequence[Path], ports: Mapping[int, int]
 ) -> tuple[str, ...]:
     options = ["-v", f"{engine}:{Path(ENGINE_SOCKET).parent}"]
     for path in shared:
         options += ["-v", f"{path}:{path}"]
-    for port in ports:
-        options += ["-p", f"127.0.0.1:{host_ports[port]}:{port}"]
+    for port, host_port in ports.items():
+        options += ["-p", f"127.0.0.1:{host_port}:{port}"]
     return tuple(options)
 
 

@@ -70,7 +70,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmCluster]:
     shared = folder / "shared"
     (shared / "upstreams").mkdir(parents=True)
     images = local_images()
-    host_ports = {port: free_port() for port in PUBLISHED.values()}
     try:
         with swarm_cluster(
             folder,
@@ -78,8 +77,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmCluster]:
             images=[images["CF_IMAGE_STANDIN"]],
             manager_images=[images["CF_IMAGE_NGINX"], images["CF_IMAGE_REDIS"]],
             shared=[shared, shipped_path("nginx/nginx.conf")],
-            ports=list(PUBLISHED.values()),
-            host_ports=host_ports,
+            ports={port: free_port() for port in PUBLISHED.values()},
         ) as running:
             yield running
     except HarnessError as error:
