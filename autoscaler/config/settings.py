@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -55,6 +55,12 @@ class ComposeSettings(Section):
     env_file: Path | None = Field(
         default=None,
         description="The env file compose interpolates from; default: `.env` in `directory`.",
+    )
+    backend: Literal["compose", "swarm"] = Field(
+        default="compose",
+        description="What runs the project: `compose` (one Docker engine), or `swarm`: the "
+        "stack `project_name` on a Docker Swarm, through this manager's engine, which must run "
+        "nginx.",
     )
     ready_timeout_seconds: float = Field(
         default=180,
@@ -307,6 +313,16 @@ class Settings(Section):
         "`flowise-worker`) are scaled even when not written, and one written starts from its "
         "default: the keys given win. `flowise = false` here leaves a default one unscaled.",
     )
+
+    @model_validator(mode="after")
+    def _warm_pools_only_on_compose(self) -> Settings:
+        warm = sorted(name for name, policy in self.services.items() if policy.warm_replicas)
+        if warm and self.compose.backend != "compose":
+            raise ValueError(
+                f"warm_replicas of {', '.join(warm)}: warm pools need compose.backend = "
+                f'"compose" (Swarm cannot pause a task)'
+            )
+        return self
 
     @model_validator(mode="after")
     def _watchdog_outlasts_a_tick(self) -> Settings:

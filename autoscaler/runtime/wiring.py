@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from autoscaler.actuators.backend import ReplicaBackend
 from autoscaler.actuators.main_restart import MainRestart
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a g
     from python_on_whales import DockerClient
 
     from autoscaler.actuators.compose import ComposeBackend
+    from autoscaler.actuators.swarm import SwarmBackend
 
 
 def docker_client(settings: Settings, timeout_seconds: float | None = None) -> DockerClient:
@@ -68,11 +70,18 @@ def transaction(
     workers' jobs through `opened` (by default, clients of its own); each docker command is
     ended after `docker_timeout_seconds` when given. `pool`: the warm pool a refill in this
     process shares with it."""
-    backend = compose_backend(settings, docker_client(settings, docker_timeout_seconds), pool)
+    backend = replica_backend(settings, docker_client(settings, docker_timeout_seconds), pool)
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     jobs = worker_jobs(settings, opened or connections(settings), backend)
     return ScaleTransaction(backend, upstream, routing(settings), time.monotonic, pause, jobs)
+
+
+def replica_backend(
+    settings: Settings, docker: DockerClient, pool: WarmPool | None = None
+) -> ReplicaBackend:
+    """The backend `[compose] backend` names."""
+    return BACKENDS[settings.compose.backend](settings, docker, pool)
 
 
 def compose_backend(
@@ -81,6 +90,21 @@ def compose_backend(
     from autoscaler.actuators.compose import ComposeBackend
 
     return ComposeBackend(docker, settings.compose.project_name, pool)
+
+
+def swarm_backend(
+    settings: Settings, docker: DockerClient, pool: WarmPool | None = None
+) -> SwarmBackend:
+    """The stack named `project_name`; Swarm keeps no warm pool."""
+    from autoscaler.actuators.swarm import SwarmBackend
+
+    return SwarmBackend(docker, settings.compose.project_name)
+
+
+BACKENDS: dict[str, Callable[[Settings, DockerClient, WarmPool | None], ReplicaBackend]] = {
+    "compose": compose_backend,
+    "swarm": swarm_backend,
+}
 
 
 def routing(settings: Settings) -> Routing:
@@ -94,7 +118,7 @@ def routing(settings: Settings) -> Routing:
     )
 
 
-def worker_jobs(settings: Settings, opened: Connections, backend: ComposeBackend) -> WorkerJobs:
+def worker_jobs(settings: Settings, opened: Connections, backend: ReplicaBackend) -> WorkerJobs:
     """The jobs each worker runs, for each service that takes a queue's jobs."""
     queues = {
         service: [s.open_reader(opened) for s in policy.signals if isinstance(s, QueueSignal)]
@@ -165,8 +189,9 @@ def replica_watch(settings: Settings, pool: WarmPool | None = None) -> ReplicaWa
         for event in docker.system.events(since=since, until=until, filters=filters):
             yield event.action or ""
 
-    backend = compose_backend(settings, docker, pool)
-    full = settings.daemon.full_reconcile_seconds
+    backend = replica_backend(settings, docker, pool)
+    # a Swarm engine reports only its own node's containers: there, list on every tick
+    full = 0 if settings.compose.backend == "swarm" else settings.daemon.full_reconcile_seconds
     return ReplicaWatch(backend.replicas, events, full, time.monotonic)
 
 
@@ -214,7 +239,7 @@ def main_watch(
 ) -> MainWatch:
     """The watch for mains that stay healthy but answer nothing; it acts through `scaling`,
     and begins no restart once `stop` is requested."""
-    backend = compose_backend(settings, docker_client(settings))
+    backend = replica_backend(settings, docker_client(settings))
     stopping = stop or StopSignal()
     restart = MainRestart(backend, scaling, lambda: stopping.requested)
     return MainWatch(settings.deaf_mains, routing(settings), scaling.upstream, restart)

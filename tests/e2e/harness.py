@@ -3,6 +3,7 @@ nginx.conf, Redis, and stand-in Flowise mains, under a project name of its own."
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import random
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import requests
 import tomli_w
+from bullmq import Queue
 from python_on_whales import DockerClient
 
 from autoscaler import config as config_module
@@ -130,6 +132,18 @@ def running_stack(folder: Path) -> Iterator[Stack]:
         yield stack
     finally:
         docker.compose.down(volumes=True, remove_orphans=True, timeout=5)
+
+
+def add_jobs(settings: Settings, queue_name: str, count: int) -> None:
+    """`count` jobs waiting in a BullMQ queue of the stack's Redis, as Flowise adds them."""
+
+    async def add() -> None:
+        jobs = Queue(queue_name, {"connection": str(settings.redis.url)})
+        for number in range(count):
+            await jobs.add("prediction", {"question": str(number)})
+        await jobs.close()
+
+    asyncio.run(add())
 
 
 def wait_until_routable(scaler: ScaleTransaction, count: int, timeout: float = 60) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from bullmq import Queue, Worker
+from bullmq import Worker
 from harness import Daemon, Stack, free_port, run_cli
+from harness import add_jobs as add_to_queue
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
@@ -45,13 +46,7 @@ def config(stack: Stack, tmp_path: Path) -> Path:
 
 
 def add_jobs(stack: Stack, count: int) -> None:
-    async def add() -> None:
-        jobs = Queue(QUEUE, {"connection": str(stack.settings.redis.url)})
-        for number in range(count):
-            await jobs.add("prediction", {"question": str(number)})
-        await jobs.close()
-
-    asyncio.run(add())
+    add_to_queue(stack.settings, QUEUE, count)
 
 
 @pytest.fixture

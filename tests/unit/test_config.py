@@ -186,3 +186,16 @@ def test_no_file_anywhere_means_the_embedded_defaults(monkeypatch, tmp_path) -> 
 def test_a_named_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"absent\.toml: cannot read the config file"):
         load(tmp_path / "absent.toml", {})
+
+
+def test_the_backend_is_compose_unless_the_file_says_swarm() -> None:
+    assert Settings().compose.backend == "compose"
+    assert parse('[compose]\nbackend = "swarm"\n', "site.toml").compose.backend == "swarm"
+    [problem] = problems('[compose]\nbackend = "kubernetes"\n')
+    assert "compose.backend" in problem and "'compose' or 'swarm'" in problem
+
+
+def test_warm_pools_are_refused_on_swarm() -> None:
+    text = '[compose]\nbackend = "swarm"\n[services.flowise-worker]\nwarm_replicas = 1\n'
+    [problem] = problems(text)
+    assert "warm_replicas of flowise-worker" in problem and 'backend = "compose"' in problem

@@ -1,12 +1,15 @@
-"""What the runtime's wiring reads from the stack's own files: WORKER_CONCURRENCY in its .env."""
+"""What the runtime's wiring reads from the stack's own files (WORKER_CONCURRENCY in its .env),
+and the backend it builds."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from autoscaler.config import Settings
+from autoscaler.config.settings import ComposeSettings
 from autoscaler.runtime import wiring
 
 
@@ -68,3 +71,17 @@ def test_an_env_file_that_is_not_text_is_no_concurrency_not_a_crash(tmp_path) ->
     with pytest.raises(UnicodeDecodeError):
         (tmp_path / ".env").read_text(encoding="utf-8")
     assert wiring.worker_concurrency(tmp_path / ".env") is None
+
+
+def test_every_backend_the_config_accepts_is_built_and_no_other() -> None:
+    names = get_args(ComposeSettings.model_fields["backend"].annotation)
+    assert set(wiring.BACKENDS) == set(names) == {"compose", "swarm"}
+
+
+@pytest.mark.parametrize("name", ["compose", "swarm"])
+def test_the_configured_backend_is_the_one_built(name: str) -> None:
+    from python_on_whales import DockerClient
+
+    settings = Settings.model_validate({"compose": {"backend": name}})
+    backend = wiring.replica_backend(settings, DockerClient())
+    assert type(backend).__name__ == f"{name.capitalize()}Backend"

@@ -1,0 +1,103 @@
+"""The Docker Swarm backend: a stack's services, scaled by `docker service scale`, their
+replicas read from the services' tasks.
+
+Talks to a manager's engine through python-on-whales. nginx must run on that manager's node
+(the stack places it there): `execute` reaches only the containers of the engine it talks to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from python_on_whales import DockerClient
+from python_on_whales.utils import run
+
+from autoscaler.actuators.docker_calls import call
+from autoscaler.actuators.errors import ActuatorError
+from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.actuators.tasks import container_id, listed_tasks, snapshot_from_tasks
+
+# What `docker stack ps` says, exiting 1, for a stack without any task
+_NOTHING_IN_STACK = "nothing found in stack"
+
+
+class SwarmBackend:
+    """One stack (`docker stack deploy`) on a Swarm, through one manager's engine."""
+
+    def __init__(self, docker: DockerClient, stack: str) -> None:
+        self._docker = docker
+        self._stack = stack
+        self._containers: dict[str, str] = {}
+
+    def replicas(self) -> Snapshot:
+        services = listed_tasks(self._stack, self._stack_ps())
+        inspected = self._inspect_tasks(list(services))
+        self._containers = {t["ID"]: c for t in inspected if (c := container_id(t))}
+        return snapshot_from_tasks(services, inspected)
+
+    def scale_to(self, service: str, count: int) -> None:
+        """Swarm starts or stops tasks until `count` run; detached: the transaction waits for
+        them to become fit. Swarm keeps no paused replicas, so there is no warm pool here."""
+        name = f"{self._stack}_{service}"
+        call(lambda: self._docker.service.scale({name: count}, detach=True))
+
+    def remove(self, replicas: Sequence[Replica]) -> None:
+        """As many fewer tasks of each service. Swarm, not we, picks which tasks stop: it
+        keeps the spread over nodes even, and cannot be told to stop one task."""
+        for service, fewer in Counter(r.service for r in replicas).items():
+            running = self.replicas().get(service, [])
+            self.scale_to(service, max(0, len(running) - fewer))
+
+    def restart(self, replica: Replica) -> None:
+        """Stops the task's container: Swarm replaces the task by a new one."""
+        container = self._container(replica)
+        call(lambda: self._docker.container.stop(container))
+
+    def execute(self, replica: Replica, command: Sequence[str]) -> str:
+        container = self._container(replica)
+        output = call(lambda: self._docker.container.execute(container, list(command)))
+        return output if isinstance(output, str) else ""
+
+    def logs(self, replica: Replica, until: datetime) -> str:
+        """What the task logged, from whichever node runs it. `docker service logs` has no
+        `--until`: the whole log, which holds what was logged until then. (python-on-whales'
+        `service.logs` takes a service only.)"""
+        command = [*self._docker.client_config.docker_cmd, "service", "logs", "--raw", replica.id]
+        output, errors = call(lambda: run(command, return_stderr=True))
+        return output + errors
+
+    def _container(self, replica: Replica) -> str:
+        container = self._containers.get(replica.id)
+        if container is None:
+            tasks = self._inspect_tasks([replica.id])
+            container = container_id(tasks[0]) if tasks else None
+        if container is None:
+            raise ActuatorError(f"find the container of {replica.name}", "it has none yet")
+        return container
+
+    def _stack_ps(self) -> str:
+        """The tasks Swarm wants running, one JSON object a line; none before a deploy."""
+        try:
+            return self._docker_output(["stack", "ps", self._stack, "--no-trunc",
+                                        "--filter", "desired-state=running",
+                                        "--format", "{{json .}}"])  # fmt: skip
+        except ActuatorError as error:
+            if _NOTHING_IN_STACK in error.detail:
+                return ""
+            raise
+
+    def _inspect_tasks(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The tasks' `docker inspect`: python-on-whales' Task model leaves out the network
+        attachments, where a task's own addresses are."""
+        if not ids:
+            return []
+        tasks = json.loads(self._docker_output(["inspect", "--type", "task", *ids]))
+        return tasks if isinstance(tasks, list) else []
+
+    def _docker_output(self, arguments: list[str]) -> str:
+        command = [*self._docker.client_config.docker_cmd, *arguments]
+        return call(lambda: run(command, return_stderr=False))

@@ -1,0 +1,88 @@
+"""A Swarm stack's tasks as replicas: what `docker stack ps` and `docker inspect --type task`
+report, read into the same `Replica` the Compose backend gives. No I/O here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from autoscaler.actuators.replicas import Replica, Snapshot
+
+_NEVER_STARTED = datetime.min.replace(tzinfo=UTC)
+# The states a task passes through before it runs. A task with a healthcheck stays `starting`
+# until its first healthy probe, so Swarm's `running` already means fit.
+_STARTING = {"new", "pending", "assigned", "accepted", "ready", "preparing", "starting"}
+
+
+def listed_tasks(stack: str, stack_ps: str) -> dict[str, str]:
+    """Task id -> its compose service, from `docker stack ps --no-trunc --format '{{json .}}'`
+    (one JSON object a line; a task's name is STACK_SERVICE.SLOT, ` \\_ `-indented when it
+    follows another task of the same slot)."""
+    tasks = {}
+    for line in stack_ps.splitlines():
+        if line.strip():
+            task = json.loads(line)
+            service_and_slot = task["Name"].strip(" \\_")
+            tasks[task["ID"]] = service_and_slot.removeprefix(f"{stack}_").rsplit(".", 1)[0]
+    return tasks
+
+
+def snapshot_from_tasks(services: Mapping[str, str], inspected: Iterable[Any]) -> Snapshot:
+    """Each service's replicas, lowest slot first, from the tasks' `docker inspect` and
+    `services` (task id -> service); only the tasks Swarm wants running."""
+    by_service: Snapshot = {}
+    for task in inspected:
+        if task.get("DesiredState") == "running" and task["ID"] in services:
+            replica = replica_from_task(task, services[task["ID"]])
+            by_service.setdefault(replica.service, []).append(replica)
+    for replicas in by_service.values():
+        replicas.sort(key=lambda replica: replica.number)
+    return by_service
+
+
+def replica_from_task(task: Mapping[str, Any], service: str) -> Replica:
+    """One task as a replica. A task on its way to running counts as a running replica whose
+    health is `starting`, as a Compose container does before its first healthy probe."""
+    status = task.get("Status") or {}
+    state = status.get("State", "")
+    health = None
+    if state in _STARTING:
+        state, health = "running", "starting"
+    slot = task.get("Slot") or 0
+    return Replica(
+        id=task["ID"],
+        name=f"{service}.{slot}",
+        service=service,
+        number=slot,
+        state=state,
+        health=health,
+        started_at=_since(status.get("Timestamp")),
+        addresses=task_addresses(task),
+    )
+
+
+def task_addresses(task: Mapping[str, Any]) -> dict[str, str]:
+    """Network name -> the task's own IP address on it (dnsrr: no VIP in between)."""
+    addresses = {}
+    for attachment in task.get("NetworksAttachments") or []:
+        name = attachment.get("Network", {}).get("Spec", {}).get("Name")
+        cidrs = attachment.get("Addresses") or []
+        if name and cidrs:
+            addresses[name] = cidrs[0].split("/", 1)[0]
+    return addresses
+
+
+def container_id(task: Mapping[str, Any]) -> str | None:
+    """The task's container, on the node that runs it; None before it has one."""
+    container_status = (task.get("Status") or {}).get("ContainerStatus") or {}
+    return container_status.get("ContainerID") or None
+
+
+def _since(timestamp: str | None) -> datetime:
+    """Swarm's RFC 3339 time of the task's last change of state."""
+    if not timestamp:
+        return _NEVER_STARTED
+    moment = datetime.fromisoformat(timestamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

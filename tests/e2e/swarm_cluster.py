@@ -1,0 +1,199 @@
+"""A Docker Swarm of several engines on this one machine, for the e2e tests: each engine runs in
+a container of its own (the `dind` image of .ci/build-images), on a network of its own, and
+they join one Swarm. The first node is the manager; this host reaches its engine through a
+socket in the test's folder, as a daemon on a manager reaches its own.
+
+Everything is removed when the `with` block ends, even on failure: the nodes, their engines'
+data (anonymous volumes), the network.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import HarnessError, local_images
+from python_on_whales import DockerClient
+
+# As checked on these machines: --privileged is refused, and this is enough for an engine
+# with the vfs storage driver (tests/e2e/images/dind: no overlay on top of overlay).
+NODE_OPTIONS = (
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run",
+    # the engine's data on disk, not in memory: vfs copies every layer in full
+    "-v", "/var/lib/docker",
+    # a task starts from the image loaded into its node, without trying a registry first
+    "-e", "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1",
+)  # fmt: skip
+COMMAND_SECONDS = 120
+LOAD_SECONDS = 600
+ENGINE_SOCKET = "/engine/docker.sock"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+
+    def docker(
+        self, *args: str, stdin: Path | None = None, timeout: float = COMMAND_SECONDS
+    ) -> str:
+        """A docker command run by the node's own CLI against its own engine."""
+        return _run("exec", "-i", self.name, "docker", *args, stdin=stdin, timeout=timeout)
+
+    def stop(self) -> None:
+        """The node's engine stops, as when its host goes down."""
+        _run("stop", "--time", "0", self.name)
+
+    def start(self) -> None:
+        """The node's engine is back, still a member of the Swarm."""
+        _run("start", self.name)
+        _wait_for_engine(self)
+
+
+@dataclass(frozen=True)
+class SwarmCluster:
+    nodes: tuple[Node, ...]
+    """The manager first."""
+    socket: Path
+    """The manager's engine, from this host."""
+    published: Mapping[int, int]
+    """A port the manager node publishes -> its port on this host's 127.0.0.1."""
+    shared: tuple[Path, ...]
+    """Paths of this host the manager node mounts at the same path."""
+
+    @property
+    def manager(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def client(self) -> DockerClient:
+        return DockerClient(host=self.docker_host)
+
+
+@contextmanager
+def swarm_cluster(
+    folder: Path,
+    size: int,
+    images: Sequence[str],
+    manager_images: Sequence[str] = (),
+    shared: Sequence[Path] = (),
+    ports: Mapping[int, int] | None = None,
+) -> Iterator[SwarmCluster]:
+    """`size` engines in one Swarm, each with `images` loaded, the manager with
+    `manager_images` too. The manager node mounts each of `shared` at the same path as here
+    (what its services bind-mount), and publishes each of its `ports` on this host's 127.0.0.1
+    at `ports[port]`."""
+    name = f"cf-swarm-{secrets.token_hex(4)}"
+    ports = ports or {}
+    engine = folder / "engine"
+    engine.mkdir(parents=True)
+    nodes = tuple(Node(f"{name}-{number}") for number in range(size))
+    started: list[Node] = []
+    _run("network", "create", name)
+    try:
+        for node in nodes:
+            extra = _manager_options(engine, shared, ports) if node == nodes[0] else ()
+            started.append(node)
+            _start(node, name, extra)
+        for node in nodes:
+            _wait_for_engine(node)
+        _form_swarm(nodes)
+        _load(nodes[:1], manager_images, folder / "manager-images.tar")
+        _load(nodes, images, folder / "images.tar")
+        yield SwarmCluster(nodes, engine / "docker.sock", dict(ports), tuple(shared))
+    finally:
+        for node in started:
+            _run("rm", "--force", "--volumes", node.name, check=False)
+        _run("network", "rm", name, check=False)
+
+
+def _manager_options(
+    engine: Path, shared: Sequence[Path], ports: Mapping[int, int]
+) -> tuple[str, ...]:
+    options = ["-v", f"{engine}:{Path(ENGINE_SOCKET).parent}"]
+    for path in shared:
+        options += ["-v", f"{path}:{path}"]
+    for port, host_port in ports.items():
+        options += ["-p", f"127.0.0.1:{host_port}:{port}"]
+    return tuple(options)
+
+
+def _start(node: Node, network: str, extra: Sequence[str]) -> None:
+    sockets = ["-H", "unix:///var/run/docker.sock"]
+    if extra:
+        sockets += ["-H", f"unix://{ENGINE_SOCKET}"]
+    image = local_images()["CF_IMAGE_DIND"]
+    _run("run", "--detach", "--name", node.name, "--hostname", node.name, "--network", network,
+         *NODE_OPTIONS, *extra, image, *sockets)  # fmt: skip
+
+
+def _wait_for_engine(node: Node) -> None:
+    deadline = time.monotonic() + COMMAND_SECONDS
+    while True:
+        try:
+            node.docker("info", "--format", "{{.ServerVersion}}")
+            return
+        except HarnessError as error:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{node.name}: no engine after {COMMAND_SECONDS}s: "
+                                   f"{error}") from None  # fmt: skip
+        time.sleep(0.5)
+
+
+def _form_swarm(nodes: Sequence[Node]) -> None:
+    manager, workers = nodes[0], nodes[1:]
+    manager.docker("swarm", "init", "--advertise-addr", "eth0")
+    token = manager.docker("swarm", "join-token", "--quiet", "worker").strip()
+    address = manager.docker("info", "--format", "{{.Swarm.NodeAddr}}").strip()
+    for worker in workers:
+        worker.docker("swarm", "join", "--advertise-addr", "eth0", "--token", token,
+                      f"{address}:2377")  # fmt: skip
+
+
+def _load(nodes: Sequence[Node], images: Sequence[str], archive: Path) -> None:
+    """`docker save` once, `docker load` into every node at once (no registry here)."""
+    if not images:
+        return
+    _run("save", "--output", str(archive), *images, timeout=LOAD_SECONDS)
+    try:
+        with ThreadPoolExecutor(len(nodes)) as loading:
+            for done in [loading.submit(_load_into, node, archive) for node in nodes]:
+                done.result()
+    finally:
+        archive.unlink()
+
+
+def _load_into(node: Node, archive: Path) -> None:
+    node.docker("load", "--quiet", stdin=archive, timeout=LOAD_SECONDS)
+
+
+def _run(*args: str, stdin: Path | None = None, timeout: float = COMMAND_SECONDS,
+         check: bool = True) -> str:  # fmt: skip
+    """A docker command on this host's engine, whatever DOCKER_HOST a test set."""
+    env = {name: value for name, value in os.environ.items() if name != "DOCKER_HOST"}
+    if stdin is None:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True,
+                                timeout=timeout, env=env, check=False)  # fmt: skip
+    else:
+        with stdin.open("rb") as source:
+            result = subprocess.run(["docker", *args], stdin=source, capture_output=True,
+                                    timeout=timeout, env=env, check=False)  # fmt: skip
+    if check and result.returncode != 0:
+        raise HarnessError(f"docker {' '.join(args)}: exit {result.returncode}: "
+                           f"{_text(result.stderr)}")  # fmt: skip
+    return _text(result.stdout)
+
+
+def _text(output: str | bytes) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output
