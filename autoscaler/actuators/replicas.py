@@ -31,6 +31,10 @@ class Replica:
     started_at: datetime
     addresses: Mapping[str, str]
     """Network name -> IP address."""
+    image: str = ""
+    """The image as the container was created with it (`FLOWISE_IMAGE`'s value, a tag)."""
+    image_id: str = ""
+    """The image's id: the same tag pulled anew names another."""
 
     @property
     def warm(self) -> bool:
@@ -89,6 +93,8 @@ def replica_from_container(container: Any) -> Replica:
         health=state.health.status if state.health else None,
         started_at=_started_at(state.started_at),
         addresses={name: net.ip_address or "" for name, net in networks.items()},
+        image=container.config.image or "",
+        image_id=container.image or "",
     )
 
 

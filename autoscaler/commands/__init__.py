@@ -25,6 +25,7 @@ COMMANDS = {
     "doctor": Command("doctor", "find what is wrong with the stack, and say how to fix it"),
     "status": Command("status", "replicas, metrics, what the daemon would do"),
     "scale": Command("scale", "scale now and pin the count, or hand it back"),
+    "upgrade": Command("upgrade", "move the Flowise replicas to another image, one at a time"),
     "daemon": Command("daemon", "run the autoscaler (systemd runs this)"),
     "config": Command("config", "check or show the config file"),
     "install-service": Command("install_service", "write the systemd unit and a config"),

@@ -92,6 +92,7 @@ class Autoscaler:
         acting = leading and not self.dry_run
         with self.state_file.locked():
             state = self.state_file.read()
+        acting = acting and not state.held(now)  # an upgrade changes the replicas meanwhile
         finished = self.actions.collect()
         observed = observe(self.sensors, self.replicas, now)
         reconcile_error, watched = self._keep_upstream(observed, now) if acting else (None, None)
@@ -215,6 +216,9 @@ class Autoscaler:
         def act() -> ScaleOutcome:
             try:
                 with self.state_file.acting(plan.service):
+                    hold = self.state_file.read().hold
+                    if hold is not None and hold.until > now:  # came while it waited the lock
+                        raise ActuatorError(plan.service, f"plan dropped, held: {hold.reason}")
                     return self.transaction.apply(plan, snapshot)
             finally:
                 self.replicas.invalidate()

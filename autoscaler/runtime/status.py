@@ -19,7 +19,7 @@ from autoscaler.policy import Unavailable
 from autoscaler.runtime import wiring
 from autoscaler.runtime.lease import lease_holder
 from autoscaler.runtime.observe import Observed, ReplicaSource, Sensors, observed_with
-from autoscaler.runtime.state import DeafMainEvent, State, StateError, StateFile, TickRecord
+from autoscaler.runtime.state import DeafMainEvent, Hold, State, StateError, StateFile, TickRecord
 
 # Rates need two reads; without a daemon, status waits this long between them, and only when
 # every source answered the first: one that did not would only make the operator wait twice.
@@ -51,7 +51,7 @@ def gather(settings: Settings) -> dict[str, Any]:
             name: _service(name, settings, record, state, down, now) for name in settings.services
         },
         "metrics": dict(record.readings),
-        "daemon": _daemon(last, holder, now),
+        "daemon": _daemon(last, holder, now, state.held(now) if state else None),
         "deaf_mains": [_deaf_main(event) for event in state.deaf_mains] if state else [],
         "errors": list(record.errors) + ([state_error] if state_error else []),
     }
@@ -143,9 +143,12 @@ def _service(
     return entry
 
 
-def _daemon(last: TickRecord | None, lease_holder: str | None, now: float) -> dict[str, Any]:
+def _daemon(
+    last: TickRecord | None, lease_holder: str | None, now: float, hold: Hold | None
+) -> dict[str, Any]:
     return {
         "lease_holder": lease_holder,
+        "held": None if hold is None else {"reason": hold.reason, "until": _iso(hold.until)},
         "last_tick": None if last is None else {
             "at": _iso(last.at),
             "seconds_ago": round(now - last.at, 1),
@@ -221,4 +224,7 @@ def _render_daemon(daemon: dict[str, Any]) -> list[str]:
     else:
         role = "leading" if last["leading"] else "standing by"
         lines = [f"daemon: last tick {last['seconds_ago']}s ago by {last['by']} ({role})"]
+    held = daemon.get("held")
+    if held:
+        lines.append(f"held, acting on nothing: {held['reason']} (at most until {held['until']})")
     return [*lines, f"lease: {daemon['lease_holder'] or 'free'}"]

@@ -64,12 +64,13 @@ def container(status: str, health: str | None, started_at: datetime | None):
     return SimpleNamespace(
         id="4f1c0de5a1b2",
         name="cfe2e-1a2b3c4d-flowise-2",
+        image="sha256:9e1f",
         state=SimpleNamespace(
             status=status,
             health=SimpleNamespace(status=health) if health else None,
             started_at=started_at,
         ),
-        config=SimpleNamespace(labels={
+        config=SimpleNamespace(image="flowiseai/flowise:3.1.4", labels={
             "com.docker.compose.project": "cfe2e-1a2b3c4d",
             "com.docker.compose.service": "flowise",
             "com.docker.compose.container-number": "2",
@@ -85,7 +86,8 @@ def test_reads_a_container_as_docker_inspect_describes_it() -> None:
     assert replica_from_container(container("running", "starting", started)) == Replica(
         id="4f1c0de5a1b2", name="cfe2e-1a2b3c4d-flowise-2", service="flowise", number=2,
         state="running", health="starting", started_at=started,
-        addresses={"cfe2e-1a2b3c4d_default": "172.20.0.5"},
+        addresses={"cfe2e-1a2b3c4d_default": "172.20.0.5"}, image="flowiseai/flowise:3.1.4",
+        image_id="sha256:9e1f",
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from autoscaler import config as config_module
 from autoscaler.cli import main
 from autoscaler.runtime import status, wiring
-from autoscaler.runtime.state import ServiceRecord, State, StateFile, TickRecord
+from autoscaler.runtime.state import Hold, ServiceRecord, State, StateFile, TickRecord
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +143,14 @@ def test_a_fresh_tick_that_saw_docker_down_says_so(tmp_path, monkeypatch, capsys
     assert code == 1
     assert "DOWN docker: Cannot connect to the Docker daemon" in out
     assert "0 running" not in out and "would scale to 0" not in out
+
+
+def test_a_hold_in_force_is_shown(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
+    unknown = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
+    fresh_tick(tmp_path, {"docker": "down"}, {"flowise-worker": unknown})
+    state_file = StateFile(tmp_path / "state.json")
+    state_file.write(replace(state_file.read(), hold=Hold("upgrade to flowise:3.2.0", 4e9)))
+    main(["status", "--config", str(config_file(tmp_path, 1, 1))])
+    out = capsys.readouterr().out
+    assert "held, acting on nothing: upgrade to flowise:3.2.0 (at most until 2096-" in out
