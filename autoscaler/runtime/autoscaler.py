@@ -217,7 +217,7 @@ class Autoscaler:
             try:
                 with self.state_file.acting(plan.service):
                     hold = self.state_file.read().hold
-                    if hold is not None and hold.until > now:  # came while it waited the lock
+                    if hold is not None and hold.until > now:  # came while it waited for the lock
                         raise ActuatorError(plan.service, f"plan dropped, held: {hold.reason}")
                     return self.transaction.apply(plan, snapshot)
             finally:
