@@ -285,10 +285,10 @@ def _transaction(settings: Settings, stop: StopSignal, image: str) -> ScaleTrans
 
 
 def _pull_if_missing(docker: DockerClient, image: str, progress: Progress) -> None:
-    if docker.image.exists(image):
-        return
-    progress(f"pulling {image}: can take minutes")
     with failing_as(f"docker pull {image} (nothing changed)"):
+        if docker.image.exists(image):
+            return
+        progress(f"pulling {image}: can take minutes")
         docker.image.pull(image, quiet=True)
 
 
@@ -318,11 +318,12 @@ def _held(state_file: StateFile, reason: str, settings: Settings) -> Iterator[Ca
 
 @contextmanager
 def _acting(state_file: StateFile, settings: Settings, progress: Progress) -> Iterator[None]:
-    """Every scaled service's actuation lock, taken once the actions in progress on it end."""
-    progress("waiting for the daemon's scaling actions in progress to end")
+    """Every scaled service's actuation lock, taken once the action in progress on it ends."""
     with ExitStack() as locks:
         for service in sorted(settings.services):
-            locks.enter_context(state_file.acting(service))
+            if not locks.enter_context(state_file.acting_if_free(service)):
+                progress(f"{service}: waiting for the scaling action in progress to end")
+                locks.enter_context(state_file.acting(service))
         yield
 
 
