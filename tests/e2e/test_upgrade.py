@@ -34,30 +34,41 @@ HELD_AT_THE_STACKS_COUNTS = {
 """The daemon's bounds: a third main or a second worker, as each replacement has for a while,
 is one too many, and a daemon not held would scale it in."""
 NEVER_ANSWERS = "#!/bin/sh\n# a Flowise that starts and never answers\nexec sleep infinity\n"
+WORKER_NEVER_STARTS = """#!/bin/sh
+# mains as the stand-in's, workers that never take a job
+case "$1" in
+    start) exec python3 /app/standin.py ;;
+    *) exec sleep infinity ;;
+esac
+"""
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The stand-in under a new tag (`good`), and an image built on it that never answers."""
+    """The stand-in under a new tag (`good`), and two images built on it: one whose Flowise
+    never answers (`bad`), one whose workers never take a job (`bad-worker`)."""
     standin = local_images()["CF_IMAGE_STANDIN"]
     tag = secrets.token_hex(4)
-    good, bad = f"cf-upgrade-standin:good-{tag}", f"cf-upgrade-standin:bad-{tag}"
-    context = tmp_path_factory.mktemp("bad-image")
-    (context / "flowise").write_text(NEVER_ANSWERS)
-    (context / "flowise").chmod(0o755)
-    (context / "Dockerfile").write_text(f"FROM {standin}\nCOPY flowise /usr/local/bin/flowise\n")
+    made = {"good": f"cf-upgrade-standin:good-{tag}", "bad": f"cf-upgrade-standin:bad-{tag}",
+            "bad-worker": f"cf-upgrade-standin:bad-worker-{tag}"}  # fmt: skip
     try:
-        subprocess.run(["docker", "tag", standin, good], check=True)
-        subprocess.run(["docker", "build", "-q", "-t", bad, str(context)], check=True,
-                       capture_output=True)  # fmt: skip
-        yield {"old": standin, "good": good, "bad": bad}
+        subprocess.run(["docker", "tag", standin, made["good"]], check=True)
+        for name, script in (("bad", NEVER_ANSWERS), ("bad-worker", WORKER_NEVER_STARTS)):
+            context = tmp_path_factory.mktemp(name)
+            (context / "flowise").write_text(script)
+            (context / "flowise").chmod(0o755)
+            dockerfile = f"FROM {standin}\nCOPY flowise /usr/local/bin/flowise\n"
+            (context / "Dockerfile").write_text(dockerfile)
+            subprocess.run(["docker", "build", "-q", "-t", made[name], str(context)], check=True,
+                           capture_output=True)  # fmt: skip
+        yield {"old": standin, **made}
     finally:
-        subprocess.run(["docker", "rmi", good, bad], check=False, capture_output=True)
+        subprocess.run(["docker", "rmi", *made.values()], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowiseStack]:
-    """One stack for the module, its tests in order: the dry run and the rolled back upgrade
+    """One stack for the module, its tests in order: the dry run and the rolled back upgrades
     leave it as they found it, the upgrade comes last."""
     try:
         with running_flowise_stack(tmp_path_factory.mktemp("stack")) as running:
@@ -118,6 +129,21 @@ def test_a_new_image_that_never_becomes_healthy_is_rolled_back(stack, images) ->
     assert env_image(stack) == images["old"]
     hold = StateFile(stack.settings.daemon.state_file).read().hold
     assert hold is not None and not hold.active(time.time()), "the hold ended"
+
+
+def test_a_worker_that_never_takes_jobs_rolls_the_new_mains_back(stack, images) -> None:
+    with Predictions(stack.http_url, "300", clients=4) as load:
+        result = stack.cli("upgrade", "--image", images["bad-worker"])
+    assert result.returncode == 1, result.stdout
+    assert f"took no job within {READY_TIMEOUT}s" in result.stderr
+    assert f"rolled back: every replica runs {images['old']}, .env unchanged" in result.stderr
+    assert sum(" is fit" in line for line in result.stdout.splitlines()) == 4, (
+        "both mains were new, then both old again"
+    )
+    assert load.results and not load.failures, load.failures[:5]
+    assert images_of(stack) == {"flowise": {images["old"]}, "flowise-worker": {images["old"]}}
+    assert [len(names) for names in replicas(stack).values()] == [2, 1]
+    assert env_image(stack) == images["old"]
 
 
 def test_a_rolling_upgrade_under_load_fails_no_request_and_cuts_no_job(
