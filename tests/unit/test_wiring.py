@@ -68,3 +68,14 @@ def test_an_env_file_that_is_not_text_is_no_concurrency_not_a_crash(tmp_path) ->
     with pytest.raises(UnicodeDecodeError):
         (tmp_path / ".env").read_text(encoding="utf-8")
     assert wiring.worker_concurrency(tmp_path / ".env") is None
+
+
+@pytest.mark.parametrize("configured", [None, "prod.env"])
+def test_an_env_file_laid_over_comes_after_the_stacks_own(tmp_path, configured) -> None:
+    """Given any --env-file, compose reads no default .env: the stack's own is named first."""
+    settings = settings_in(tmp_path, env_file=configured and tmp_path / configured)
+    over = tmp_path / ".env.upgrade"
+    files = wiring.docker_client(settings, env_over=over).client_config.compose_env_files
+    assert [Path(f) for f in files] == [tmp_path / (configured or ".env"), over]
+    plain = wiring.docker_client(settings).client_config.compose_env_files
+    assert [Path(f) for f in plain] == ([tmp_path / configured] if configured else [])
