@@ -8,7 +8,7 @@ replica from the config as it resolves now, so on the new image, and --no-recrea
 running replicas be, though their config no longer matches. A plain `docker compose up` would
 recreate every replica of the service at once, and compose's own scale-down stops the highest
 numbers, so the old replicas are retired by id, as a scale-in's victims are. The stack's .env
-names the new image only once every replica runs it; a failed upgrade leaves it as it was.
+names the new image only once every replica runs it; a failed upgrade leaves it naming the old.
 
 Meanwhile the daemon holds its counts (a hold in the state file, which every tick honours) and
 this process holds every service's actuation lock, taken after the daemon's actions in progress.
@@ -274,7 +274,10 @@ def _roll_back(
         raise UpgradeFailed(
             f"{why}\nthe rollback to {failed.previous} failed too: {second}"
         ) from None
-    raise UpgradeFailed(f"{why}\nrolled back: every replica runs {failed.previous}, .env unchanged")
+    # .env names the new image only where the operator wrote it there before the upgrade: the
+    # next scale-out would start that image again
+    _name_in_env(settings, failed.previous, progress)
+    raise UpgradeFailed(f"{why}\nrolled back: every replica runs {failed.previous}, as .env names")
 
 
 def _transaction(settings: Settings, stop: StopSignal, image: str) -> ScaleTransaction:

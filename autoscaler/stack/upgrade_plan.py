@@ -65,7 +65,7 @@ class UpgradePlan:
         steps += [
             f"set FLOWISE_IMAGE={self.image.ref} in .env, release the hold",
             f"a new replica not fit within {self.ready_timeout_seconds:g}s: remove it, put "
-            f"each replaced one back on {self.previous} the same way, keep .env, exit 1",
+            f"each replaced one back on {self.previous} the same way, .env naming it, exit 1",
         ]
         return tuple(steps)
 
