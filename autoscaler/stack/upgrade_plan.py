@@ -54,7 +54,7 @@ class UpgradePlan:
     def steps(self) -> tuple[str, ...]:
         """What carrying out the plan does, in order, in words."""
         if not self.changes_replicas:
-            return (f"every replica runs {self.image.ref} already",
+            return (f"no replica runs an image other than {self.image.ref}",
                     f"set FLOWISE_IMAGE={self.image.ref} in .env")  # fmt: skip
         steps = [] if self.image.id else [f"pull {self.image.ref} (not on this host)"]
         steps.append("hold the daemon's counts (state file), take each service's actuation lock")
