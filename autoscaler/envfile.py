@@ -44,3 +44,18 @@ def render_env(header: str, groups: Sequence[tuple[str, Mapping[str, str]]]) -> 
 
 def _commented(text: str) -> str:
     return "\n".join(f"# {line}" if line else "#" for line in text.splitlines())
+
+
+def with_value(text: str, key: str, value: str) -> str:
+    """`text` with `key` set to `value`: each of its lines rewritten in place (every other line
+    as it was), or one added at the end when the key is not set."""
+    lines = text.splitlines()
+    found = False
+    for index, line in enumerate(lines):
+        name, equals, _ = line.strip().removeprefix("export ").partition("=")
+        if equals and not line.lstrip().startswith("#") and name.strip() == key:
+            lines[index] = f"{key}={value}"
+            found = True
+    if not found:
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"

@@ -33,6 +33,10 @@ class Replica:
     """Network name -> IP address."""
     probe: tuple[str, ...] = ()
     """Its healthcheck's test as a command to run in it; none without a healthcheck."""
+    image: str = ""
+    """The image as the container was created with it (`FLOWISE_IMAGE`'s value, a tag)."""
+    image_id: str = ""
+    """The image's id: the same tag pulled anew names another."""
 
     @property
     def warm(self) -> bool:
@@ -93,6 +97,8 @@ def replica_from_inspection(inspected: Any) -> Replica:
         started_at=_started_at(state.started_at),
         addresses={name: net.ip_address or "" for name, net in networks.items()},
         probe=_probe_command(inspected.config.healthcheck),
+        image=inspected.config.image or "",
+        image_id=inspected.image or "",
     )
 
 

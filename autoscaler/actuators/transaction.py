@@ -70,6 +70,18 @@ class ScaleTransaction:
     def snapshot(self) -> Snapshot:
         return self._backend.replicas()
 
+    def remove(self, replicas: Sequence[Replica]) -> None:
+        """Stop and remove exactly these replicas, routed to by nobody (warm or stopped)."""
+        self._backend.remove(replicas)
+
+    def pause(self, seconds: float) -> None:
+        """Wait between polls; Interrupted when a stop is asked."""
+        self._pause(seconds)
+
+    def running_jobs(self, service: str, replicas: Sequence[Replica]) -> Mapping[str, int] | None:
+        """The jobs each of `replicas` runs now, for those whose jobs are seen (RunningJobs)."""
+        return self._running_jobs(service, replicas)
+
     def reconcile(self, snapshot: Snapshot, leaving: Collection[Replica] = ()) -> bool:
         """Make the upstream list the fit replicas, less `leaving`. True when nginx reloaded."""
         nginx = self._nginx(snapshot)

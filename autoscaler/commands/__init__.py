@@ -27,6 +27,7 @@ COMMANDS = {
     "scale": Command("scale", "scale now and pin the count, or hand it back"),
     "backup": Command("backup", "the database, .env and config into a private folder"),
     "restore": Command("restore", "a backup into a fresh stack folder or an emptied stack"),
+    "upgrade": Command("upgrade", "move the Flowise replicas to another image, one at a time"),
     "daemon": Command("daemon", "run the autoscaler (systemd runs this)"),
     "config": Command("config", "check or show the config file"),
     "install-service": Command("install_service", "write the systemd unit and a config"),

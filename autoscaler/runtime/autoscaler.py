@@ -94,6 +94,7 @@ class Autoscaler:
         acting = leading and not self.dry_run
         with self.state_file.locked():
             state = self.state_file.read()
+        acting = acting and not state.held(now)  # an upgrade changes the replicas meanwhile
         finished = self.actions.collect()
         observed = observe(self.sensors, self.replicas, now)
         reconcile_error, watched = (None, WatchOutcome())
@@ -229,6 +230,9 @@ class Autoscaler:
         def act() -> object:
             try:
                 with self.state_file.acting(plan.service):
+                    hold = self.state_file.read().hold
+                    if hold is not None and hold.until > now:  # came while it waited for the lock
+                        raise ActuatorError(plan.service, f"plan dropped, held: {hold.reason}")
                     return apply()
             finally:
                 self.replicas.invalidate()

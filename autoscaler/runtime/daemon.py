@@ -30,6 +30,7 @@ from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.runtime import wiring
 from autoscaler.runtime.actions import Actions, Finished
 from autoscaler.runtime.autoscaler import Autoscaler, TickReport
+from autoscaler.runtime.state import StateFile
 from autoscaler.runtime.telemetry import (
     Metrics,
     log_event,
@@ -201,10 +202,13 @@ class Daemon:
             watch.start()
 
     def _refill_warm_pools(self) -> None:
-        """Beside the ticks, never in their way; only the daemon that acts refills."""
+        """Beside the ticks, never in their way; only the daemon that acts refills, and not
+        while an upgrade holds the counts."""
         if self._dry_run or not self._leading:
             return
         try:
+            if StateFile(self._settings.daemon.state_file).read().held(time.time()):
+                return
             self._refill.refill()
         except Interrupted:
             return

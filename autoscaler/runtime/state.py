@@ -80,11 +80,30 @@ class TickRecord:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """The daemon keeps every count as it is and acts on nothing: another process (an
+    `upgrade`) is changing the replicas. It ends at `until` even if its holder died; its
+    holder ends it by setting `until` to that moment, and it stays in the state so that a
+    plan made before then is known to be stale."""
+
+    reason: str
+    until: float
+
+    def active(self, now: float) -> bool:
+        return now < self.until
+
+
+@dataclass(frozen=True)
 class State:
     histories: dict[str, ServiceHistory] = field(default_factory=dict)
     last_tick: TickRecord | None = None
     deaf_mains: tuple[DeafMainEvent, ...] = ()
     """The deaf mains of the last day (`recent_deaf_mains`)."""
+    hold: Hold | None = None
+
+    def held(self, now: float) -> Hold | None:
+        """The hold in force now, if any."""
+        return self.hold if self.hold is not None and self.hold.active(now) else None
 
     def history(self, service: str) -> ServiceHistory:
         return self.histories.get(service, ServiceHistory())

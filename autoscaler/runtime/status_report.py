@@ -70,7 +70,9 @@ def report(
             for name, policy in settings["services"].items()
         },
         "metrics": dict(record["readings"]),
-        "daemon": _daemon(state["last_tick"] if state else None, lease_holder, now),
+        "daemon": _daemon(
+            state["last_tick"] if state else None, lease_holder, now, _held(state, now)
+        ),
         "deaf_mains": [_deaf_main(event) for event in state["deaf_mains"]] if state else [],
         "errors": [*record["errors"], *errors],
     }
@@ -127,9 +129,18 @@ def _service(
     return entry
 
 
-def _daemon(last: Data | None, lease_holder: str | None, now: float) -> dict[str, Any]:
+def _held(state: Data | None, now: float) -> Data | None:
+    """The upgrade's hold in force now, if any (as `State.held`)."""
+    hold = state.get("hold") if state else None
+    return hold if hold is not None and hold["until"] > now else None
+
+
+def _daemon(
+    last: Data | None, lease_holder: str | None, now: float, hold: Data | None
+) -> dict[str, Any]:
     return {
         "lease_holder": lease_holder,
+        "held": None if hold is None else {"reason": hold["reason"], "until": _iso(hold["until"])},
         "last_tick": None if last is None else {
             "at": _iso(last["at"]),
             "seconds_ago": round(now - last["at"], 1),
@@ -205,4 +216,7 @@ def _render_daemon(daemon: dict[str, Any]) -> list[str]:
     else:
         role = "leading" if last["leading"] else "standing by"
         lines = [f"daemon: last tick {last['seconds_ago']}s ago by {last['by']} ({role})"]
+    held = daemon.get("held")
+    if held:
+        lines.append(f"held, acting on nothing: {held['reason']} (at most until {held['until']})")
     return [*lines, f"lease: {daemon['lease_holder'] or 'free'}"]

@@ -43,19 +43,25 @@ if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a g
     from autoscaler.actuators.swarm import SwarmBackend
 
 
-def docker_client(settings: Settings, timeout_seconds: float | None = None) -> DockerClient:
+def docker_client(
+    settings: Settings, timeout_seconds: float | None = None, env_over: Path | None = None
+) -> DockerClient:
     """The project's Docker client; each docker command it runs is ended after `timeout_seconds`
-    when given (the CLI itself waits forever on an engine that accepts and never answers)."""
+    when given (the CLI itself waits forever on an engine that accepts and never answers).
+    `env_over`: an env file whose values compose takes over the stack's (an upgrade's image)."""
     from python_on_whales import DockerClient
 
     compose = settings.compose
     deadline = ["timeout", f"{timeout_seconds:g}"] if timeout_seconds else []
+    env_files: list[str | Path] = [compose.env_file] if compose.env_file else []
+    if env_over is not None:  # any --env-file stops compose reading the default one
+        env_files = [compose.env_path, env_over]
     return DockerClient(
         client_call=[*deadline, "docker"],
         compose_files=[compose.directory / file for file in compose.files],  # relative to it
         compose_project_name=compose.project_name,
         compose_project_directory=compose.directory,
-        compose_env_files=[compose.env_file] if compose.env_file else [],
+        compose_env_files=env_files,
     )
 
 
@@ -65,12 +71,14 @@ def transaction(
     opened: Connections | None = None,
     docker_timeout_seconds: float | None = None,
     pool: WarmPool | None = None,
+    env_over: Path | None = None,
 ) -> ScaleTransaction:
     """The scaling transaction; its waits end at once when `stop` is requested. It sees the
     workers' jobs through `opened` (by default, clients of its own); each docker command is
     ended after `docker_timeout_seconds` when given. `pool`: the warm pool a refill in this
-    process shares with it."""
-    backend = replica_backend(settings, docker_client(settings, docker_timeout_seconds), pool)
+    process shares with it. `env_over`: see `docker_client`."""
+    docker = docker_client(settings, docker_timeout_seconds, env_over)
+    backend = replica_backend(settings, docker, pool)
     upstream = NginxUpstream(backend, settings.nginx.upstream_file)
     pause = (stop or StopSignal()).pause
     jobs = worker_jobs(settings, opened or connections(settings), backend)

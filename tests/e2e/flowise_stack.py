@@ -5,8 +5,11 @@ a project name of its own and is torn down, volumes and all, even when a test fa
 from __future__ import annotations
 
 import io
+import re
 import secrets
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -14,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from harness import Clients, HarnessError, free_port, local_images, run_cli
+from harness import (
+    COMPOSE_FLOWISE,
+    SLOW_COMMAND_SECONDS,
+    Clients,
+    HarnessError,
+    free_port,
+    local_images,
+    run_cli,
+)
 
 from autoscaler import config
 from autoscaler.cli import main
@@ -138,3 +149,54 @@ class Predictions(Clients):
     @property
     def outcomes(self) -> list[Outcome]:
         return self.results
+
+
+class Upgrade:
+    """`compose-flowise upgrade --image IMAGE` in its own process, its output read as it comes."""
+
+    def __init__(self, stack: FlowiseStack, image: str) -> None:
+        self.process = subprocess.Popen(
+            [str(COMPOSE_FLOWISE), "upgrade", "--image", image, "--config", str(stack.config_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def __enter__(self) -> Upgrade:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """A test that failed meanwhile leaves no upgrade running."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # Ctrl-C: its waits end, the hold ends
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip())
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 180) -> None:
+        def seen() -> bool:
+            return sum(bool(re.search(pattern, line)) for line in self.lines) >= count
+
+        with self._changed:
+            if not self._changed.wait_for(seen, timeout):
+                raise HarnessError(f"upgrade printed no {pattern!r} x{count}: {self.lines[-5:]}")
+
+    def result(self) -> subprocess.CompletedProcess:
+        self.process.wait(timeout=SLOW_COMMAND_SECONDS)
+        self._reader.join(timeout=10)
+        assert self.process.stderr is not None
+        stdout = "\n".join(self.lines)
+        return subprocess.CompletedProcess(
+            [], self.process.returncode, stdout, self.process.stderr.read()
+        )

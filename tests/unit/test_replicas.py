@@ -66,12 +66,13 @@ def container(
     return SimpleNamespace(
         id="4f1c0de5a1b2",
         name="/cfe2e-1a2b3c4d-flowise-2",
+        image="sha256:9e1f",
         state=SimpleNamespace(
             status=status,
             health=SimpleNamespace(status=health) if health else None,
             started_at=started_at,
         ),
-        config=SimpleNamespace(labels={
+        config=SimpleNamespace(image="flowiseai/flowise:3.1.4", labels={
             "com.docker.compose.project": "cfe2e-1a2b3c4d",
             "com.docker.compose.service": "flowise",
             "com.docker.compose.container-number": "2",
@@ -88,8 +89,8 @@ def test_reads_a_container_as_docker_inspect_describes_it() -> None:
     assert replica_from_inspection(container("running", "starting", started, ping)) == Replica(
         id="4f1c0de5a1b2", name="cfe2e-1a2b3c4d-flowise-2", service="flowise", number=2,
         state="running", health="starting", started_at=started,
-        addresses={"cfe2e-1a2b3c4d_default": "172.20.0.5"},
-        probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"),
+        addresses={"cfe2e-1a2b3c4d_default": "172.20.0.5"}, image="flowiseai/flowise:3.1.4",
+        image_id="sha256:9e1f", probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"),
     )  # fmt: skip
 
 

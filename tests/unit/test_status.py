@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import redis
 from autoscaler import config as config_module
 from autoscaler.cli import main
 from autoscaler.runtime import status, wiring
-from autoscaler.runtime.state import ServiceRecord, State, StateFile, TickRecord
+from autoscaler.runtime.state import Hold, ServiceRecord, State, StateFile, TickRecord
 
 
 @pytest.fixture(autouse=True)
@@ -191,3 +192,14 @@ def test_a_state_file_not_as_the_daemon_writes_it_is_named_not_read_past(
     code, report = status_json(config_file(tmp_path, unused_port, unused_port), capsys)
     assert code == 1 and report["from"] == "status, no fresh daemon tick"
     assert any("state.json: unreadable state" in error for error in report["errors"])
+
+
+def test_a_hold_in_force_is_shown(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
+    unknown = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
+    fresh_tick(tmp_path, {"docker": "down"}, {"flowise-worker": unknown})
+    state_file = StateFile(tmp_path / "state.json")
+    state_file.write(replace(state_file.read(), hold=Hold("upgrade to flowise:3.2.0", 4e9)))
+    main(["status", "--config", str(config_file(tmp_path, 1, 1))])
+    out = capsys.readouterr().out
+    assert "held, acting on nothing: upgrade to flowise:3.2.0 (at most until 2096-" in out

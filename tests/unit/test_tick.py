@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from autoscaler.policy import Override, Unavailable
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
-from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.state import Hold, StateFile
 from autoscaler.signals.bullmq_reads import QueueLoad
 
 NOW = 1_000_000.0
@@ -214,3 +214,42 @@ def test_deaf_mains_are_kept_a_day_across_ticks(tmp_path) -> None:
     run.actions.wait()
     run.wall_clock = lambda: NOW + 25.5 * 3600
     assert [e.at for e in run.tick().state.deaf_mains] == [NOW + 23 * 3600]
+
+
+def hold(tmp_path: Path, until: float) -> None:
+    state_file = StateFile(tmp_path / "state.json")
+    state_file.write(replace(state_file.read(), hold=Hold("upgrade to flowise:3.2.0", until)))
+
+
+def test_a_hold_in_force_keeps_the_counts(tmp_path) -> None:
+    hold(tmp_path, until=NOW + 60)
+    run, scaler = tick(tmp_path, BUSY)
+    result = run.tick()
+    run.finish_actions()
+    assert scaler.scaled == []
+    assert result.record.services["flowise-worker"].acted is False
+    assert result.state.hold == Hold("upgrade to flowise:3.2.0", NOW + 60), "the tick keeps it"
+
+
+def test_a_hold_that_ended_is_not_honoured(tmp_path) -> None:
+    hold(tmp_path, until=NOW - 1)  # its holder ended it, or died and it ran out
+    run, scaler = tick(tmp_path, BUSY)
+    run.tick()
+    run.finish_actions()
+    assert scaler.scaled == [("flowise-worker", 8)]
+
+
+def test_an_action_planned_before_a_hold_is_dropped(tmp_path) -> None:
+    """The tick planned, then an upgrade held the counts and took the lock: the action, once it
+    has the lock, finds the replicas changed under its plan and does nothing."""
+    run, scaler = tick(tmp_path, BUSY)
+    state_file = StateFile(tmp_path / "state.json")
+    with state_file.acting("flowise-worker"):
+        result = run.tick()
+        hold(tmp_path, until=NOW + 1)  # ended after the plan was made
+    finished = run.finish_actions()
+    assert result.record.services["flowise-worker"].acted is True
+    assert scaler.scaled == []
+    assert "plan dropped, held: upgrade to flowise:3.2.0" in (
+        finished["flowise-worker"].error or ""
+    )

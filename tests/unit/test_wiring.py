@@ -85,3 +85,14 @@ def test_the_configured_backend_is_the_one_built(name: str) -> None:
     settings = Settings.model_validate({"compose": {"backend": name}})
     backend = wiring.replica_backend(settings, DockerClient())
     assert type(backend).__name__ == f"{name.capitalize()}Backend"
+
+
+@pytest.mark.parametrize("configured", [None, "prod.env"])
+def test_an_env_file_laid_over_comes_after_the_stacks_own(tmp_path, configured) -> None:
+    """Given any --env-file, compose reads no default .env: the stack's own is named first."""
+    settings = settings_in(tmp_path, env_file=configured and tmp_path / configured)
+    over = tmp_path / ".env.upgrade"
+    files = wiring.docker_client(settings, env_over=over).client_config.compose_env_files
+    assert [Path(f) for f in files] == [tmp_path / (configured or ".env"), over]
+    plain = wiring.docker_client(settings).client_config.compose_env_files
+    assert [Path(f) for f in plain] == ([tmp_path / configured] if configured else [])
