@@ -83,7 +83,8 @@ CASES = [
            lambda s: override(s, environment(**{"flowise-worker": {"TOKEN_HASH_SECRET": "x"}})),
            {"settings_agree"}, "TOKEN_HASH_SECRET differ between flowise, flowise-worker"),
     Broken("no workers scaled",
-           lambda s: edit_config(s, lambda c: c.update(services={"flowise": {"max_replicas": 4}})),
+           lambda s: edit_config(s, lambda c: c.update(
+               services={"flowise": {"max_replicas": 4}, "flowise-worker": False})),
            {"workers_present"}, "queue mode without workers"),
     Broken("REMOVE_ON_* unset", lambda s: override(s, both(REMOVE_ON_AGE="", REMOVE_ON_COUNT="")),
            {"finished_jobs_removed"}, "REMOVE_ON_AGE, REMOVE_ON_COUNT unset on flowise"),
