@@ -192,7 +192,9 @@ def test_a_node_that_goes_down_leaves_the_upstream_and_its_main_comes_back_elsew
 ) -> None:
     steady = {"min_replicas": 3, "max_replicas": 3,
               "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]}  # fmt: skip
-    config = stack.config_file(tmp_path / "config.toml", {"flowise": steady})
+    config = stack.config_file(
+        tmp_path / "config.toml", {"flowise": steady, "flowise-worker": False}
+    )
     scaler = wiring.transaction(stack.settings)
     scaler.scale("flowise", 3, scaler.snapshot())
     victim, lost = _a_worker_node_with_a_main(stack)
