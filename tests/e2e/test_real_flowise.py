@@ -50,8 +50,15 @@ DAEMON_SERVICES = {
     WORKERS: {
         "min_replicas": 1,
         "max_replicas": 3,
-        # Shortened from the shipped 60 s and 60 s, so that the test sees the scale-in soon.
-        "behavior": {"scale_down": {"stabilization_window_seconds": 20, "cooldown_seconds": 20}},
+        # Shortened from the shipped 30 s window and 450 surplus replica-seconds (one idle
+        # worker goes after 7.5 min), so that the test sees the scale-in soon.
+        "behavior": {
+            "scale_down": {
+                "stabilization_window_seconds": 20,
+                "cooldown_seconds": 20,
+                "surplus_replica_seconds": 40,
+            }
+        },
     },
 }
 ROUTING_DAEMON_SERVICES = {WORKERS: {"min_replicas": 1, "max_replicas": 1}}
