@@ -8,17 +8,14 @@ API inspects one container per call). Mock only here.
 from __future__ import annotations
 
 import json
-import shlex
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
-from python_on_whales import ClientNotFoundError, DockerClient
+from python_on_whales import DockerClient
 from python_on_whales.components.container.models import ContainerInspectResult
-from python_on_whales.exceptions import DockerException, NoSuchContainer
 from python_on_whales.utils import run
 
+from autoscaler.actuators.docker_calls import Vanished, call
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import (
     PAUSED,
@@ -28,8 +25,6 @@ from autoscaler.actuators.replicas import (
     replica_from_inspection,
 )
 from autoscaler.actuators.warm import WarmPool
-
-Result = TypeVar("Result")
 
 
 class ComposeBackend:
@@ -63,7 +58,7 @@ class ComposeBackend:
 
     def _wake(self, replicas: list[Replica]) -> None:
         if replicas:
-            self._call(lambda: self._docker.container.unpause([r.id for r in replicas]))
+            call(lambda: self._docker.container.unpause([r.id for r in replicas]))
 
     def probe(self, replica: Replica) -> bool:
         """Runs the replica's healthcheck test once now; when it passes, the replica counts
@@ -105,14 +100,14 @@ class ComposeBackend:
     def pause(self, replica: Replica) -> None:
         """Paused, still marked warming: the refill settles it once it holds no job."""
         with self._pool.changing:
-            self._call(lambda: self._docker.container.pause(replica.id))
+            call(lambda: self._docker.container.pause(replica.id))
 
     def unpause(self, replica: Replica) -> None:
         with self._pool.changing:
-            self._call(lambda: self._docker.container.unpause(replica.id))
+            call(lambda: self._docker.container.unpause(replica.id))
 
     def _compose_scale(self, service: str, count: int) -> None:
-        self._call(
+        call(
             lambda: self._docker.compose.up(
                 services=[service],
                 scales={service: count},
@@ -129,19 +124,19 @@ class ComposeBackend:
         ids = [replica.id for replica in replicas]
         paused = [replica.id for replica in replicas if replica.state == "paused"]
         if paused:  # a paused process cannot take its SIGTERM
-            self._call(lambda: self._docker.container.unpause(paused))
-        self._call(lambda: self._docker.container.stop(ids))
-        self._call(lambda: self._docker.container.remove(ids))
+            call(lambda: self._docker.container.unpause(paused))
+        call(lambda: self._docker.container.stop(ids))
+        call(lambda: self._docker.container.remove(ids))
 
     def restart(self, replica: Replica) -> None:
-        self._call(lambda: self._docker.container.restart(replica.id))
+        call(lambda: self._docker.container.restart(replica.id))
 
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
-        output = self._call(lambda: self._docker.container.execute(replica.id, list(command)))
+        output = call(lambda: self._docker.container.execute(replica.id, list(command)))
         return output if isinstance(output, str) else ""
 
     def logs(self, replica: Replica, until: datetime) -> str:
-        output = self._call(lambda: self._docker.container.logs(replica.id, until=until))
+        output = call(lambda: self._docker.container.logs(replica.id, until=until))
         return output if isinstance(output, str) else ""
 
     def _inspect_project(self) -> list[Replica]:
@@ -149,58 +144,24 @@ class ComposeBackend:
         container costs a second or more per listing on a busy host. One removed meanwhile is
         left out."""
         project = f"com.docker.compose.project={self._project}"
-        containers = self._call(
+        containers = call(
             lambda: self._docker.container.list(all=True, filters=[("label", project)])
         )
         ids = [container.id for container in containers]
         try:
             return [replica_from_inspection(each) for each in self._inspect(ids)]
-        except _Vanished:
+        except Vanished:
             return [replica_from_inspection(each) for id_ in ids for each in self._still_there(id_)]
 
     def _still_there(self, container_id: str) -> list[ContainerInspectResult]:
         try:
             return self._inspect([container_id])
-        except _Vanished:
+        except Vanished:
             return []
 
     def _inspect(self, ids: Sequence[str]) -> list[ContainerInspectResult]:
         if not ids:
             return []
         command = [*self._docker.client_config.docker_cmd, "container", "inspect", *ids]
-        output = self._call(lambda: run(command, return_stderr=False))
+        output = call(lambda: run(command, return_stderr=False))
         return [ContainerInspectResult(**each) for each in json.loads(output)]
-
-    @staticmethod
-    def _call(action: Callable[[], Result]) -> Result:
-        with _docker_errors():
-            return action()
-
-
-class _Vanished(ActuatorError):
-    """The container was removed between the list and its inspection."""
-
-
-@contextmanager
-def _docker_errors() -> Iterator[None]:
-    try:
-        yield
-    except NoSuchContainer as error:
-        raise _Vanished(_command(error), "no such container") from None
-    except DockerException as error:
-        detail = error.stderr or error.stdout or _exit_reason(error.return_code)
-        raise ActuatorError(_command(error), detail) from None
-    except ClientNotFoundError:
-        raise ActuatorError("docker", "the docker command is not installed") from None
-
-
-# What coreutils' `timeout` exits with when it ended the command at its deadline.
-_TIMED_OUT = 124
-
-
-def _exit_reason(return_code: int) -> str:
-    return "no answer before the deadline" if return_code == _TIMED_OUT else f"exit {return_code}"
-
-
-def _command(error: DockerException) -> str:
-    return shlex.join(str(part) for part in error.docker_command)
