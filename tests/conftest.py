@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
+import autoscaler
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -42,11 +44,14 @@ HEAVY_IMPORTS = ("pydantic", "redis")
 @pytest.fixture
 def heavy_imports_of() -> Callable[..., tuple[str, list[str]]]:
     """Runs the command line with the arguments given in a fresh interpreter: what it printed
-    on stdout, and which of HEAVY_IMPORTS it imported."""
+    on stdout, and which of HEAVY_IMPORTS it imported. It runs the very package the tests
+    import (the installed one, or the checkout's), as the config snapshots are keyed by it."""
+    package_parent = str(Path(autoscaler.__file__).resolve().parent.parent)
 
     def run(*arguments: str) -> tuple[str, list[str]]:
         program = (
-            "import json, sys; from autoscaler.cli import main; main(sys.argv[1:]); "
+            f"import json, sys; sys.path.insert(0, {package_parent!r}); "
+            "from autoscaler.cli import main; main(sys.argv[1:]); "
             f"print(json.dumps(sorted(set({HEAVY_IMPORTS!r}) & set(sys.modules))))"
         )
         ran = subprocess.run([sys.executable, "-c", program, *arguments],
