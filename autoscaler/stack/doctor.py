@@ -8,7 +8,7 @@ Messages name variables, services and containers, never a secret's value.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,9 @@ INVENTED = {
 """Variables a widely copied scaling article sets that no Flowise version reads."""
 STUB_STATUS_PORT = 8081
 REDIS_PORT = 6379
+DEFAULT_QUEUE_NAME = "flowise-queue"
+"""Flowise's QUEUE_NAME when none is set; its queues are this name and a kind."""
+QUEUE_KINDS = ("prediction", "upsertion", "schedule")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -88,6 +91,8 @@ class Setup:
     """None when not probed: no main running, or no S3 storage."""
     redis_error: str | None = None
     """Why Redis did not answer a PING from this host, while mains run; None when it did."""
+    watched_queues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The BullMQ queues the autoscaler reads, by the service it scales on them."""
 
     def environment(self, service: str) -> Mapping[str, str | None]:
         return self.services.get(service, {}).get("environment") or {}
@@ -326,6 +331,25 @@ def worker_concurrency(setup: Setup) -> Iterator[Finding]:
             )
 
 
+def queues_named(setup: Setup) -> Iterator[Finding]:
+    """A queue the autoscaler reads that Flowise never fills reads empty for good: the service
+    would sit at its min_replicas however long the real queue grows."""
+    for service, queues in setup.watched_queues.items():
+        if service not in setup.services:
+            continue
+        queue_name = setup.environment(service).get("QUEUE_NAME") or DEFAULT_QUEUE_NAME
+        flowise_queues = {f"{queue_name}-{kind}" for kind in QUEUE_KINDS}
+        for queue in sorted(set(queues) - flowise_queues):
+            yield Finding(
+                "queues_named",
+                f"the autoscaler reads the queue {queue} for {service}, but its Flowise "
+                f"(QUEUE_NAME={queue_name}) fills {queue_name}-prediction and "
+                f"{queue_name}-upsertion: that queue stays empty and {service} never scales out",
+                f"name the signal's queue {queue_name}-prediction (or -upsertion) in the "
+                "config's [services], or QUEUE_NAME in the .env",
+            )
+
+
 def ports_on_loopback(setup: Setup) -> Iterator[Finding]:
     for what, target in (("nginx's stub_status", STUB_STATUS_PORT), ("Redis", REDIS_PORT)):
         exposed = sorted(set(_published_beyond_loopback(setup, target)))
@@ -376,6 +400,7 @@ CHECKS: tuple[Check, ...] = (
     workers_present,
     finished_jobs_removed,
     worker_concurrency,
+    queues_named,
     ports_on_loopback,
     env_file_private,
     mains_answer,

@@ -15,6 +15,7 @@ from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
 from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
 from autoscaler.runtime.status import redis_down
+from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
 from autoscaler.stack.errors import StackError, failing_as
 
@@ -53,7 +54,15 @@ def read_setup(settings: Settings) -> Setup:
         deaf_mains=_deaf_mains(settings),
         bucket_probe=_probe_bucket(docker, [c for c in running if c.service == mains]),
         redis_error=redis_down(settings) if any(c.service == mains for c in running) else None,
+        watched_queues=_watched_queues(settings),
     )
+
+
+def _watched_queues(settings: Settings) -> dict[str, tuple[str, ...]]:
+    return {
+        name: tuple(signal.queue for signal in policy.signals if isinstance(signal, QueueSignal))
+        for name, policy in settings.services.items()
+    }
 
 
 def _probe_bucket(docker: DockerClient, mains: list[RunningContainer]) -> BucketProbe | None:

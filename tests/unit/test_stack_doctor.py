@@ -54,6 +54,7 @@ def healthy(**changes: Any) -> Setup:
         mains="flowise",
         workers=("flowise-worker",),
         max_replicas={"flowise": 6, "flowise-worker": 8},
+        watched_queues={"flowise-worker": ("flowise-queue-prediction", "flowise-queue-upsertion")},
     )
     return replace(setup, **changes)
 
@@ -142,6 +143,13 @@ CASES: dict[str, tuple[Callable[[], Setup], str, str]] = {
     "WORKER_CONCURRENCY unset on the workers": (
         lambda: with_environment(WORKER, WORKER_CONCURRENCY=None),
         "worker_concurrency", "WORKER_CONCURRENCY unset on flowise-worker"),
+    "a queue the autoscaler reads that Flowise never fills": (
+        lambda: healthy(watched_queues={"flowise-worker": ("flowise-prediction",)}),
+        "queues_named", "reads the queue flowise-prediction for flowise-worker"),
+    "a QUEUE_NAME the autoscaler's queues do not follow": (
+        lambda: replace(with_environment(BOTH, QUEUE_NAME="site-a"),
+                        watched_queues={"flowise-worker": ("flowise-queue-prediction",)}),
+        "queues_named", "(QUEUE_NAME=site-a) fills site-a-prediction"),
     "stub_status on every interface": (
         lambda: published("nginx", 8081, ""),
         "ports_on_loopback", "nginx's stub_status (port 8081) is published beyond 127.0.0.1 by nginx"),
@@ -182,6 +190,12 @@ CASES: dict[str, tuple[Callable[[], Setup], str, str]] = {
 
 def test_a_healthy_setup_has_no_finding() -> None:
     assert diagnose(healthy()) == []
+
+
+def test_queues_that_follow_the_stacks_own_queue_name_have_no_finding() -> None:
+    setup = replace(with_environment(BOTH, QUEUE_NAME="site-a"),
+                    watched_queues={"flowise-worker": ("site-a-prediction", "site-a-upsertion")})  # fmt: skip
+    assert diagnose(setup) == []
 
 
 def test_a_running_healthy_stack_has_no_finding() -> None:
