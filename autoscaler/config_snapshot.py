@@ -31,6 +31,8 @@ class Snapshot:
     """The config file, or EMBEDDED_DEFAULTS."""
     data: dict[str, Any]
     """The validated settings as JSON data, unset (None) values left out."""
+    turned_off: tuple[str, ...] = ()
+    """The default services the config turned off (`flowise-worker = false`)."""
 
 
 def recall(config_file: Path | None) -> Snapshot | None:
@@ -42,13 +44,18 @@ def recall(config_file: Path | None) -> Snapshot | None:
         return None  # none yet, or unusable: the caller validates the config in full
     if not isinstance(saved, dict) or saved.get("key") != _key(text):
         return None
-    return Snapshot(saved["source"], saved["data"])
+    return Snapshot(saved["source"], saved["data"], tuple(saved["turned_off"]))
 
 
 def remember(config_file: Path | None, text: str, snapshot: Snapshot) -> None:
     """Keep `snapshot` of the config just validated from `text`, read from `config_file`. A
     cache folder that cannot be written only means that the next command validates again."""
-    saved = {"key": _key(text), "source": snapshot.source, "data": snapshot.data}
+    saved = {
+        "key": _key(text),
+        "source": snapshot.source,
+        "data": snapshot.data,
+        "turned_off": snapshot.turned_off,
+    }
     try:
         write_atomically(_snapshot_file(config_file), json.dumps(saved), PRIVATE)
     except (OSError, RuntimeError):

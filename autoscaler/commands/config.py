@@ -31,7 +31,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     snapshot = config_data(args)
-    view = public_data(snapshot.data)
+    data = public_data(snapshot.data)
+    # written back into a config file, a turned-off default must stay off
+    view = {**data, "services": {**dict.fromkeys(snapshot.turned_off, False), **data["services"]}}
     if args.json:
         print(json.dumps(view, indent=2))
     else:

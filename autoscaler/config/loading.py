@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from autoscaler.config.settings import Settings
+from autoscaler.config.settings import Settings, default_services
 from autoscaler.config_snapshot import EMBEDDED_DEFAULTS, Snapshot, mask_url_password
 from autoscaler.errors import BadInput
 from autoscaler.locations import locate
@@ -129,4 +129,6 @@ def _shown(key: str, value: Any) -> str:
 
 def snapshot(loaded: LoadedConfig) -> Snapshot:
     """The settings as JSON data, as `config show` and `status` read them."""
-    return Snapshot(loaded.source, loaded.settings.model_dump(mode="json", exclude_none=True))
+    data = loaded.settings.model_dump(mode="json", exclude_none=True)
+    turned_off = tuple(name for name in default_services() if name not in data["services"])
+    return Snapshot(loaded.source, data, turned_off)

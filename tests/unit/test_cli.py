@@ -54,6 +54,15 @@ def test_show_prints_toml_that_reads_back_as_the_same_config(tmp_path, capsys) -
     assert parse(shown, "shown") == Settings()
 
 
+def test_show_keeps_a_turned_off_default_service_off_when_read_back(tmp_path, capsys) -> None:
+    path = write(tmp_path, "[services]\nflowise-worker = false\n")
+    for _ in ("validated", "from its snapshot"):
+        assert main(["config", "show", "--config", str(path)]) == 0
+        shown = capsys.readouterr().out
+        assert "flowise-worker = false" in shown
+        assert parse(shown, "shown") == parse(path.read_text(), "written")
+
+
 def test_show_masks_the_password(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, "[redis]\nurl = 'rediss://:s3cret@redis.internal:6380/2'\n")
     assert main(["config", "show", "--json", "--config", str(path)]) == 0
