@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from autoscaler.commands.common import add_config_option, load_config
-from autoscaler.stack import upgrade
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    from autoscaler.stack import upgrade  # Docker's and Redis's clients: not for --help
+
     settings = load_config(args).settings
     if args.dry_run:
         for step in upgrade.dry_run(settings, args.image).steps():

@@ -110,6 +110,12 @@ class _Stack:
 
     @classmethod
     def read(cls, settings: Settings, image: str | None) -> _Stack:
+        backend = settings.compose.backend
+        if backend != "compose":
+            raise UpgradeFailed(
+                f"upgrade replaces compose replicas one at a time: on the {backend} backend, "
+                "roll the services with `docker service update --image`"
+            )
         docker = wiring.docker_client(settings)
         with failing_as("read the stack's images (docker compose config)"):
             services = docker.compose.config(return_json=True).get("services") or {}
@@ -268,7 +274,14 @@ def _roll_back(
     try:
         if isinstance(failure, _NotFit):
             _Rolling(back, failed, routed, renew, progress).retire(failure.replica)
-        rollback = stack.plan(back.snapshot(), stack.image(failed.previous))
+        previous = stack.image(failed.previous)
+        if failed.moved_away(previous):
+            raise UpgradeFailed(
+                f"{why}\nnot rolled back: {previous.ref} names another image on this host now "
+                "than the replicas ran (it was pulled anew): the replicas not yet replaced still "
+                "run the old one"
+            )
+        rollback = stack.plan(back.snapshot(), previous)
         _Rolling(back, rollback, routed, renew, progress).run()
     except (_NotFit, ActuatorError) as second:
         raise UpgradeFailed(
@@ -283,7 +296,8 @@ def _roll_back(
 def _transaction(settings: Settings, stop: StopSignal, image: str) -> ScaleTransaction:
     """A transaction whose compose starts replicas of `image`."""
     override = settings.compose.directory / OVERRIDE_FILE
-    write_atomically(override, f"{IMAGE_KEY}={image}\n", PRIVATE)
+    with failing_as(f"write {override}"):
+        write_atomically(override, f"{IMAGE_KEY}={image}\n", PRIVATE)
     return wiring.transaction(settings, stop, env_over=override)
 
 
@@ -306,11 +320,10 @@ def _held(state_file: StateFile, reason: str, settings: Settings) -> Iterator[Ca
     )
 
     def hold_until(until: float) -> None:
-        with state_file.locked():
+        with failing_as(f"hold the daemon's counts in {state_file.path}"), state_file.locked():
             state = state_file.read()
             state_file.write(replace(state, hold=Hold(reason, until)))
 
-    state_file.read()  # an unreadable state stops it before anything is held
     hold_until(time.time() + bound)
     try:
         yield lambda: hold_until(time.time() + bound)

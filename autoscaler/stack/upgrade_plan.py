@@ -51,6 +51,12 @@ class UpgradePlan:
     def changes_replicas(self) -> bool:
         return bool(self.leftovers or self.replacements)
 
+    def moved_away(self, previous: Image) -> bool:
+        """`previous` names another image now than the replaced replicas ran (the tag was
+        pulled anew): rolling back to it would start the image that failed."""
+        ran = {step.old.image_id for step in self.replacements if step.old.image == previous.ref}
+        return bool(ran) and previous.id not in ran
+
     def steps(self) -> tuple[str, ...]:
         """What carrying out the plan does, in order, in words."""
         if not self.changes_replicas:

@@ -94,3 +94,11 @@ def test_the_installed_command_works_from_any_directory(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+def test_upgrade_on_a_swarm_says_how_to_roll_it_and_changes_nothing(tmp_path, capsys) -> None:
+    path = write(tmp_path, '[compose]\nbackend = "swarm"\n')
+    assert main(["upgrade", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "on the swarm backend" in err and "docker service update --image" in err
+    assert "Traceback" not in err

@@ -99,3 +99,12 @@ def test_an_image_not_on_this_host_is_pulled_first() -> None:
     steps = plan(replica("flowise", 1), image=Image("flowise:3.2.0", "")).steps()
     assert steps[:2] == ("pull flowise:3.2.0 (not on this host)",
                          "hold the daemon's counts (state file), take each service's actuation lock")  # fmt: skip
+
+
+def test_a_rollback_to_a_tag_pulled_anew_would_start_the_failed_image() -> None:
+    same_tag = Image(OLD.ref, "sha256:pulled-anew")
+    chosen = plan_upgrade({"flowise": [replica("flowise", 1)]}, same_tag, OLD.ref, SERVICES,
+                          "flowise", 180, 60)  # fmt: skip
+    assert chosen.moved_away(same_tag)
+    assert not chosen.moved_away(OLD), "the tag still names what the replicas ran"
+    assert not plan(replica("flowise", 1)).moved_away(OLD)
