@@ -206,10 +206,11 @@ class Daemon:
         while an upgrade holds the counts."""
         if self._dry_run or not self._leading:
             return
+        state_file = StateFile(self._settings.daemon.state_file)
         try:
-            if StateFile(self._settings.daemon.state_file).read().held(time.time()):
-                return
-            self._refill.refill()
+            with state_file.refilling(wait=False) as free:
+                if free and not state_file.read().held(time.time()):
+                    self._refill.refill()
         except Interrupted:
             return
         except Exception as error:  # noqa: BLE001 (the next round tries again)

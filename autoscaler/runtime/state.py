@@ -167,6 +167,12 @@ class StateFile:
         """`acting`, taken only if nobody holds it now: True inside when it was taken."""
         return exclusive(self._actuation_lock(service), wait=False)
 
+    def refilling(self, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the right to refill the warm pools: the daemon's refill holds it while it warms
+        replicas (not the actuation locks: a scale-out must never wait for a warm-up), an
+        upgrade takes it to wait for a refill in progress to end."""
+        return exclusive(self.path.with_name("warm-refill.lock"), wait=wait)
+
     def _actuation_lock(self, service: str) -> Path:
         return self.path.with_name(f"actuation.{service}.lock")
 

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING, Literal
 
-from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica
 from autoscaler.actuators.warm import WarmPool
-from autoscaler.errors import Interrupted
 
 if TYPE_CHECKING:  # python-on-whales takes a good part of a second to import: `status` needs none
     from autoscaler.actuators.compose import ComposeBackend
@@ -106,7 +104,7 @@ class WarmRefill:
         for index, replica in enumerate(added):
             try:
                 self._wait_until_warmed(replica, spec)
-            except (Interrupted, ActuatorError):
+            except Exception:  # a stop, Docker or Redis: none may leave a replica uncounted
                 for left in added[index:]:
                     self._release(left, "the refill was cut short")
                 raise
@@ -137,9 +135,13 @@ class WarmRefill:
                 self._release(replica, "work was waiting, it may hold some")
                 return
             self._backend.pause(replica)
-            spec.paused(replica)
-            self._settle(replica)
-            verdict = judge_paused(spec.jobs(replica), pauses)
+            try:
+                spec.paused(replica)
+                self._pause(SETTLE_SECONDS)
+                verdict = judge_paused(spec.jobs(replica), pauses)
+            except Exception:  # cut short, the replica is unpaused: unchecked, it may hold a job
+                self._backend.unpause(replica)
+                raise
             if verdict.action == "stay":
                 self._pool.settled(replica.id)
                 self._changed(f"{replica.name} warm and paused ({verdict.reason})")
@@ -149,14 +151,6 @@ class WarmRefill:
                 self._release(replica, verdict.reason)
                 return
             self._changed(f"{replica.name} {verdict.reason}")
-
-    def _settle(self, replica: Replica) -> None:
-        """Cut short by a stop, the replica is unpaused: unchecked, it may hold a job."""
-        try:
-            self._pause(SETTLE_SECONDS)
-        except Interrupted:
-            self._backend.unpause(replica)
-            raise
 
     def _finished_jobs(self, replica: Replica, spec: PoolSpec) -> bool:
         """Until the replica runs no job (or they cannot be seen); False at the ready timeout."""

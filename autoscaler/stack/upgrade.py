@@ -334,12 +334,16 @@ def _held(state_file: StateFile, reason: str, settings: Settings) -> Iterator[Ca
 
 @contextmanager
 def _acting(state_file: StateFile, settings: Settings, progress: Progress) -> Iterator[None]:
-    """Every scaled service's actuation lock, taken once the action in progress on it ends."""
+    """Every scaled service's actuation lock, taken once the action in progress on it ends,
+    and the warm pools' refill lock: a refill under way ends first, the next one sees the hold."""
     with ExitStack() as locks:
         for service in sorted(settings.services):
             if not locks.enter_context(state_file.acting_if_free(service)):
                 progress(f"{service}: waiting for the scaling action in progress to end")
                 locks.enter_context(state_file.acting(service))
+        if not locks.enter_context(state_file.refilling(wait=False)):
+            progress("waiting for the warm pools' refill in progress to end")
+            locks.enter_context(state_file.refilling())
         yield
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+import redis
 from pydantic import TypeAdapter
 
 from autoscaler.actuators.replicas import Replica, ReplicaCount, count
@@ -149,6 +150,20 @@ def test_a_stop_while_it_warms_leaves_it_running_and_unmarked() -> None:
     with pytest.raises(Interrupted):
         refill.refill()
     assert backend.replicas()["flowise-worker"][-1].state == "running"
+
+
+@pytest.mark.parametrize("failing", ["busy", "paused", "jobs"])
+def test_a_redis_error_while_it_warms_leaves_it_running_as_capacity(failing) -> None:
+    backend = FakeBackend(WarmPool(), [worker(1)])
+
+    def redis_down(*_: object) -> None:
+        raise redis.ConnectionError("Connection refused")
+
+    spec = replace(PoolSpec(1, warmed=lambda r: True, jobs=lambda r: 0), **{failing: redis_down})
+    with pytest.raises(redis.ConnectionError):
+        refill_for(backend, spec, Clock()).refill()
+    last = backend.replicas()["flowise-worker"][-1]
+    assert last.state == "running", "counted, unpaused: unchecked, it may hold a job"
 
 
 def test_status_shows_the_pool_next_to_the_running_replicas() -> None:
