@@ -43,6 +43,11 @@ if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a g
     from autoscaler.actuators.swarm import SwarmBackend
 
 
+PROBE_TIMEOUT_SECONDS = 10.0
+"""A healthcheck run by hand is ended after this: a main that accepts and never answers must
+not hold a scale-out forever (the shipped healthcheck's own timeout is 3 s)."""
+
+
 def docker_client(
     settings: Settings, timeout_seconds: float | None = None, env_over: Path | None = None
 ) -> DockerClient:
@@ -97,7 +102,8 @@ def compose_backend(
 ) -> ComposeBackend:
     from autoscaler.actuators.compose import ComposeBackend
 
-    return ComposeBackend(docker, settings.compose.project_name, pool)
+    prober = docker_client(settings, timeout_seconds=PROBE_TIMEOUT_SECONDS)
+    return ComposeBackend(docker, settings.compose.project_name, pool, prober)
 
 
 def swarm_backend(

@@ -3,11 +3,14 @@ and the backend it builds."""
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
 import pytest
 
+from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
 from autoscaler.config.settings import ComposeSettings
 from autoscaler.runtime import wiring
@@ -96,3 +99,22 @@ def test_an_env_file_laid_over_comes_after_the_stacks_own(tmp_path, configured) 
     assert [Path(f) for f in files] == [tmp_path / (configured or ".env"), over]
     plain = wiring.docker_client(settings).client_config.compose_env_files
     assert [Path(f) for f in plain] == ([tmp_path / configured] if configured else [])
+
+
+def test_a_healthcheck_run_by_hand_that_never_answers_is_ended(tmp_path, monkeypatch) -> None:
+    """A main that accepts and never answers must not hold a scale-out: the probe's docker
+    command is ended after a bound, and the replica counts as not answering."""
+    from python_on_whales import DockerClient
+
+    fake_docker = tmp_path / "docker"
+    fake_docker.write_text("#!/bin/sh\nsleep 30\n")  # `docker exec` of a hung healthcheck
+    fake_docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(wiring, "PROBE_TIMEOUT_SECONDS", 0.5)
+    backend = wiring.compose_backend(Settings(), DockerClient())
+    main = Replica(
+        id="m1", name="p-flowise-1", service="flowise", number=1, state="running",
+        health="starting", started_at=datetime(2026, 1, 1, tzinfo=UTC), addresses={},
+        probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"),
+    )  # fmt: skip
+    assert backend.probe(main) is False
