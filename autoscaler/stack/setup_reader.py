@@ -21,12 +21,14 @@ from autoscaler.stack.errors import StackError, failing_as
 
 _SERVICE_LABEL = "com.docker.compose.service"
 # Run in a main by `sh -c`: its S3 settings and keys are read from its own environment, so they
-# never pass through here. Prints curl's complaint, if any, then the HTTP status (000: none).
-_BUCKET_PROBE = r"""
+# never pass through here, and the keys reach curl on its standard input (printf is the shell's
+# own): a command line is readable by every user of the host. Prints curl's complaint, if any,
+# then the HTTP status (000: none).
+BUCKET_PROBE_SCRIPT = r"""
 region=${S3_STORAGE_REGION:-us-east-1}
 endpoint=${S3_ENDPOINT_URL:-https://s3.$region.amazonaws.com}
-curl -sS -I -o /dev/null --max-time 5 -w '\n%{http_code}' --aws-sigv4 "aws:amz:$region:s3" \
-    -u "$S3_STORAGE_ACCESS_KEY_ID:$S3_STORAGE_SECRET_ACCESS_KEY" \
+printf 'user = "%s:%s"\n' "$S3_STORAGE_ACCESS_KEY_ID" "$S3_STORAGE_SECRET_ACCESS_KEY" |
+curl -sS -K - -I -o /dev/null --max-time 5 -w '\n%{http_code}' --aws-sigv4 "aws:amz:$region:s3" \
     "${endpoint%/}/$S3_STORAGE_BUCKET_NAME" 2>&1
 true
 """
@@ -71,7 +73,7 @@ def _probe_bucket(docker: DockerClient, mains: list[RunningContainer]) -> Bucket
     if main is None:
         return None
     try:
-        output = docker.container.execute(main.name, ["sh", "-c", _BUCKET_PROBE])
+        output = docker.container.execute(main.name, ["sh", "-c", BUCKET_PROBE_SCRIPT])
     except DockerException:
         return None  # gone or stopping: the listing just before is the other checks' to judge
     return bucket_probe(main, str(output))
