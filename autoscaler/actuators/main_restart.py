@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from autoscaler.actuators.backend import ReplicaBackend
-from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.actuators.replicas import Replica
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.errors import Interrupted
 
@@ -49,12 +49,13 @@ class MainRestart:
         self._transaction = transaction
         self._stopping = stopping
 
-    def apply(self, plan: RestartPlan, snapshot: Snapshot) -> None:
+    def apply(self, plan: RestartPlan) -> None:
         """No new request reaches the main; then it is restarted (its requests in flight, which
         it would never answer, end with nginx's 502). Cut short by a stop, the main stays out
-        of the upstream, deaf as it is, until the next start reconciles."""
+        of the upstream, deaf as it is, until the next start reconciles. The upstream is
+        written from the replicas as they are now: a `scale` by hand may have ended meanwhile."""
         self._unless_stopping()
-        self._transaction.reconcile(snapshot, leaving=[plan.main])
+        self._transaction.reconcile(self._transaction.snapshot(), leaving=[plan.main])
         self._unless_stopping()
         self._backend.restart(plan.main)
 

@@ -138,7 +138,7 @@ class Autoscaler:
         if plan is None or snapshot is None or self.main_watch is None:
             return
         watch = self.main_watch
-        self._start(plan, lambda: watch.restart(plan, snapshot), now)
+        self._start(plan, lambda: watch.restart(plan), now)
 
     def preview(self, observed: Observed, state: State) -> TickRecord:
         """What a tick would decide and plan from `observed`: nothing acted, nothing saved."""

@@ -67,9 +67,9 @@ class MainWatch:
         self._ledger = self._ledger.forget(first.server)
         return WatchOutcome(RestartPlan(mains[first.server], first.reason))
 
-    def restart(self, plan: RestartPlan, snapshot: Snapshot) -> None:
+    def restart(self, plan: RestartPlan) -> None:
         """The restart planned by `check`: run in the service's action, never in a tick."""
-        self._restart.apply(plan, snapshot)
+        self._restart.apply(plan)
 
     def _read_due(self, now: float) -> bool:
         """A read costs a `docker exec` in nginx: a dozen per window tell a deaf main as well as

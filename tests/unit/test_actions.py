@@ -175,8 +175,8 @@ class DeafOnce:
         [main] = [r for r in snapshot["flowise"] if r.name == "p-flowise-1"]
         return WatchOutcome(RestartPlan(main, "p-flowise-1 is deaf"))
 
-    def restart(self, plan: RestartPlan, snapshot) -> None:
-        self.restart_main.apply(plan, snapshot)
+    def restart(self, plan: RestartPlan) -> None:
+        self.restart_main.apply(plan)
 
 
 def watching(tmp_path: Path, stop: StopSignal) -> tuple[Autoscaler, RestartingEngine]:

@@ -53,7 +53,7 @@ class RecordedRestarts:
     failure: str | None = None
     restarted: list[str] = field(default_factory=list)
 
-    def apply(self, plan: RestartPlan, snapshot: Snapshot) -> None:
+    def apply(self, plan: RestartPlan) -> None:
         if self.failure:
             raise ActuatorError("docker restart", self.failure)
         self.restarted.append(plan.main.name)

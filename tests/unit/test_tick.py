@@ -176,7 +176,7 @@ class FoundDeaf:
         self.checked.append(now)
         return WatchOutcome(RestartPlan(replica("flowise", 1), "p-flowise-1 is deaf"))
 
-    def restart(self, plan: RestartPlan, snapshot) -> None:
+    def restart(self, plan: RestartPlan) -> None:
         self.restarted.append(plan.main.name)
 
 
