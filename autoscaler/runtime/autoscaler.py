@@ -107,9 +107,17 @@ class Autoscaler:
 
     def finish_actions(self) -> dict[str, Finished]:
         """Wait until the actions in progress end (a stop ends their waits at once); those
-        that ended, by service."""
+        that ended, by service. A deaf main's restart among them is kept in the state, as a
+        tick would have kept it."""
         self.actions.wait()
-        return self.actions.collect()
+        finished = self.actions.collect()
+        restarted = _deaf_main_events(finished)
+        if restarted:
+            with self.state_file.locked():
+                state = self.state_file.read()
+                kept = recent_deaf_mains((*state.deaf_mains, *restarted), self.wall_clock())
+                self.state_file.write(replace(state, deaf_mains=kept))
+        return finished
 
     def _keep_upstream(self, observed: Observed, now: float) -> tuple[str | None, WatchOutcome]:
         """The upstream made to match what really runs, before anything is decided, and the

@@ -209,6 +209,16 @@ def test_a_deaf_main_restart_holds_its_service_not_the_ticks(tmp_path) -> None:
     assert len(servers(tmp_path / "flowise.conf")) == 2, "routed again by the tick's reconcile"
 
 
+def test_a_restart_that_ends_as_the_daemon_stops_is_kept_in_the_state(tmp_path) -> None:
+    run, engine = watching(tmp_path, StopSignal())
+    tick_in_a_thread(run)
+    assert engine.restarting.wait(GUARD_SECONDS)
+    engine.restart_ends.set()
+    run.finish_actions()
+    kept = run.state_file.read().deaf_mains
+    assert [(e.replica, e.action) for e in kept] == [("p-flowise-1", "restarted")]
+
+
 def test_a_stop_begins_no_restart_and_the_next_start_reconciles(tmp_path) -> None:
     stop = StopSignal()
     run, engine = watching(tmp_path, stop)
