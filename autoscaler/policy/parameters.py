@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -94,3 +94,11 @@ class Behavior(Strict):
     scale_down: DirectionRules = Field(
         default_factory=_default_scale_down, description="Rules for removing replicas."
     )
+
+    @model_validator(mode="after")
+    def _surplus_only_down(self) -> Behavior:
+        if self.scale_up.surplus_replica_seconds:
+            raise ValueError(
+                "scale_up.surplus_replica_seconds: the surplus rule is for scale_down only"
+            )
+        return self

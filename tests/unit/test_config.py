@@ -129,6 +129,11 @@ MISTAKES = {
         "period_seconds = 15}]\n",
         "site.toml: services.flowise.behavior.scale_up.policies[0].type = 'pod': Input should be",
     ),
+    "a surplus budget for scaling up, which has none": (
+        "[services.flowise.behavior.scale_up]\nsurplus_replica_seconds = 300\n",
+        "site.toml: services.flowise.behavior: scale_up.surplus_replica_seconds: the surplus rule "
+        "is for scale_down only",
+    ),
     "a watchdog shorter than a tick's reads may wait": (
         "[daemon]\nwatchdog_seconds = 20\n",
         "site.toml: daemon.watchdog_seconds = 20 would restart a daemon whose tick is only "
