@@ -291,8 +291,10 @@ def most_jobs_running(flowise: RealFlowise, seconds: float) -> int:
 
 
 def scaled(daemon: Daemon, pattern: str) -> list[str]:
-    """The daemon's lines for a change of the workers it acted on, `pattern` its counts."""
-    return [line for line in daemon.lines if re.search(rf"{WORKERS} {pattern}: .*\[acted\]", line)]
+    """The daemon's decisions for the workers that changed their count as `pattern` says and
+    that it acted on (a tick's line holds each service's decision, ` || ` between them)."""
+    decisions = (part for line in daemon.lines for part in line.split(" || "))
+    return [d for d in decisions if re.search(rf"\b{WORKERS} {pattern}: .*\[acted\]", d)]
 
 
 def test_the_workers_scale_back_in_within_three_minutes_when_long_jobs_give_way_to_short_ones(
