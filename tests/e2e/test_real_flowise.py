@@ -81,9 +81,10 @@ JOB_MIX_DAEMON_SERVICES = {
         "max_replicas": 3,
         # The shipped 30 s window, and 60 surplus replica-seconds instead of 450. At 450, two
         # idle workers are kept 225 s once the short jobs are learned, on purpose (a start and
-        # a scale change are worth that), whatever the job mix: what this test measures is how
-        # soon the job time learned follows the mix down, and at 60 the surplus rule adds only
-        # its window to that.
+        # a scale change are worth that), whatever the job mix (`simulate` of this load: back
+        # to 1 at 274 s). What this test measures is how soon the job time learned follows the
+        # mix down (about 50 s here); at 60 the surplus rule adds 30 to 60 s to that (two idle
+        # workers go after 30 s, one after 60 s).
         "behavior": {
             "scale_down": {"stabilization_window_seconds": 30, "surplus_replica_seconds": 60}
         },
