@@ -6,9 +6,11 @@ flows/sleep-agentflow.json (a question "N" sleeps N ms on a worker)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import subprocess
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -150,13 +152,73 @@ class PredictionLoad(Clients):
         self.question = question
 
     def send(self, session: requests.Session) -> Outcome:
-        started = time.monotonic()
-        try:
-            response = self.flowise.predict(self.question, timeout=120)
-            return Outcome(started, time.monotonic(), response.status_code, response.text)
-        except requests.RequestException as error:
-            return Outcome(started, time.monotonic(), None, repr(error))
+        return timed_prediction(self.flowise, self.question, timeout=120)
 
     @property
     def outcomes(self) -> list[Outcome]:
         return self.results
+
+
+class PredictionArrivals:
+    """Predictions started through nginx at a fixed rate, each in a thread of its own, however
+    long the answers take: an open loop, as independent users send them. (PredictionLoad's
+    clients each wait for their answer, so they hold as many jobs as there are clients whatever
+    the job time.) `question` may change as it runs: each start asks the one set then. Bounded:
+    nothing starts after `max_seconds`; leaving the block waits for the answers."""
+
+    def __init__(
+        self,
+        flowise: RealFlowise,
+        question: str,
+        per_second: float,
+        max_seconds: float = 900,
+        timeout: float = 180,
+    ) -> None:
+        self.flowise = flowise
+        self.question = question
+        self.per_second = per_second
+        self.max_seconds = max_seconds
+        self.timeout = timeout
+        self.outcomes: list[Outcome] = []
+
+    def __enter__(self) -> PredictionArrivals:
+        self._stop = threading.Event()
+        self._requests: list[threading.Thread] = []
+        self._scheduler = threading.Thread(target=self._start_on_schedule)
+        self._scheduler.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._scheduler.join()
+        for request in self._requests:
+            request.join()
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status != 200]
+
+    def _start_on_schedule(self) -> None:
+        """The n-th start at n / per_second from the first, not after the one before: a late
+        wake-up does not lower the rate."""
+        first = time.monotonic()
+        for number in itertools.count():
+            at = first + number / self.per_second
+            if at > first + self.max_seconds or self._stop.wait(max(0.0, at - time.monotonic())):
+                return
+            request = threading.Thread(target=self._send, args=(self.question,))
+            request.start()
+            self._requests.append(request)
+
+    def _send(self, question: str) -> None:
+        self.outcomes.append(timed_prediction(self.flowise, question, self.timeout))
+
+
+def timed_prediction(flowise: RealFlowise, question: str, timeout: float) -> Outcome:
+    """One prediction through nginx: when it started and ended, and its answer or error."""
+    started = time.monotonic()
+    try:
+        response = flowise.predict(question, timeout=timeout)
+        return Outcome(started, time.monotonic(), response.status_code, response.text)
+    except requests.RequestException as error:
+        return Outcome(started, time.monotonic(), None, repr(error))

@@ -1,6 +1,7 @@
 """The whole stack on REAL Flowise 3.1.4 in queue mode (the local image of
 .ci/build-flowise-image): `init` + `up`, a headless bootstrap, predictions through nginx, the
-daemon scaling the workers on a real BullMQ backlog, the mains scaled and one killed under load,
+daemon scaling the workers on a real BullMQ backlog, and back in within three minutes when long
+jobs give way to short ones at the same arrival rate, the mains scaled and one killed under load,
 `doctor` and `status`, uploads through S3, backup and restore. One stack for the module (about
 2.7 GB: 2 mains and a worker, up to 5 Flowise processes at once); each test leaves it as it
 found it: 2 mains, 1 worker, all routed.
@@ -24,6 +25,7 @@ from real_flowise_stack import (
     ADMIN_PASSWORD,
     QUEUE,
     WORKER_CONCURRENCY,
+    PredictionArrivals,
     PredictionLoad,
     RealFlowise,
     flowise_image,
@@ -58,6 +60,33 @@ DAEMON_SERVICES = {
                 "cooldown_seconds": 20,
                 "surplus_replica_seconds": 40,
             }
+        },
+    },
+}
+JOB_MIX_PER_SECOND = 0.25
+"""Predictions started per second, long ones then short ones, whatever their answers take."""
+LONG_MS, SHORT_MS = 16000, 500
+"""The long jobs hold 0.25 x 16 = 4 slots: two workers of WORKER_CONCURRENCY=2 (the stack's
+.env, which the daemon reads) flat out, so three sized for 80 % of their slots. The short ones
+hold 0.125 slots: one worker."""
+LONG_AFTER_SCALE_OUT_SECONDS = 60
+"""Long jobs go on this long after the scale-out: every job the daemon timed in its last minute
+is then a long one, and the scale-in starts from the job time at its longest."""
+SCALE_IN_BOUND_SECONDS = 180
+"""The policy issue's acceptance bound: back in within three minutes of the switch."""
+JOB_MIX_DAEMON_SERVICES = {
+    MAINS: {},  # shipped defaults
+    WORKERS: {
+        "min_replicas": 1,
+        "max_replicas": 3,
+        # The shipped 30 s window, and 60 surplus replica-seconds instead of 450. At 450, two
+        # idle workers are kept 225 s once the short jobs are learned, on purpose (a start and
+        # a scale change are worth that), whatever the job mix (`simulate` of this load: back
+        # to 1 at 274 s). What this test measures is how soon the job time learned follows the
+        # mix down (about 50 s here); at 60 the surplus rule adds 30 to 60 s to that (two idle
+        # workers go after 30 s, one after 60 s).
+        "behavior": {
+            "scale_down": {"stabilization_window_seconds": 30, "surplus_replica_seconds": 60}
         },
     },
 }
@@ -248,6 +277,67 @@ def test_the_daemon_scales_the_workers_out_on_a_backlog_and_back_in_without_a_fa
             if re.search(rf"{WORKERS} [23] -> [12]\b.*\[acted\]", line)
         ]
         assert scaled_in, daemon.lines[-5:]
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-5:]
+
+
+def most_jobs_running(flowise: RealFlowise, seconds: float) -> int:
+    """The most jobs seen running at once, read each second for `seconds`."""
+    most = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        most = max(most, flowise.queue()[1])
+        time.sleep(1)
+    return most
+
+
+def scaled(daemon: Daemon, pattern: str) -> list[str]:
+    """The daemon's decisions for the workers that changed their count as `pattern` says and
+    that it acted on (a tick's line holds each service's decision, ` || ` between them)."""
+    decisions = (part for line in daemon.lines for part in line.split(" || "))
+    return [d for d in decisions if re.search(rf"\b{WORKERS} {pattern}: .*\[acted\]", d)]
+
+
+def test_the_workers_scale_back_in_within_three_minutes_when_long_jobs_give_way_to_short_ones(
+    flowise, tmp_path: Path
+) -> None:
+    daemon = Daemon(flowise.daemon_config(tmp_path / "config.toml", JOB_MIX_DAEMON_SERVICES))
+    try:
+        daemon.wait_for(r"tick \(leading", timeout=60)
+        assert len(flowise.running(WORKERS)) == 1
+        with PredictionArrivals(flowise, str(LONG_MS), JOB_MIX_PER_SECOND) as arrivals:
+            wait_for(lambda: len(flowise.running(WORKERS)) > 1, 240, "scaled out on long jobs")
+            most_running = most_jobs_running(flowise, LONG_AFTER_SCALE_OUT_SECONDS)
+            workers_on_long_jobs = len(flowise.running(WORKERS))
+
+            arrivals.question = str(SHORT_MS)
+            try:
+                wait_for(
+                    lambda: len(flowise.running(WORKERS)) == 1,
+                    SCALE_IN_BOUND_SECONDS,
+                    "the workers back to 1 after the switch to short jobs",
+                )
+            except AssertionError as error:
+                raise AssertionError(
+                    f"{error}: the policy issue promises it within three minutes "
+                    f"({workers_on_long_jobs} workers on the long jobs); the daemon's last: "
+                    f"{daemon.lines[-3:]}"
+                ) from None
+        assert most_running > WORKER_CONCURRENCY, (
+            f"at most {most_running} long jobs ran at once: no new worker took any"
+        )
+        assert arrivals.outcomes and not arrivals.failures, [
+            (o.status, o.text[:100]) for o in arrivals.failures
+        ]
+        slept = {json.loads(o.text)["text"].split(";")[0] for o in arrivals.outcomes}
+        assert slept == {f"slept {LONG_MS} ms", f"slept {SHORT_MS} ms"}
+        assert scaled(daemon, "1 -> [23]"), daemon.lines[-5:]
+        scaled_in = scaled(daemon, "[23] -> [12]")
+        assert scaled_in, daemon.lines[-5:]
+        # It scaled in on the job time it learned, with the predictions still arriving.
+        sized = re.search(rf"{QUEUE}: ([\d.]+) jobs/s arriving.*?jobs of ([\d.]+)s", scaled_in[-1])
+        assert sized, scaled_in[-1]
+        assert float(sized[1]) > 0 and float(sized[2]) < LONG_MS / 1000 / 2, scaled_in[-1]
     finally:
         assert daemon.stop() == 0, daemon.lines[-5:]
 
