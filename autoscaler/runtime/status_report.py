@@ -162,9 +162,25 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+def _what_it_means(source: str, project: str) -> list[str]:
+    """What a source being down means for the stack, and its fix: under its DOWN line."""
+    if source != "redis":
+        return []
+    return [
+        "Redis is the problem: it holds the queues. Predictions cannot be queued, and those "
+        "queued before it dropped may never be answered (Flowise issue #5126): their clients "
+        "get nginx's 504 at the prediction timeout. The daemon holds the services it scales "
+        "on the queues (the workers) meanwhile.",
+        f"fix: start it (`compose-flowise up`), or read why it stopped (`docker compose -p "
+        f"{project} logs redis`)",
+    ]
+
+
 def render(report: dict[str, Any]) -> str:
     lines = [f"project {report['project']} (from {report['from']})"]
-    lines += [f"DOWN {source}: {reason}" for source, reason in report["down"].items()]
+    for source, reason in report["down"].items():
+        lines.append(f"DOWN {source}: {reason}")
+        lines += [f"  {line}" for line in _what_it_means(source, report["project"])]
     for name, service in report["services"].items():
         lines += _render_service(name, service, report["down"])
     for name, figures in report["metrics"].items():

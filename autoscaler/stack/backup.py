@@ -29,7 +29,12 @@ from autoscaler.stack.backup_plan import (
     damaged,
 )
 from autoscaler.stack.errors import StackError, failing_as
-from autoscaler.stack.files import Written, restore_files
+from autoscaler.stack.files import (
+    PlannedFiles,
+    Written,
+    plan_restored_files,
+    write_restored_files,
+)
 from autoscaler.stack.init import Layout
 
 Progress = Callable[[str], None]
@@ -72,13 +77,14 @@ def restore(
     folder: Path, layout: Layout, force: bool, progress: Progress
 ) -> tuple[Manifest, list[Written]]:
     """The backup in `folder` restored into the stack folder of `layout`: its files, then its
-    database, into the postgres of the project its config names (started alone)."""
+    database, into the postgres of the project its config names (started alone). Every refusal
+    is checked before any file is written: a refused restore leaves the folder as it was."""
     manifest = read_backup(folder)
     env_text = (folder / ENV).read_text()
     current = parse_env(layout.env_file.read_text()) if layout.env_file.exists() else {}
     check_folder_replaceable(layout.directory, current, parse_env(env_text), force)
-    written = restore_files(layout, env_text, (folder / CONFIG).read_text())
-    settings = config.load(layout.config_file, {}).settings
+    planned = plan_restored_files(layout, env_text, (folder / CONFIG).read_text())
+    settings = _settings_before_writing(planned, folder / ENV)
     docker = wiring.docker_client(settings)
     _require_flowise_stopped(docker, settings)
     progress(f"starting {POSTGRES} alone, until healthy")
@@ -87,6 +93,7 @@ def restore(
     postgres = _running_postgres(docker, settings)
     tables = docker.container.execute(postgres, ["psql", *_DATABASE, "-tAc", _COUNT_TABLES])
     check_database_replaceable(int(str(tables).strip()), force, settings.compose.project_name)
+    written = write_restored_files(planned)
     progress(f"restoring the database of {manifest.created} (pg_restore)")
     with failing_as("pg_restore in the postgres container"):
         docker.container.copy(folder / DUMP, (postgres, _IN_CONTAINER))
@@ -98,6 +105,16 @@ def restore(
         finally:
             docker.container.execute(postgres, ["rm", "-f", _IN_CONTAINER])
     return manifest, written
+
+
+def _settings_before_writing(planned: PlannedFiles, backed_up_env: Path) -> Settings:
+    """The restored config's settings, read before it is written. Until the folder's `.env` is
+    written, compose reads the backup's (the same values but the folder's paths, which starting
+    postgres does not use): the folder's may be missing, or hold another stack's secrets."""
+    config_file = planned.layout.config_file
+    settings = config.parse(planned.text(config_file), str(config_file))
+    compose = settings.compose.model_copy(update={"env_file": backed_up_env})
+    return settings.model_copy(update={"compose": compose})
 
 
 def read_backup(folder: Path) -> Manifest:

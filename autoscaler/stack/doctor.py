@@ -214,10 +214,10 @@ def redis_answers(setup: Setup) -> Iterator[Finding]:
     if setup.redis_error is not None:
         yield Finding(
             "redis_answers",
-            f"Redis does not answer ({setup.redis_error}) while mains run: predictions cannot "
-            "be queued, and a main whose jobs were queued before it dropped may wait for "
-            "their results until nginx gives up (Flowise issue #5126); the autoscaler holds "
-            "its counts meanwhile",
+            f"Redis does not answer ({setup.redis_error}) while mains run: Redis is the "
+            "problem. It holds the queues: predictions cannot be queued, and a job lost with "
+            "it is never answered (Flowise issue #5126): its client gets nginx's 504 at the "
+            "prediction timeout (nginx.conf); the autoscaler holds the workers' count meanwhile",
             "start it (`compose-flowise up`), or read why it stopped: docker compose logs "
             "redis; once it answers, a main still waiting is found deaf and restarted by the "
             "daemon",

@@ -73,14 +73,30 @@ def initialize(layout: Layout, choices: Choices, force: bool) -> list[Written]:
             ) from None
 
 
-def restore_files(layout: Layout, env_text: str, config_text: str) -> list[Written]:
-    """A backup's `.env` and config written into the layout's folder as `init --force` would
-    rewrite them there: every value kept but where the files are (the folder may differ from
-    the backup's); a file that changes is kept as `NAME.bak`."""
+@dataclass(frozen=True)
+class PlannedFiles:
+    """The files a restore will write into the layout's folder, not written yet: each path, its
+    new text and its mode."""
+
+    layout: Layout
+    files: tuple[tuple[Path, Rewrite, int], ...]
+
+    def text(self, path: Path) -> str:
+        return next(rewrite.text for planned, rewrite, _ in self.files if planned == path)
+
+
+def plan_restored_files(layout: Layout, env_text: str, config_text: str) -> PlannedFiles:
+    """A backup's `.env` and config as `init --force` would rewrite them in the layout's
+    folder: every value kept but where the files are (the folder may differ from the
+    backup's). Writes nothing: `write_restored_files` does, once every refusal is checked."""
     config_before = _config_before(Path("the backup's config.toml"), config_text)
-    planned = _planned(layout, Choices(), env_text, config_before)
-    with failing_as(f"restore into {layout.directory}"):
-        return _write_all(layout, planned)
+    return PlannedFiles(layout, tuple(_planned(layout, Choices(), env_text, config_before)))
+
+
+def write_restored_files(planned: PlannedFiles) -> list[Written]:
+    """The planned files written; a file that changes is kept as `NAME.bak`."""
+    with failing_as(f"restore into {planned.layout.directory}"):
+        return _write_all(planned.layout, list(planned.files))
 
 
 def _planned(

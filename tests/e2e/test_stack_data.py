@@ -65,6 +65,11 @@ def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
+def files_in(folder: Path) -> dict[Path, bytes]:
+    """Every file under `folder`, with its bytes."""
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 def test_backup_then_down_volumes_then_restore_into_a_fresh_folder_brings_the_data_back(
     tmp_path: Path,
 ) -> None:
@@ -96,13 +101,20 @@ def test_backup_then_down_volumes_then_restore_into_a_fresh_folder_brings_the_da
             assert psql(stack, "SELECT note FROM kept") == "survives"
             assert predict(stack.http_url, "0").status_code == 200
 
+            # A value of the operator's that the backup lacks: a restore would drop it.
+            with (moved / ".env").open("a") as env:
+                env.write("LOG_LEVEL=debug\n")
+            before = files_in(moved)
             over_running = run_cli("restore", str(backup_folder), str(moved))
             assert over_running.returncode == 1
             assert "Flowise is running" in over_running.stderr
+            assert files_in(moved) == before, "a refused restore writes nothing"
             assert stack.cli("down").returncode == 0
+            before = files_in(moved)
             refused = run_cli("restore", str(backup_folder), str(moved))
             assert refused.returncode == 2
             assert re.search(r"holds \d+ table\(s\): restore would replace them", refused.stderr)
+            assert files_in(moved) == before, "a refused restore writes nothing"
             forced = run_cli("restore", "--force", str(backup_folder), str(moved))
             assert forced.returncode == 0, forced.stdout + forced.stderr
             assert psql(stack, "SELECT note FROM kept") == "survives"

@@ -146,6 +146,22 @@ def test_a_fresh_tick_that_saw_docker_down_says_so(tmp_path, monkeypatch, capsys
     assert "0 running" not in out and "would scale to 0" not in out
 
 
+def test_redis_down_is_named_as_the_problem_with_what_clients_see_and_the_fix(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
+    unknown = ServiceRecord(1, 1, 1, "flowise-worker 1 -> 1: holding", acted=False)
+    down = {"redis": "ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."}
+    fresh_tick(tmp_path, down, {"flowise-worker": unknown})
+    code = main(["status", "--config", str(config_file(tmp_path, 1, 1))])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DOWN redis: ConnectionError" in out
+    assert "Redis is the problem" in out and "504 at the prediction timeout" in out
+    assert "compose-flowise up" in out and "logs redis" in out
+    assert "Traceback" not in out
+
+
 def test_a_fresh_tick_reads_who_holds_the_lease_in_the_database_the_url_names(
     tmp_path, redis_server, capsys
 ) -> None:
