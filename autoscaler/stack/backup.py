@@ -91,7 +91,8 @@ def restore(
     with failing_as(f"start {POSTGRES}"):
         docker.compose.up([POSTGRES], detach=True, wait=True, quiet=True)
     postgres = _running_postgres(docker, settings)
-    tables = docker.container.execute(postgres, ["psql", *_DATABASE, "-tAc", _COUNT_TABLES])
+    with failing_as("count the tables in postgres (psql)"):
+        tables = docker.container.execute(postgres, ["psql", *_DATABASE, "-tAc", _COUNT_TABLES])
     check_database_replaceable(int(str(tables).strip()), force, settings.compose.project_name)
     written = write_restored_files(planned)
     progress(f"restoring the database of {manifest.created} (pg_restore)")
