@@ -204,7 +204,7 @@ class Autoscaler:
         acted = False
         if decision.change and not self.actions.busy(service):
             try:
-                scale_plan = self.transaction.plan(service, decision.replicas, observed.snapshot)
+                scale_plan = self.transaction.outline(service, decision.replicas, observed.snapshot)
                 plan = scale_plan.steps()
                 if acting:
                     self._scale(scale_plan, observed.snapshot, now)

@@ -10,7 +10,7 @@ import pytest
 
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.main_restart import RestartPlan
-from autoscaler.actuators.plan import Routing, ScalePlan, plan_scale
+from autoscaler.actuators.plan import Routing, ScalePlan, outline_scale
 from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
 from autoscaler.policy import Override, Unavailable
@@ -65,8 +65,8 @@ class FakeTransaction:
     def reconcile(self, snapshot) -> bool:
         return False
 
-    def plan(self, service, target, snapshot) -> ScalePlan:
-        return plan_scale(service, target, snapshot, ROUTING)
+    def outline(self, service, target, snapshot) -> ScalePlan:
+        return outline_scale(service, target, snapshot, ROUTING, jobs_seen=True)
 
     def apply(self, plan: ScalePlan, snapshot):
         self.scaled.append((plan.service, plan.target))
