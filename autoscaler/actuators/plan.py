@@ -4,7 +4,7 @@ computational, no I/O here: `daemon --dry-run`, `status` and the tests read plan
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from autoscaler.actuators.replicas import Replica, Snapshot, choose_victims, paused_replicas
@@ -40,6 +40,9 @@ class ScalePlan:
     """The service's jobs are seen (a queue's workers): on scale-in its victims are the idlest
     workers, and each finishes its running jobs before it stops (bounded by the drain
     timeout)."""
+    victims_pending: bool = False
+    """On scale-in, the victims are not chosen yet: the plan is an outline (`outline_scale`),
+    made without reading each replica's work in progress; applying it chooses them."""
 
     @property
     def before(self) -> int:
@@ -76,13 +79,17 @@ class ScalePlan:
         return tuple(steps)
 
     def _scale_in_steps(self) -> tuple[str, ...]:
-        names = ", ".join(r.name for r in self.victims)
+        names, them = ", ".join(r.name for r in self.victims), "them"
         steps = []
+        if self.victims_pending:
+            steps.append(self._choice_step())
+            one = self.before - self.target == 1
+            names, them = ("the victim", "it") if one else ("the victims", "them")
         if self.routed:
             steps += [
                 f"take {names} out of the nginx upstream (nginx -t, reload)",
                 f"wait up to {self.drain_timeout_seconds:g}s until nginx has no request in "
-                "flight to them",
+                f"flight to {them}",
             ]
         if self.finishes_jobs:
             steps.append(
@@ -91,6 +98,18 @@ class ScalePlan:
             )
         steps.append(f"stop and remove {names}")
         return tuple(steps)
+
+    def _choice_step(self) -> str:
+        count = self.before - self.target
+        which = "the least busy" if count == 1 else f"the {count} least busy"
+        among = ", ".join(r.name for r in self.running)
+        if self.routed:
+            measure = "nginx's requests in flight to each"
+        elif self.finishes_jobs:
+            measure = "the jobs each runs"
+        else:
+            measure = "no work seen: the newest"
+        return f"choose {which} of {among} as the action starts ({measure})"
 
 
 def running_replicas(snapshot: Snapshot, service: str) -> tuple[Replica, ...]:
@@ -121,4 +140,18 @@ def plan_scale(
         ready_timeout_seconds=routing.ready_timeout_seconds,
         drain_timeout_seconds=routing.drain_timeout_seconds,
         finishes_jobs=not routed and busyness is not None,
+    )
+
+
+def outline_scale(
+    service: str, target: int, snapshot: Snapshot, routing: Routing, jobs_seen: bool
+) -> ScalePlan:
+    """The plan as far as it is known without reading anything: a scale-in's victims are
+    chosen as it is applied, from each replica's work in progress then (`plan_scale` with
+    its busyness). `jobs_seen`: the service takes a queue's jobs, which its victims finish."""
+    plan = plan_scale(service, target, snapshot, routing)
+    if plan.direction != "in":
+        return plan
+    return replace(
+        plan, victims=(), victims_pending=True, finishes_jobs=jobs_seen and not plan.routed
     )

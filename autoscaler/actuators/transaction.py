@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Protocol
 
 from autoscaler.actuators.backend import ReplicaBackend
 from autoscaler.actuators.errors import ActuatorError
-from autoscaler.actuators.plan import Routing, ScalePlan, plan_scale, running_replicas
+from autoscaler.actuators.plan import (
+    Routing,
+    ScalePlan,
+    outline_scale,
+    plan_scale,
+    running_replicas,
+)
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.upstream import NginxUpstream, render_upstream, upstream_servers
 from autoscaler.errors import Interrupted
@@ -24,13 +31,26 @@ _POLL_SECONDS = 0.5
 # counts as done once it has seen no connection this long after the reload.
 _RELOAD_SETTLE_SECONDS = 1.0
 
-RunningJobs = Callable[[str, Sequence[Replica]], Mapping[str, int] | None]
-"""(service, some of its replicas) -> the jobs each runs now, by replica id, for those whose
-jobs are seen; None when the service's jobs cannot be seen (it takes no queue's jobs)."""
+
+class RunningJobs(Protocol):
+    def __call__(self, service: str, replicas: Sequence[Replica]) -> Mapping[str, int] | None:
+        """(service, some of its replicas) -> the jobs each runs now, by replica id, for those
+        whose jobs are seen; None when the service's jobs cannot be seen (it takes no queue's
+        jobs, or the queue cannot tell)."""
+        ...
+
+    def sees(self, service: str) -> bool:
+        """The service takes a queue's jobs, so its replicas' jobs are looked for; reads
+        nothing."""
+        ...
 
 
-def _jobs_unseen(service: str, replicas: Sequence[Replica]) -> None:
-    return None
+class _JobsUnseen:
+    def __call__(self, service: str, replicas: Sequence[Replica]) -> None:
+        return None
+
+    def sees(self, service: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,7 @@ class ScaleTransaction:
         routing: Routing,
         monotonic: Callable[[], float],
         pause: Callable[[float], None],
-        running_jobs: RunningJobs = _jobs_unseen,
+        running_jobs: RunningJobs | None = None,
     ) -> None:
         """`pause(seconds)` waits between polls and raises Interrupted when a stop is asked."""
         self._backend = backend
@@ -65,7 +85,7 @@ class ScaleTransaction:
         self._routing = routing
         self._monotonic = monotonic
         self._pause = pause
-        self._running_jobs = running_jobs
+        self._running_jobs = running_jobs or _JobsUnseen()
 
     def snapshot(self) -> Snapshot:
         return self._backend.replicas()
@@ -90,6 +110,12 @@ class ScaleTransaction:
         servers = upstream_servers(staying, nginx.addresses, self._routing.upstream_port)
         return self.upstream.apply(render_upstream(upstream_service, servers), nginx)
 
+    def outline(self, service: str, target: int, snapshot: Snapshot) -> ScalePlan:
+        """The plan without reading anything (a tick's: it must not wait on the engine): a
+        scale-in's victims are left for `scale` to choose, as the action starts."""
+        jobs_seen = self._running_jobs.sees(service)
+        return outline_scale(service, target, snapshot, self._routing, jobs_seen)
+
     def plan(self, service: str, target: int, snapshot: Snapshot) -> ScalePlan:
         """The plan; for a scale-in it reads each replica's work in progress to pick victims:
         nginx's open connections to a routed replica, the jobs a worker runs."""
@@ -106,6 +132,9 @@ class ScaleTransaction:
         return self.apply(self.plan(service, target, snapshot), snapshot)
 
     def apply(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
+        """Do what the plan says; an outline's victims are chosen first."""
+        if plan.victims_pending:
+            plan = self.plan(plan.service, plan.target, snapshot)
         try:
             if plan.direction == "out":
                 return self._scale_out(plan)

@@ -39,6 +39,7 @@ from autoscaler.runtime.state import (
     recent_deaf_mains,
 )
 from autoscaler.signals import Reading
+from autoscaler.signals.nginx_stub_status import HttpLoad
 
 _REPLICAS_UNKNOWN = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
 
@@ -137,7 +138,7 @@ class Autoscaler:
     def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
         if self.main_watch is None:
             return WatchOutcome()
-        return self.main_watch.check(observed.snapshot, now)
+        return self.main_watch.check(observed.snapshot, now, _nginx_in_flight(observed))
 
     def _restart_deaf_main(
         self, plan: RestartPlan | None, snapshot: Snapshot | None, now: float
@@ -212,7 +213,7 @@ class Autoscaler:
         acted = False
         if decision.change and not self.actions.busy(service):
             try:
-                scale_plan = self.transaction.plan(service, decision.replicas, observed.snapshot)
+                scale_plan = self.transaction.outline(service, decision.replicas, observed.snapshot)
                 plan = scale_plan.steps()
                 if acting:
                     self._scale(scale_plan, observed.snapshot, now)
@@ -286,6 +287,13 @@ def _deaf_main_events(finished: dict[str, Finished]) -> tuple[DeafMainEvent, ...
                 DeafMainEvent(action.started_at, main.service, main.name, plan.reason, done)
             )
     return tuple(events)
+
+
+def _nginx_in_flight(observed: Observed) -> int | None:
+    """The requests in flight through nginx, from its stub_status as this tick read it (for
+    a signal of the config's); None when not read."""
+    loads = (r for r in observed.readings.values() if isinstance(r, HttpLoad))
+    return next((load.in_flight for load in loads), None)
 
 
 def _describe(action: Action | None, now: float) -> str | None:

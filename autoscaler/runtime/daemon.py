@@ -24,6 +24,7 @@ from wsgiref.simple_server import WSGIServer
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from autoscaler import config
+from autoscaler.actuators.transaction import ScaleOutcome
 from autoscaler.actuators.warm import WarmPool
 from autoscaler.config import service_timing
 from autoscaler.errors import Interrupted, OperatorError
@@ -263,7 +264,9 @@ def finished_line(service: str, action: Finished, now: float) -> tuple[int, str,
     took = f"after {now - action.started_at:.1f}s"
     if action.error:
         return logging.ERROR, "action-failed", f"{what} failed {took}: {action.error}"
-    return logging.INFO, "action-done", f"{what} done {took}"
+    removed = action.outcome.removed if isinstance(action.outcome, ScaleOutcome) else ()
+    chosen = f": removed {', '.join(removed)}" if removed else ""  # the tick's plan named none
+    return logging.INFO, "action-done", f"{what} done {took}{chosen}"
 
 
 def _usec(seconds: int) -> int:

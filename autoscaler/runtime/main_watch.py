@@ -2,6 +2,8 @@
 to, keeps them in a `ConnectionLedger`, asks the pure `judge_mains`, and plans a deaf main's
 restart (out of the upstream, then restarted: `MainRestart`), which the tick runs as an action
 of its own. A read that fails starts the watch over: missing evidence never restarts anything.
+With no request in flight through nginx (its stub_status, which the tick reads anyway), nginx
+holds no connection to any main: that is the read, and its `docker exec` is spared.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ class MainWatch:
         self._ledger = ConnectionLedger()
         self._last_read: float | None = None
 
-    def check(self, snapshot: Snapshot | None, now: float) -> WatchOutcome:
-        """Read, judge; the restart of a deaf main found."""
+    def check(
+        self, snapshot: Snapshot | None, now: float, in_flight: int | None = None
+    ) -> WatchOutcome:
+        """Read, judge; the restart of a deaf main found. `in_flight`: the requests in flight
+        through nginx as this tick's stub_status read counted them; None when not read."""
         if not self._read_due(now):
             return WatchOutcome()
         self._last_read = now
@@ -52,7 +57,7 @@ class MainWatch:
             self._ledger = self._ledger.interrupted()
             return WatchOutcome()
         try:
-            open_now = self._read(snapshot, mains)
+            open_now = {} if in_flight == 0 else self._read(snapshot, mains)
         except ActuatorError as error:
             self._ledger = self._ledger.interrupted()
             return WatchOutcome(error=f"deaf mains: cannot read nginx's connections: {error}")

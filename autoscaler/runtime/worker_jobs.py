@@ -40,6 +40,10 @@ class WorkerJobs:
         self._logs = logs
         self._worker_ids: dict[tuple[str, datetime], frozenset[str]] = {}
 
+    def sees(self, service: str) -> bool:
+        """The service takes a queue's jobs: its workers' jobs are looked for."""
+        return bool(self._queues.get(service))
+
     def __call__(self, service: str, replicas: Sequence[Replica]) -> dict[str, int] | None:
         """Replica id -> the jobs it runs, for each replica whose workers are known; None when
         the service takes no queue's jobs, or Redis cannot tell."""

@@ -90,7 +90,7 @@ def test_a_worker_scale_out_goes_ahead_while_a_main_drains(tmp_path: Path) -> No
             held = holding_both_mains(stack, answers)
             daemon.ticks_from_now(2)
             pin(stack, MAINS, 1)
-            daemon.wait_for(r"take \S+ out of the nginx upstream.*\[acted\]")
+            daemon.wait_for(r"take the victim out of the nginx upstream.*\[acted\]")
             pin(stack, WORKERS, 3)
             daemon.wait_for(rf"{WORKERS} 1 -> 3 done")
             assert len(running(stack, WORKERS)) == 3
@@ -155,8 +155,9 @@ def test_a_stop_mid_drain_routes_the_victim_again_and_the_next_start_finishes(
             with daemon_on(stack, tmp_path) as daemon:
                 daemon.ticks_from_now(2)
                 pin(stack, MAINS, 1)
-                daemon.wait_for(r"take \S+ out of the nginx upstream.*\[acted\]")
-                assert routed_servers(stack) == 1
+                daemon.wait_for(r"take the victim out of the nginx upstream.*\[acted\]")
+                # the action chooses its victim (a read of nginx's sockets) before it takes it out
+                wait_until(lambda: routed_servers(stack) == 1, daemon)
             assert routed_servers(stack) == 2, "the victim, still running, is routed again"
             assert len(running(stack, MAINS)) == 2, "nothing half done"
 

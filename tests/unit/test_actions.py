@@ -13,10 +13,11 @@ from pathlib import Path
 
 from test_scaling import FakeEngine, container, servers
 from test_tick import IDLE, NOW, FakeLease, FakeSensors
+from test_worker_jobs import Queue
 
 from autoscaler.actuators.main_restart import MainRestart, RestartPlan
 from autoscaler.actuators.plan import Routing
-from autoscaler.actuators.transaction import ScaleTransaction
+from autoscaler.actuators.transaction import RunningJobs, ScaleTransaction
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import Settings
 from autoscaler.policy import Override
@@ -26,6 +27,7 @@ from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
 from autoscaler.runtime.state import StateFile
 from autoscaler.runtime.telemetry import log_tick
+from autoscaler.runtime.worker_jobs import WorkerJobs
 from autoscaler.stopping import StopSignal
 
 SETTINGS = Settings.model_validate({"services": {
@@ -46,9 +48,12 @@ class DrainingEngine(FakeEngine):
         self.draining = threading.Event()
         self.requests_end = threading.Event()
         self.worker_scaled = threading.Event()
+        self.sockets_read_in: list[str] = []
+        """The thread of each read of nginx's sockets."""
 
     def execute(self, replica, command) -> str:
         if command[0] == "cat":
+            self.sockets_read_in.append(threading.current_thread().name)
             if self.actions[-1:] == ["nginx -s reload"]:  # the victim is out: the drain's poll
                 self.draining.set()
             if not self.requests_end.is_set():
@@ -61,10 +66,12 @@ class DrainingEngine(FakeEngine):
             self.worker_scaled.set()
 
 
-def autoscaler(tmp_path: Path, engine: FakeEngine, stop: StopSignal) -> Autoscaler:
+def autoscaler(
+    tmp_path: Path, engine: FakeEngine, stop: StopSignal, jobs: RunningJobs | None = None
+) -> Autoscaler:
     routing = Routing("nginx", "flowise", 3000, ready_timeout_seconds=10, drain_timeout_seconds=600)
     upstream = NginxUpstream(engine, tmp_path / "flowise.conf")
-    scaler = ScaleTransaction(engine, upstream, routing, time.monotonic, stop.pause)
+    scaler = ScaleTransaction(engine, upstream, routing, time.monotonic, stop.pause, jobs)
     return Autoscaler(SETTINGS, FakeSensors(IDLE), ListedEachTime(scaler.snapshot), scaler,
                       FakeLease(), StateFile(tmp_path / "state.json"), lambda: NOW,
                       lambda: 5.0)  # fmt: skip
@@ -116,6 +123,53 @@ def test_a_worker_scale_out_starts_at_the_next_tick_while_a_main_drains(tmp_path
     assert "remove p-flowise-2" in engine.actions
 
 
+def test_the_tick_reads_no_main_s_requests_the_scale_in_reads_them_as_it_starts(tmp_path):
+    """Choosing the least busy main takes a `docker exec` in nginx: never in the tick."""
+    run, engine, _ = draining_main(tmp_path)
+    engine.requests_end.set()
+    finished = run.finish_actions()
+    assert finished["flowise"].outcome.removed == ("p-flowise-2",)
+    assert engine.sockets_read_in, "nginx's sockets were read to choose and to drain"
+    assert all(name.startswith("act-flowise_") for name in engine.sockets_read_in), (
+        engine.sockets_read_in
+    )
+
+
+def logged_worker(number: int) -> str:
+    return f"[INFO]: Prediction Worker id-of-worker-{number} created\n"
+
+
+def test_the_tick_reads_no_worker_s_log_the_scale_in_reads_them_and_spares_the_busy(
+    tmp_path,
+) -> None:
+    """A worker's BullMQ ids come from its `docker logs`, slow on a loaded engine: read in the
+    scale-in's own thread, never in the tick, where a long read would skip the next tick."""
+    engine, stop = FakeEngine(1), StopSignal()
+    engine.containers += [container("flowise-worker", n, health=None) for n in (1, 2)]
+    read_in: list[str] = []
+
+    def logs(replica, until) -> str:
+        read_in.append(threading.current_thread().name)
+        return logged_worker(replica.number)
+
+    busy_newest = Queue({"id-of-worker-2": 3})
+    jobs = WorkerJobs({"flowise-worker": [busy_newest]}, logs)
+    run = autoscaler(tmp_path, engine, stop, jobs)
+    pin(run, "flowise-worker", 1)
+    planned = tick_in_a_thread(run).record.services["flowise-worker"]
+    finished = run.finish_actions()["flowise-worker"]
+    assert planned.acted and planned.plan[:2] == (
+        "choose the least busy of p-flowise-worker-1, p-flowise-worker-2 as the action starts "
+        "(the jobs each runs)",
+        "wait up to 600s until the victim run no job (their BullMQ job locks)",
+    )
+    assert finished.error is None and finished.outcome.removed == ("p-flowise-worker-1",)
+    assert read_in == ["act-flowise-worker_0"] * 2, "each worker's log, once, in the action"
+    assert finished_line("flowise-worker", finished, NOW)[2].endswith(
+        "done after 0.0s: removed p-flowise-worker-1"
+    )
+
+
 def test_the_tick_leaves_the_upstream_to_the_drain_in_progress(tmp_path) -> None:
     run, engine, _ = draining_main(tmp_path)
     reloads = engine.actions.count("nginx -s reload")
@@ -142,7 +196,8 @@ def test_the_tick_line_shows_the_action_in_progress(tmp_path, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="compose-flowise"):
         log_tick("human", tick_in_a_thread(run), 0.01)
     assert "acting: 2 -> 1 for " in caplog.text
-    assert "take p-flowise-2 out of the nginx upstream" in caplog.text
+    assert "choose the least busy of p-flowise-1, p-flowise-2 as the action starts" in caplog.text
+    assert "take the victim out of the nginx upstream" in caplog.text
     engine.requests_end.set()
     run.finish_actions()
 
@@ -168,7 +223,7 @@ class DeafOnce:
     restart_main: MainRestart
     checks: int = 0
 
-    def check(self, snapshot, now) -> WatchOutcome:
+    def check(self, snapshot, now, in_flight=None) -> WatchOutcome:
         self.checks += 1
         if self.checks > 1:
             return WatchOutcome()

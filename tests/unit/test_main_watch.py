@@ -12,7 +12,7 @@ from autoscaler.actuators.main_restart import RestartPlan
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.config import DeafMainSettings
-from autoscaler.runtime.main_watch import MainWatch
+from autoscaler.runtime.main_watch import MainWatch, WatchOutcome
 
 RULES = DeafMainSettings(after_seconds=10, min_stuck_requests=1)
 ROUTING = Routing("nginx", "flowise", 3000, 180, 60)
@@ -129,3 +129,31 @@ def test_nginx_is_read_a_dozen_times_per_window_not_every_tick() -> None:
     for now in range(0, 60, 2):
         two_minutes.check(SNAPSHOT, now)
     assert nginx.reads == 6
+
+
+def test_with_nothing_in_flight_through_nginx_its_sockets_are_not_read() -> None:
+    """nginx keeps no idle connection to a main: with no request in flight, it holds none, and
+    a `docker exec` would read nothing."""
+    nginx = ScriptedNginx()
+    main_watch = watch(nginx, RecordedRestarts())
+    for now in range(0, 20, 2):
+        assert main_watch.check(SNAPSHOT, now, in_flight=0) == WatchOutcome()
+    assert nginx.reads == 0
+
+
+def test_with_requests_in_flight_a_deaf_main_is_found_as_before() -> None:
+    nginx = ScriptedNginx()
+    main_watch = watch(nginx, RecordedRestarts())
+    found = [(now, main_watch.check(SNAPSHOT, now, in_flight=2).restart) for now in range(0, 20, 2)]
+    assert [(now, plan.main.name) for now, plan in found if plan] == [(10, "p-flowise-1")]
+    assert nginx.reads == 10
+
+
+def test_an_idle_spell_is_a_read_of_nothing() -> None:
+    """What was open before it is gone: answered, as a read would tell (not left open)."""
+    nginx = ScriptedNginx()
+    main_watch = watch(nginx, RecordedRestarts())
+    main_watch.check(SNAPSHOT, 0, in_flight=2)
+    main_watch.check(SNAPSHOT, 2, in_flight=0)
+    found = [(now, main_watch.check(SNAPSHOT, now, in_flight=2).restart) for now in range(4, 14, 2)]
+    assert [now for now, plan in found if plan] == [], "p-flowise-1 answered its request at 2"

@@ -239,6 +239,9 @@ class Jobs:
         look = self.looks.pop(0) if len(self.looks) > 1 else self.looks[0]
         return {r.id: look[r.id] for r in replicas if r.id in look}
 
+    def sees(self, service: str) -> bool:
+        return service == "flowise-worker"
+
 
 def worker_scaler(
     tmp_path: Path, jobs: Jobs, clock: Clock, workers: int = 3
@@ -261,6 +264,39 @@ def test_a_worker_scale_in_picks_the_idle_worker_over_the_newest(tmp_path) -> No
     assert plan.steps()[0] == (
         "wait up to 5s until p-flowise-worker-2 run no job (their BullMQ job locks)"
     )
+
+
+def test_an_outline_reads_nothing_and_its_victims_are_chosen_as_it_is_applied(tmp_path):
+    """The tick's plan: no worker's jobs looked at; applying it chooses the idle worker."""
+    jobs = Jobs({"flowise-worker-1": 4, "flowise-worker-2": 0, "flowise-worker-3": 1})
+    scaler, engine = worker_scaler(tmp_path, jobs, Clock())
+    outline = scaler.outline("flowise-worker", 2, scaler.snapshot())
+    assert jobs.asked == [] and outline.victims == () and outline.finishes_jobs
+    assert outline.steps() == (
+        "choose the least busy of p-flowise-worker-1, p-flowise-worker-2, p-flowise-worker-3 "
+        "as the action starts (the jobs each runs)",
+        "wait up to 5s until the victim run no job (their BullMQ job locks)",
+        "stop and remove the victim",
+    )
+    outcome = scaler.apply(outline, scaler.snapshot())
+    assert outcome.removed == ("p-flowise-worker-2",)
+    assert engine.actions == ["remove p-flowise-worker-2", "scale_to flowise-worker 2"]
+
+
+def test_a_main_outline_reads_no_socket_and_its_scale_out_is_the_plan_itself(tmp_path):
+    engine = FakeEngine(3, connections=[[1, 1, 3], [], []])
+    scaler, _ = scaler_for(engine, tmp_path, Clock())
+    outline = scaler.outline("flowise", 1, scaler.snapshot())
+    assert engine.connections == [[1, 1, 3], [], []], "nginx's sockets not read"
+    assert outline.steps()[:3] == (
+        "choose the 2 least busy of p-flowise-1, p-flowise-2, p-flowise-3 as the action starts "
+        "(nginx's requests in flight to each)",
+        "take the victims out of the nginx upstream (nginx -t, reload)",
+        "wait up to 5s until nginx has no request in flight to them",
+    )
+    assert scaler.apply(outline, scaler.snapshot()).removed == ("p-flowise-2", "p-flowise-3")
+    out = scaler.outline("flowise", 3, scaler.snapshot())
+    assert out == scaler.plan("flowise", 3, scaler.snapshot())
 
 
 def test_a_worker_victim_finishes_its_jobs_before_it_stops(tmp_path) -> None:

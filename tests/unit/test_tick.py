@@ -10,7 +10,7 @@ import pytest
 
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.main_restart import RestartPlan
-from autoscaler.actuators.plan import Routing, ScalePlan, plan_scale
+from autoscaler.actuators.plan import Routing, ScalePlan, outline_scale
 from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
 from autoscaler.policy import Override, Unavailable
@@ -19,6 +19,7 @@ from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
 from autoscaler.runtime.state import Hold, StateFile
 from autoscaler.signals.bullmq_reads import QueueLoad
+from autoscaler.signals.nginx_stub_status import HttpLoad
 
 NOW = 1_000_000.0
 SIGNAL = "bullmq_queue:flowise-queue-prediction"
@@ -65,8 +66,8 @@ class FakeTransaction:
     def reconcile(self, snapshot) -> bool:
         return False
 
-    def plan(self, service, target, snapshot) -> ScalePlan:
-        return plan_scale(service, target, snapshot, ROUTING)
+    def outline(self, service, target, snapshot) -> ScalePlan:
+        return outline_scale(service, target, snapshot, ROUTING, jobs_seen=True)
 
     def apply(self, plan: ScalePlan, snapshot):
         self.scaled.append((plan.service, plan.target))
@@ -171,9 +172,11 @@ class FoundDeaf:
 
     checked: list[float] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
+    in_flight: list[int | None] = field(default_factory=list)
 
-    def check(self, snapshot, now) -> WatchOutcome:
+    def check(self, snapshot, now, in_flight=None) -> WatchOutcome:
         self.checked.append(now)
+        self.in_flight.append(in_flight)
         return WatchOutcome(RestartPlan(replica("flowise", 1), "p-flowise-1 is deaf"))
 
     def restart(self, plan: RestartPlan) -> None:
@@ -190,6 +193,35 @@ def test_only_an_acting_tick_watches_for_deaf_mains(tmp_path, leading, dry_run, 
     assert bool(watch.checked) == bool(watch.restarted) == bool(scaled)
     assert len(result.record.deaf_mains) == int(bool(scaled))
     assert len(result.state.deaf_mains) == len(result.record.deaf_mains)
+
+
+@dataclass
+class WithNginx(FakeSensors):
+    """The queue, and nginx's stub_status as a signal of the mains reads it."""
+
+    in_flight: int = 0
+
+    def read(self, now):
+        return {**super().read(now), "nginx_in_flight": HttpLoad(self.in_flight, None)}
+
+
+@pytest.mark.parametrize("in_flight", [0, 3])
+def test_the_watch_is_told_the_requests_in_flight_the_tick_read(tmp_path, in_flight) -> None:
+    """So that with none, it spares itself reading nginx's sockets."""
+    run, _ = tick(tmp_path, IDLE)
+    run.sensors = WithNginx(IDLE, in_flight=in_flight)  # type: ignore[assignment]
+    run.main_watch = watch = FoundDeaf()  # type: ignore[assignment]
+    run.tick()
+    run.actions.wait()
+    assert watch.in_flight == [in_flight]
+
+
+def test_without_nginx_s_stub_status_the_watch_is_told_nothing(tmp_path) -> None:
+    run, _ = tick(tmp_path, IDLE)
+    run.main_watch = watch = FoundDeaf()  # type: ignore[assignment]
+    run.tick()
+    run.actions.wait()
+    assert watch.in_flight == [None]
 
 
 def test_a_deaf_main_restart_is_recorded_by_the_tick_after_it_ended(tmp_path) -> None:

@@ -76,3 +76,10 @@ def test_a_restarted_container_is_read_again() -> None:
     restarted = replace(one, started_at=datetime(2027, 1, 1, tzinfo=UTC))
     jobs("flowise-worker", [restarted])
     assert read == [one.id, one.id]
+
+
+def test_it_sees_the_jobs_of_the_services_that_take_a_queue_s_jobs_without_reading() -> None:
+    logs, read = logs_of({})
+    jobs = WorkerJobs({"flowise-worker": [Queue({}, fails=True)], "flowise": []}, logs)
+    assert jobs.sees("flowise-worker") and not jobs.sees("flowise")
+    assert not jobs.sees("another") and read == []
