@@ -75,7 +75,7 @@ class ComposeBackend:
         if not replica.probe:
             return False
         try:
-            call(lambda: self._prober.container.execute(replica.id, list(replica.probe)))
+            _execute(self._prober, replica, replica.probe)
         except ActuatorError:
             return False
         self._pool.answered(replica.id)
@@ -140,8 +140,7 @@ class ComposeBackend:
         call(lambda: self._docker.container.restart(replica.id))
 
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
-        output = call(lambda: self._docker.container.execute(replica.id, list(command)))
-        return output if isinstance(output, str) else ""
+        return _execute(self._docker, replica, command)
 
     def logs(self, replica: Replica, until: datetime) -> str:
         output = call(lambda: self._docker.container.logs(replica.id, until=until))
@@ -173,3 +172,8 @@ class ComposeBackend:
         command = [*self._docker.client_config.docker_cmd, "container", "inspect", *ids]
         output = call(lambda: run(command, return_stderr=False))
         return [ContainerInspectResult(**each) for each in json.loads(output)]
+
+
+def _execute(docker: DockerClient, replica: Replica, command: Sequence[str]) -> str:
+    output = call(lambda: docker.container.execute(replica.id, list(command)))
+    return output if isinstance(output, str) else ""

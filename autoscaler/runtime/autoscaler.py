@@ -36,7 +36,6 @@ from autoscaler.runtime.state import (
     State,
     StateFile,
     TickRecord,
-    recent_deaf_mains,
 )
 from autoscaler.signals import Reading
 from autoscaler.signals.nginx_stub_status import HttpLoad
@@ -116,8 +115,7 @@ class Autoscaler:
         if restarted:
             with self.state_file.locked():
                 state = self.state_file.read()
-                kept = recent_deaf_mains((*state.deaf_mains, *restarted), self.wall_clock())
-                self.state_file.write(replace(state, deaf_mains=kept))
+                self.state_file.write(state.with_deaf_mains(restarted, self.wall_clock()))
         return finished
 
     def _keep_upstream(self, observed: Observed, now: float) -> tuple[str | None, WatchOutcome]:
@@ -259,8 +257,7 @@ class Autoscaler:
                 if override is not None and not override.active(now):
                     override = None
                 state = state.with_history(service, history.with_override(override))
-            deaf_mains = recent_deaf_mains((*state.deaf_mains, *record.deaf_mains), now)
-            saved = replace(state, last_tick=record, deaf_mains=deaf_mains)
+            saved = replace(state.with_deaf_mains(record.deaf_mains, now), last_tick=record)
             self.state_file.write(saved)
         return saved
 

@@ -111,6 +111,10 @@ class State:
     def with_history(self, service: str, history: ServiceHistory) -> State:
         return replace(self, histories={**self.histories, service: history})
 
+    def with_deaf_mains(self, events: Iterable[DeafMainEvent], now: float) -> State:
+        """`events` added to the deaf mains kept, the old ones dropped."""
+        return replace(self, deaf_mains=recent_deaf_mains((*self.deaf_mains, *events), now))
+
 
 class StateError(OperatorError):
     pass
