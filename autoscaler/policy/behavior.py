@@ -18,12 +18,14 @@ def stabilize(
     past: tuple[Recommendation, ...],
     behavior: Behavior,
     now: float,
+    lasting: str = "",
 ) -> Step:
     """Scale up only to the lowest, and down only to the highest, recommendation within each
     direction's window (the HPA's `stabilizeRecommendationWithBehaviors`); or down by the
-    surplus rule, where the scale-down rules have one."""
+    surplus rule, where the scale-down rules have one: `lasting`, why the fall will last, waives
+    its budget."""
     if recommendation < current and behavior.scale_down.surplus_replica_seconds:
-        return _settle_surplus(recommendation, current, past, behavior.scale_down, now)
+        return _settle_surplus(recommendation, current, past, behavior.scale_down, now, lasting)
     up_cutoff = now - behavior.scale_up.stabilization_window_seconds
     down_cutoff = now - behavior.scale_down.stabilization_window_seconds
     lowest_recent = min([r.replicas for r in past if r.at > up_cutoff] + [recommendation])
@@ -49,19 +51,32 @@ def _settle_surplus(
     past: tuple[Recommendation, ...],
     rules: DirectionRules,
     now: float,
+    lasting: str,
 ) -> Step:
     """Down to the highest recommendation since the recommendations fell below the count, once
     they have stayed there the window's length at least and the replicas that frees, times that
     long, reach the surplus budget; the lowest such count. A large surplus thus goes in one step
-    within the window, a small one waits for more evidence, and noise never moves the count."""
+    within the window, a small one waits for more evidence, and noise never moves the count.
+    A fall the signals know will last (`lasting` says why: the jobs got shorter) needs no such
+    evidence: once the window has passed, straight down to the recommendation, in one step."""
     budget = rules.surplus_replica_seconds
+    window = rules.stabilization_window_seconds
+    if lasting:
+        held = now - _below_since(current, past, now)
+        if held >= window:
+            return Step(
+                "stabilized",
+                recommendation,
+                f"{current - recommendation} replicas free, below the count for {held:.0f}s "
+                f"and lasting: {lasting}",
+            )
     highest, since = recommendation, now
     for earlier in reversed(past):
         if earlier.replicas >= current:
             break
         highest, since = max(highest, earlier.replicas), earlier.at
         held = now - since
-        if held >= rules.stabilization_window_seconds and (current - highest) * held >= budget:
+        if held >= window and (current - highest) * held >= budget:
             return Step(
                 "stabilized",
                 highest,
@@ -75,6 +90,16 @@ def _settle_surplus(
         f"{current - highest} replicas free for {held:.0f}s: below the surplus of {budget} "
         "replica-seconds that scales down",
     )
+
+
+def _below_since(current: int, past: tuple[Recommendation, ...], now: float) -> float:
+    """Since when the recommendations have stayed below `current`: `now` when they just fell."""
+    since = now
+    for earlier in reversed(past):
+        if earlier.replicas >= current:
+            break
+        since = earlier.at
+    return since
 
 
 def cool_down(

@@ -54,7 +54,14 @@ def decide(
             service, current, override.replicas, recommendation, proposals, steps, memory, startup
         )
 
-    stabilized = stabilize(recommendation, current, history.recommendations, rules.behavior, now)
+    stabilized = stabilize(
+        recommendation,
+        current,
+        history.recommendations,
+        rules.behavior,
+        now,
+        _lasting(proposals, recommendation),
+    )
     cooled = cool_down(stabilized.replicas, current, history.events, rules.behavior, now)
     limited = limit_rate(cooled.replicas, current, history.events, rules.behavior, now)
     clamped = clamp(limited.replicas, rules.min_replicas, rules.max_replicas)
@@ -74,6 +81,15 @@ def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
     if doubtful and largest < current:
         return Step("guarded", current, f"not scaling down on partial data ({', '.join(doubtful)})")
     return Step("guarded", largest, "largest proposal")
+
+
+def _lasting(proposals: tuple[Proposal, ...], recommendation: int) -> str:
+    """Why the recommendation's fall will last: as every proposal that asks for it says; empty
+    when one of them does not say."""
+    asking = [p for p in proposals if p.replicas == recommendation]
+    if not asking or not all(p.lasting for p in asking):
+        return ""
+    return "; ".join(dict.fromkeys(p.lasting for p in asking))
 
 
 def remember(

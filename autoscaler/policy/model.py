@@ -136,6 +136,9 @@ class Proposal:
     """False when the data is partial: the proposal may add replicas but never remove them."""
     memory: Memory | None = None
     """What the signal learned up to this proposal; None when it learns nothing."""
+    lasting: str = ""
+    """Why a fall in this proposal will last, where the signal knows (the jobs got shorter):
+    the scale-down then waits out its window but not its surplus budget. Empty: not known."""
 
 
 Stage = Literal["proposed", "guarded", "stabilized", "cooldown", "limited", "clamped", "override"]

@@ -50,8 +50,9 @@ class DirectionRules(Strict):
         "replicas it frees, times how long they stayed free, add up to this many "
         "replica-seconds: a large surplus goes in one step soon, a small one waits (one "
         "replica: this many seconds). What a scale change is worth: a removal that is soon "
-        "undone costs a start and a change. 0: the HPA's rule, down to the highest "
-        "recommendation within the window.",
+        "undone costs a start and a change. A fall a signal knows will last (a queue's jobs "
+        "got much shorter) waits for the window alone, then goes to the recommendation. 0: "
+        "the HPA's rule, down to the highest recommendation within the window.",
     )
     cooldown_seconds: int = Field(
         default=0,

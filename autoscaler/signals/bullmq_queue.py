@@ -140,7 +140,7 @@ class QueueSignal(Strict):
         proposal = within_tolerance(self.name, needed, described, observation, behavior)
         if demand.arrival_rate is None:
             return replace(proposal, may_scale_down=False)
-        return proposal
+        return replace(proposal, lasting=learned.shorter_jobs())
 
 
 def _ready_workers(load: QueueLoad, observation: Observation) -> int:

@@ -70,6 +70,22 @@ class SlotReading:
 
 
 @dataclass(frozen=True)
+class LongestJobTime:
+    """The longest job time learned lately, and when: what a fall in the job time is told from."""
+
+    at: float
+    seconds: float
+
+
+LONGEST_JOB_TIME_SECONDS = 300.0
+"""The longest job time learned is kept this long, unless a longer one comes."""
+SHORTER_JOBS_FACTOR = 4.0
+"""A job time learned this many times shorter than the longest lately: the job mix changed, not
+the noise of a steady mix of long and short jobs (bench/policy.py's bimodal trace, jobs of 1 s
+and of 12 s one second in five, reaches 3)."""
+
+
+@dataclass(frozen=True)
 class QueueMemory:
     """What the signal learned from the queue's past reads, within its window."""
 
@@ -81,6 +97,16 @@ class QueueMemory:
     held_job_seconds: float | None = None
     """While jobs waited at every read of a stretch: the slots held over the jobs finished per
     second (Little's law); None otherwise."""
+    longest: LongestJobTime | None = None
+    """The longest job time learned within LONGEST_JOB_TIME_SECONDS."""
+
+    def shorter_jobs(self) -> str:
+        """Why the jobs are now clearly shorter than lately, if they are: the job mix changed, so
+        the slots it frees stay free; empty otherwise."""
+        longest = self.longest
+        if longest is None or self.job_seconds * SHORTER_JOBS_FACTOR > longest.seconds:
+            return ""
+        return f"jobs of {self.job_seconds:.1f}s, down from {longest.seconds:.1f}s"
 
     def mean_arrival_rate(self) -> float | None:
         if not self.arrival_rates:
@@ -108,7 +134,7 @@ class Window:
 
 def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: float) -> QueueMemory:
     """The memory after this read: its arrival rate, job times and slots held, less what left
-    their windows; and the job times they tell."""
+    their windows; the job times they tell, and the longest of those lately."""
     memory = before or QueueMemory(window.initial_job_seconds)
     rates = tuple(r for r in memory.arrival_rates if r.at > now - window.seconds)
     times = tuple(t for t in memory.job_times if t.at > now - JOB_TIME_WINDOW_SECONDS)
@@ -123,7 +149,12 @@ def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: floa
         slots = (*slots, read)
     measured = _weighted_mean(times)
     job_seconds = memory.job_seconds if measured is None else max(measured, SHORTEST_JOB_SECONDS)
-    return QueueMemory(job_seconds, rates, times, slots, _held_steadily(slots))
+    longest = memory.longest
+    if longest is not None and longest.at <= now - LONGEST_JOB_TIME_SECONDS:
+        longest = None
+    if measured is not None and (longest is None or job_seconds >= longest.seconds):
+        longest = LongestJobTime(now, job_seconds)
+    return QueueMemory(job_seconds, rates, times, slots, _held_steadily(slots), longest)
 
 
 def _held_steadily(slots: Sequence[SlotReading]) -> float | None:

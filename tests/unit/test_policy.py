@@ -10,6 +10,7 @@ from autoscaler.config import ServicePolicy
 from autoscaler.policy import (
     Observation,
     Override,
+    Proposal,
     Recommendation,
     ScaleEvent,
     ServiceHistory,
@@ -23,6 +24,7 @@ from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_in_flight import InFlightSignal
 from autoscaler.signals.nginx_request_rate import RequestRateSignal
 from autoscaler.signals.nginx_stub_status import HttpLoad
+from autoscaler.signals.queue_sizing import LongestJobTime, QueueMemory
 
 IN_FLIGHT = InFlightSignal(target_per_replica=10)
 RATE = RequestRateSignal(target_per_replica=5)
@@ -482,6 +484,68 @@ OVERRIDES = {
         history=ServiceHistory(override=Override(3, until=NOW)),
     ),
 }
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A signal that proposes `replicas`, and says why a fall to them lasts where `lasting`."""
+
+    replicas: int
+    lasting: str = ""
+    name: str = "fixed"
+
+    def propose(self, observation, behavior, memory, now) -> Proposal:
+        return Proposal(self.name, self.replicas, "fixed", lasting=self.lasting)
+
+
+@dataclass(frozen=True)
+class FixedRules:
+    signals: tuple[Fixed, ...]
+    behavior: Behavior = SURPLUS
+    min_replicas: int = 1
+    max_replicas: int = 50
+
+
+SHORTER = "jobs of 0.5s, down from 16.0s"
+# 3 replicas; the recommendations fell to 2 50 s ago, to 1 20 s ago: 1 replica free for 50 s
+# and 2 for 20 s, far below the 300 replica-seconds of SURPLUS.
+FELL = recommendations((50, 2), (20, 1))
+
+LASTING = {
+    "a fall that lasts: straight to the recommendation once the window has passed": Case(
+        FixedRules((Fixed(1, SHORTER),)), 3, {}, 1, history=FELL,
+        reason=f"2 replicas free, below the count for 50s and lasting: {SHORTER}",
+    ),
+    "a fall that lasts still waits out the window": Case(
+        FixedRules((Fixed(1, SHORTER),)), 3, {}, 3, history=recommendations((20, 1)),
+        reason="below the surplus of 300 replica-seconds",
+    ),
+    "a fall not known to last waits for the surplus budget": Case(
+        FixedRules((Fixed(1),)), 3, {}, 3, history=FELL,
+        reason="below the surplus of 300 replica-seconds",
+    ),
+    "every signal asking for the recommendation must know the fall lasts": Case(
+        FixedRules((Fixed(1, SHORTER), Fixed(1, name="other"))), 3, {}, 3, history=FELL,
+    ),
+    "a lower signal's lasting fall is not the recommendation's": Case(
+        FixedRules((Fixed(2), Fixed(1, SHORTER, name="other"))), 3, {}, 3, history=FELL,
+    ),
+    "the queue signal: 0.5 s jobs after 16 s ones, at the same rate": Case(
+        policy(QUEUE, behavior=SURPLUS), 3, queue(0, 0, 0.25, 0.25, 0.5), 1,
+        history=ServiceHistory(
+            recommendations=FELL.recommendations,
+            memory={
+                QUEUE.name: QueueMemory(0.5, longest=LongestJobTime(NOW - 60, 16.0)).to_memory()
+            },
+        ),
+        reason=f"and lasting: {SHORTER}",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", LASTING.values(), ids=LASTING.keys())
+def test_a_fall_that_lasts_needs_no_surplus_budget(case: Case) -> None:
+    check(case)
 
 
 @pytest.mark.parametrize("case", PROPOSALS.values(), ids=PROPOSALS.keys())

@@ -9,6 +9,7 @@ import pytest
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.queue_sizing import (
     JobTimeReading,
+    LongestJobTime,
     QueueMemory,
     RateReading,
     SlotReading,
@@ -116,6 +117,58 @@ def test_slots_held_never_shorten_the_finished_jobs() -> None:
 def test_in_a_surge_jobs_wait_for_the_surge_not_for_longer_jobs() -> None:
     surge = (*((age, 10.0) for age in range(60, 6, -2)), (6, 40.0), (4, 40.0), (2, 40.0))
     assert job_seconds_sized(held_seconds=5.0, history=surge) == 2.0
+
+
+LONGEST = {
+    "the first job time measured starts it": (None, load(0, 1, 1.0, 1.0, 2.0), (NOW, 2.0)),
+    "not the configured start: it was never measured": (None, load(0, 0, 1.0), None),
+    "a longer job time replaces it": (
+        QueueMemory(2.0, longest=LongestJobTime(NOW - 100, 2.0)), load(0, 8, 1.0, 1.0, 8.0),
+        (NOW, 8.0),
+    ),
+    "a shorter one keeps it": (
+        QueueMemory(8.0, longest=LongestJobTime(NOW - 100, 8.0)), load(0, 1, 1.0, 1.0, 1.0),
+        (NOW - 100, 8.0),
+    ),
+    "kept 300 s: then the job time now starts it again": (
+        QueueMemory(8.0, longest=LongestJobTime(NOW - 300, 8.0)), load(0, 1, 1.0, 1.0, 1.0),
+        (NOW, 1.0),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("before, read, expected", LONGEST.values(), ids=LONGEST.keys())
+def test_the_longest_job_time_lately(before, read, expected) -> None:
+    longest = learn(read, before, WINDOW, NOW).longest
+    assert (longest and (longest.at, longest.seconds)) == expected
+
+
+SHORTER_JOBS = {
+    "4 times shorter than the longest lately: the job mix changed": (
+        QueueMemory(4.0, longest=LongestJobTime(NOW - 60, 16.0)), "jobs of 4.0s, down from 16.0s",
+    ),
+    "less than 4 times: a mix of long and short jobs wavers that much": (
+        QueueMemory(4.1, longest=LongestJobTime(NOW - 60, 16.0)), "",
+    ),
+    "no job time measured yet": (QueueMemory(0.5), ""),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("memory, expected", SHORTER_JOBS.values(), ids=SHORTER_JOBS.keys())
+def test_shorter_jobs(memory, expected) -> None:
+    assert memory.shorter_jobs() == expected
+
+
+def test_a_switch_to_short_jobs_is_told_once_they_make_the_minute() -> None:
+    """16 s jobs, then 0.5 s ones at the same rate: the job time learned falls as the short
+    jobs finish, and tells the change once it is a quarter of the longest."""
+    memory, told = None, []
+    for second in range(0, 200, 2):
+        job_seconds = 16.0 if second < 60 else 0.5
+        memory = learn(load(0, 1, 0.25, 0.25, job_seconds), memory, WINDOW, NOW + second)
+        told.append(bool(memory.shorter_jobs()))
+    first = told.index(True)
+    assert 60 < first * 2 <= 120 and all(told[first:])
 
 
 RATES = {
