@@ -132,15 +132,16 @@ class DeafMainSettings(Section):
         default=True,
         description="Watch nginx's requests to each main (its open connections, read a "
         "dozen times per `after_seconds`) and restart a main that answers none while the "
-        "others answer.",
+        "others answer, or while the workers finish jobs until none is left.",
     )
     after_seconds: float = Field(
         default=120,
         ge=5,
         le=3600,
         description="How long a main may hold requests open without answering any, while "
-        "another main answers, before it counts as deaf. Keep it below your clients' timeout: "
-        "a request a client gave up on says nothing. Keep it above your longest flows.",
+        "another main answers or the workers finish jobs, before it counts as deaf. Keep it "
+        "below your clients' timeout and nginx's prediction timeout: a request given up on "
+        "says nothing. Keep it above your longest flows.",
     )
     min_stuck_requests: int = Field(
         default=2,

@@ -19,6 +19,7 @@ from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.policy import ServiceHistory, Unavailable, remember
+from autoscaler.policy.deaf_mains import QueueWork
 from autoscaler.runtime.actions import Action, Actions, Finished, Plan
 from autoscaler.runtime.lease import Lease
 from autoscaler.runtime.main_watch import MainWatch, WatchOutcome
@@ -38,6 +39,7 @@ from autoscaler.runtime.state import (
     TickRecord,
 )
 from autoscaler.signals import Reading
+from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_stub_status import HttpLoad
 
 _REPLICAS_UNKNOWN = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
@@ -136,7 +138,9 @@ class Autoscaler:
     def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
         if self.main_watch is None:
             return WatchOutcome()
-        return self.main_watch.check(observed.snapshot, now, _nginx_in_flight(observed))
+        return self.main_watch.check(
+            observed.snapshot, now, _nginx_in_flight(observed), _queue_work(observed)
+        )
 
     def _restart_deaf_main(
         self, plan: RestartPlan | None, snapshot: Snapshot | None, now: float
@@ -291,6 +295,18 @@ def _nginx_in_flight(observed: Observed) -> int | None:
     a signal of the config's); None when not read."""
     loads = (r for r in observed.readings.values() if isinstance(r, HttpLoad))
     return next((load.in_flight for load in loads), None)
+
+
+def _queue_work(observed: Observed) -> QueueWork | None:
+    """What this tick's reads of the queues show: jobs finished, jobs left; None when Redis
+    could not be read, or no queue is read."""
+    loads = [r for r in observed.readings.values() if isinstance(r, QueueLoad)]
+    if not loads or "redis" in observed.sources_down():
+        return None
+    return QueueWork(
+        jobs_finished=any((load.completion_rate or 0) > 0 for load in loads),
+        idle=all(load.backlog == 0 and load.active == 0 for load in loads),
+    )
 
 
 def _describe(action: Action | None, now: float) -> str | None:

@@ -1,5 +1,6 @@
 """The watch for deaf mains: each tick it reads nginx's open connections to the mains it routes
-to, keeps them in a `ConnectionLedger`, asks the pure `judge_mains`, and plans a deaf main's
+to and notes what the queues show, keeps both in a `ConnectionLedger`, asks the pure
+`judge_mains`, and plans a deaf main's
 restart (out of the upstream, then restarted: `MainRestart`), which the tick runs as an action
 of its own. A read that fails starts the watch over: missing evidence never restarts anything.
 With no request in flight through nginx (its stub_status, which the tick reads anyway), nginx
@@ -16,7 +17,7 @@ from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.upstream import NginxUpstream
 from autoscaler.config import DeafMainSettings
-from autoscaler.policy.deaf_mains import ConnectionLedger, judge_mains
+from autoscaler.policy.deaf_mains import ConnectionLedger, QueueWork, judge_mains
 
 READS_PER_WINDOW = 12
 
@@ -45,15 +46,21 @@ class MainWatch:
         self._last_read: float | None = None
 
     def check(
-        self, snapshot: Snapshot | None, now: float, in_flight: int | None = None
+        self,
+        snapshot: Snapshot | None,
+        now: float,
+        in_flight: int | None = None,
+        work: QueueWork | None = None,
     ) -> WatchOutcome:
         """Read, judge; the restart of a deaf main found. `in_flight`: the requests in flight
-        through nginx as this tick's stub_status read counted them; None when not read."""
+        through nginx as this tick's stub_status read counted them; None when not read.
+        `work`: what this tick's read of the workers' queues shows; None when not read."""
+        self._ledger = self._ledger.observe_queues(work, now, self._rules.after_seconds)
         if not self._read_due(now):
             return WatchOutcome()
         self._last_read = now
         mains = self._routed_mains(snapshot) if snapshot is not None else {}
-        if snapshot is None or len(mains) < 2:  # no other main to compare with: nothing to read
+        if snapshot is None or not mains:
             self._ledger = self._ledger.interrupted()
             return WatchOutcome()
         try:

@@ -223,7 +223,7 @@ class DeafOnce:
     restart_main: MainRestart
     checks: int = 0
 
-    def check(self, snapshot, now, in_flight=None) -> WatchOutcome:
+    def check(self, snapshot, now, in_flight=None, work=None) -> WatchOutcome:
         self.checks += 1
         if self.checks > 1:
             return WatchOutcome()

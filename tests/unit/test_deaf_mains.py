@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from autoscaler.policy.deaf_mains import ConnectionLedger, judge_mains
+from autoscaler.policy.deaf_mains import ConnectionLedger, QueueWork, judge_mains
 
 A, B = "172.18.0.5:3000", "172.18.0.6:3000"
 MAINS = {A: "p-flowise-1", B: "p-flowise-2"}
 WINDOW = 30.0
 
 
-def watched(reads: list[dict[str, str]], every: float = 2.0) -> tuple[ConnectionLedger, float]:
-    """The ledger after `reads` (each: open connection -> server), `every` seconds apart."""
+def watched(
+    reads: list[dict[str, str]], every: float = 2.0, queues: list[QueueWork | None] | None = None
+) -> tuple[ConnectionLedger, float]:
+    """The ledger after `reads` (each: open connection -> server), `every` seconds apart, each
+    beside a read of the queues (`queues`; none read when not given)."""
     ledger, now = ConnectionLedger(), 0.0
-    for open_now in reads:
+    for number, open_now in enumerate(reads):
+        if queues is not None:
+            ledger = ledger.observe_queues(queues[number], now, WINDOW)
         ledger = ledger.observe(open_now, now, WINDOW)
         now += every
     return ledger, now - every
+
+
+DONE = QueueWork(jobs_finished=True, idle=True)
+"""The workers finished jobs since the previous read, and none is left."""
+BUSY = QueueWork(jobs_finished=True, idle=False)
+EVERY_MAIN_SILENT = [{"a-stuck": A, "a-stuck-2": A, "b-stuck": B}] * 20
 
 
 def deaf_a_while_b_answers(reads: int) -> list[dict[str, str]]:
@@ -79,3 +90,37 @@ def test_answers_older_than_the_window_are_forgotten() -> None:
     ledger, now = watched(reads)
     assert judge_mains(ledger, MAINS, now, WINDOW) == []
     assert B not in ledger.completions
+
+
+def test_every_main_is_deaf_when_none_answers_while_the_workers_finish_every_job() -> None:
+    """After a Redis restart every main may have lost its Redis client: the workers run the
+    jobs until none is left, and no main answers."""
+    ledger, now = watched(EVERY_MAIN_SILENT, queues=[BUSY] * 15 + [DONE] * 5)
+    deaf = judge_mains(ledger, MAINS, now, WINDOW)
+    assert [(d.server, d.stuck) for d in deaf] == [(A, 2), (B, 1)]
+    assert "while the workers finished jobs until none was left" in deaf[0].reason
+
+
+def test_jobs_always_left_are_no_evidence_against_a_silent_main() -> None:
+    """Jobs wait or run at every read: the requests may wait for theirs (a backlog, or long
+    document loading), however many others finish."""
+    ledger, now = watched(EVERY_MAIN_SILENT, queues=[BUSY] * 20)
+    assert judge_mains(ledger, MAINS, now, WINDOW) == []
+
+
+def test_queues_unread_are_no_evidence() -> None:
+    ledger, now = watched(EVERY_MAIN_SILENT, queues=[None] * 20)
+    assert judge_mains(ledger, MAINS, now, WINDOW) == []
+
+
+def test_idle_queues_with_no_job_finished_are_no_evidence() -> None:
+    """Nothing ran: a lost job, or requests that are no jobs at all."""
+    idle = QueueWork(jobs_finished=False, idle=True)
+    ledger, now = watched(EVERY_MAIN_SILENT, queues=[idle] * 20)
+    assert judge_mains(ledger, MAINS, now, WINDOW) == []
+
+
+def test_jobs_finished_before_the_window_are_no_evidence() -> None:
+    idle = QueueWork(jobs_finished=False, idle=True)
+    ledger, now = watched(EVERY_MAIN_SILENT, queues=[DONE] * 4 + [idle] * 16)
+    assert judge_mains(ledger, MAINS, now, WINDOW) == []

@@ -12,6 +12,7 @@ from autoscaler.actuators.main_restart import RestartPlan
 from autoscaler.actuators.plan import Routing
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.config import DeafMainSettings
+from autoscaler.policy.deaf_mains import QueueWork
 from autoscaler.runtime.main_watch import MainWatch, WatchOutcome
 
 RULES = DeafMainSettings(after_seconds=10, min_stuck_requests=1)
@@ -109,12 +110,19 @@ def test_only_mains_nginx_routes_to_are_watched() -> None:
     assert nginx.asked_for == [{DEAF, HEALTHY}]
 
 
-def test_a_single_routed_main_is_not_watched() -> None:
-    """Deaf means silent while another main answers: with one, there is none to compare."""
-    nginx = ScriptedNginx()
-    snapshot = {**SNAPSHOT, "flowise": [replica("flowise", 1), replica("flowise", 2, "starting")]}
-    watch(nginx, RecordedRestarts()).check(snapshot, 0)
-    assert nginx.reads == 0
+def test_a_single_routed_main_is_restarted_only_on_the_workers_evidence() -> None:
+    """No other main to compare with: a deaf one is told by the jobs the workers finish until
+    none is left (after a Redis restart every main may be deaf)."""
+    alone = {**SNAPSHOT, "flowise": [replica("flowise", 1), replica("flowise", 2, "starting")]}
+    silent = watch(ScriptedNginx(), RecordedRestarts())
+    assert [silent.check(alone, now).restart for now in range(0, 20, 2)] == [None] * 10
+
+    working = watch(ScriptedNginx(), RecordedRestarts())
+    done = QueueWork(jobs_finished=True, idle=True)
+    found = [(now, working.check(alone, now, work=done).restart) for now in range(0, 20, 2)]
+    [(at, plan)] = [(now, plan) for now, plan in found if plan]
+    assert (at, plan.main.name) == (10, "p-flowise-1")
+    assert "while the workers finished jobs until none was left" in plan.reason
 
 
 def test_nginx_is_read_a_dozen_times_per_window_not_every_tick() -> None:

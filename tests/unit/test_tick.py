@@ -14,6 +14,7 @@ from autoscaler.actuators.plan import Routing, ScalePlan, outline_scale
 from autoscaler.actuators.replicas import Replica
 from autoscaler.config import Settings
 from autoscaler.policy import Override, Unavailable
+from autoscaler.policy.deaf_mains import QueueWork
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
@@ -173,10 +174,12 @@ class FoundDeaf:
     checked: list[float] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
     in_flight: list[int | None] = field(default_factory=list)
+    work: list[QueueWork | None] = field(default_factory=list)
 
-    def check(self, snapshot, now, in_flight=None) -> WatchOutcome:
+    def check(self, snapshot, now, in_flight=None, work=None) -> WatchOutcome:
         self.checked.append(now)
         self.in_flight.append(in_flight)
+        self.work.append(work)
         return WatchOutcome(RestartPlan(replica("flowise", 1), "p-flowise-1 is deaf"))
 
     def restart(self, plan: RestartPlan) -> None:
@@ -222,6 +225,27 @@ def test_without_nginx_s_stub_status_the_watch_is_told_nothing(tmp_path) -> None
     run.tick()
     run.actions.wait()
     assert watch.in_flight == [None]
+
+
+DRAINED = QueueLoad(backlog=0, active=0, arrival_rate=1.0, completion_rate=1.0)
+QUEUE_WORK = {
+    "jobs finished, none left": (DRAINED, QueueWork(jobs_finished=True, idle=True)),
+    "jobs left": (BUSY, QueueWork(jobs_finished=True, idle=False)),
+    "none finished": (IDLE, QueueWork(jobs_finished=False, idle=True)),
+    "redis down": (Unavailable("redis: ConnectionError", "redis"), None),
+}
+
+
+@pytest.mark.parametrize("reading,told", QUEUE_WORK.values(), ids=QUEUE_WORK.keys())
+def test_the_watch_is_told_what_the_queues_show(tmp_path, reading, told) -> None:
+    """With no main answering, the jobs the workers finish tell a deaf main; a read missing is
+    no evidence."""
+    run, _ = tick(tmp_path, IDLE)
+    run.sensors = FakeSensors(reading)  # type: ignore[assignment]
+    run.main_watch = watch = FoundDeaf()  # type: ignore[assignment]
+    run.tick()
+    run.actions.wait()
+    assert watch.work == [told]
 
 
 def test_a_deaf_main_restart_is_recorded_by_the_tick_after_it_ended(tmp_path) -> None:
