@@ -172,7 +172,9 @@ def _what_it_means(source: str, project: str) -> list[str]:
         "get nginx's 504 at the prediction timeout. The daemon holds the services it scales "
         "on the queues (the workers) meanwhile.",
         f"fix: start it (`compose-flowise up`), or read why it stopped (`docker compose -p "
-        f"{project} logs redis`)",
+        f"{project} logs redis`). A Flowise 3.1.4 main may lose a Redis client for good on "
+        "a Redis restart and answer no prediction again: the daemon restarts such a main "
+        "(deaf_mains); without it, restart the mains by hand",
     ]
 
 

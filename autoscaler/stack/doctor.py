@@ -219,8 +219,9 @@ def redis_answers(setup: Setup) -> Iterator[Finding]:
             "it is never answered (Flowise issue #5126): its client gets nginx's 504 at the "
             "prediction timeout (nginx.conf); the autoscaler holds the workers' count meanwhile",
             "start it (`compose-flowise up`), or read why it stopped: docker compose logs "
-            "redis; once it answers, a main still waiting is found deaf and restarted by the "
-            "daemon",
+            "redis. A Flowise 3.1.4 main may lose a Redis client for good on a Redis "
+            "restart and answer no prediction again: the daemon restarts such a main "
+            "(deaf_mains); without it, restart the mains by hand",
         )
 
 

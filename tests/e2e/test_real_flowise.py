@@ -2,9 +2,9 @@
 .ci/build-flowise-image): `init` + `up`, a headless bootstrap, predictions through nginx, the
 daemon scaling the workers on a real BullMQ backlog, and back in within three minutes when long
 jobs give way to short ones at the same arrival rate, the mains scaled and one killed under load,
-`doctor` and `status`, uploads through S3, backup and restore. One stack for the module (about
-2.7 GB: 2 mains and a worker, up to 5 Flowise processes at once); each test leaves it as it
-found it: 2 mains, 1 worker, all routed.
+`doctor` and `status`, Redis restarted mid-burst (with its data and without), uploads through
+S3, backup and restore. One stack for the module (about 2.7 GB: 2 mains and a worker, up to 5
+Flowise processes at once); each test leaves it as it found it: 2 mains, 1 worker, all routed.
 
 Select with `-m real_flowise` (or leave it out with `-m "not real_flowise"`)."""
 
@@ -16,21 +16,24 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
-from harness import Daemon, HarnessError, run_cli
+from harness import Daemon, HarnessError, run_cli, wait_until_serving
 from real_flowise_stack import (
     ADMIN_PASSWORD,
     QUEUE,
     WORKER_CONCURRENCY,
+    Outcome,
     PredictionArrivals,
     PredictionLoad,
     RealFlowise,
     flowise_image,
     running_real_flowise,
     sleep_flow,
+    timed_prediction,
 )
 
 from autoscaler.runtime import wiring
@@ -424,6 +427,144 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: flowise.predict("200"), range(6)))
     assert [a.status_code for a in answers] == [200] * 6
+
+
+PREDICTION_TIMEOUT_SECONDS = 60
+"""The stack's prediction timeout in the Redis test (shipped: 5 min), as an operator sets it in
+the folder's nginx.conf: above the longest flow, here 8 s."""
+DEAF_AFTER_SECONDS = 40
+"""`deaf_mains.after_seconds` there (shipped: 120 s): below the prediction timeout, as the README
+asks, and above the longest wait in the burst (8 s jobs, three to a slot, Redis down 5 s)."""
+REDIS_DAEMON_SERVICES = {
+    MAINS: {"min_replicas": 2, "max_replicas": 2},
+    WORKERS: {"min_replicas": 1, "max_replicas": 1},
+}
+"""A daemon that scales nothing here, keeps the upstream and watches the mains."""
+REDIS_BURST, REDIS_BURST_MS = 6, 8000
+"""Two run on the worker (WORKER_CONCURRENCY=2) and four wait when Redis goes."""
+REDIS_DOWN_SECONDS = 5
+
+
+@contextmanager
+def prediction_timeout(flowise: RealFlowise, seconds: int) -> Iterator[None]:
+    """The folder's nginx.conf with its prediction timeout set to `seconds`, nginx restarted to
+    read it (as the README tells operators); the shipped one back, and nginx restarted, after."""
+    conf = flowise.stack.folder / "nginx.conf"
+    shipped = conf.read_text()
+    assert shipped.count("proxy_read_timeout 5m;") == 1, "the shipped prediction timeout moved"
+    docker = wiring.docker_client(flowise.stack.settings)
+    conf.write_text(shipped.replace("proxy_read_timeout 5m;", f"proxy_read_timeout {seconds}s;"))
+    try:
+        docker.compose.restart(["nginx"])
+        wait_until_serving(flowise.url)
+        yield
+    finally:
+        conf.write_text(shipped)
+        docker.compose.restart(["nginx"])
+        wait_until_serving(flowise.url)
+
+
+def redis_burst(flowise: RealFlowise, while_jobs_run) -> list[Outcome]:
+    """REDIS_BURST predictions at once; `while_jobs_run()` once the worker runs two of them."""
+    with ThreadPoolExecutor(REDIS_BURST) as pool:
+        burst = [
+            pool.submit(timed_prediction, flowise, str(REDIS_BURST_MS), 180)
+            for _ in range(REDIS_BURST)
+        ]
+        wait_for(lambda: flowise.queue()[1] == WORKER_CONCURRENCY, 60, "the burst's jobs run", 0.2)
+        while_jobs_run()
+        return [f.result() for f in burst]
+
+
+def test_a_redis_restart_mid_burst_answers_every_client_in_time_and_keeps_the_jobs(
+    flowise, tmp_path: Path
+) -> None:
+    """Flowise 3.1.4's mains wait on a job's result with no timeout (Flowise issue #5126), and a
+    main may lose a Redis client of its own on a Redis restart and then answer no prediction
+    again (one main, or every one). Redis restarted with its data (the stack's appendonly):
+    every job of the burst runs. Restarted with its data lost: clients get the prediction
+    timeout's 504, in JSON, not an hour's wait. Either way no client waits past that bound;
+    `status` says Redis is down; the daemon holds the workers, and restarts the mains that
+    answer no more, so that every main answers again."""
+    docker = wiring.docker_client(flowise.stack.settings)
+    config = flowise.daemon_config(tmp_path / "config.toml", REDIS_DAEMON_SERVICES)
+    with config.open("a") as file:
+        file.write(f"\n[deaf_mains]\nafter_seconds = {DEAF_AFTER_SECONDS}\n")
+    daemon = Daemon(config)
+    down_seen: list[str] = []
+
+    def redis_down_and_back(flush: bool):
+        def restart() -> None:
+            if flush:
+                flowise.redis().flushall()
+            docker.compose.stop(["redis"])
+            down_seen.append(flowise.stack.cli("status").stdout)
+            time.sleep(REDIS_DOWN_SECONDS)
+            docker.compose.start(["redis"])
+
+        return restart
+
+    try:
+        daemon.wait_for(r"tick \(leading", timeout=60)
+        with prediction_timeout(flowise, PREDICTION_TIMEOUT_SECONDS):
+            completed_before = flowise.redis().zcard(f"bull:{QUEUE}:completed")
+            kept = redis_burst(flowise, redis_down_and_back(flush=False))
+            assert_answered_in_time(kept)
+            completed = flowise.redis().zcard(f"bull:{QUEUE}:completed") - completed_before
+            assert completed >= REDIS_BURST, f"{completed} of the burst's jobs ran: Redis lost some"
+
+            lost = redis_burst(flowise, redis_down_and_back(flush=True))
+            assert_answered_in_time(lost)
+            assert any(o.status != 200 for o in lost), "no job lost: nothing shows the bound"
+
+            # Clients go on: a main that lost its Redis client holds their requests, the worker
+            # runs their jobs, and the daemon restarts it.
+            with PredictionLoad(flowise, "300", clients=4):
+                try:
+                    wait_for(lambda: every_main_answers(flowise), 360, "every main answers", 5)
+                except AssertionError as error:
+                    raise AssertionError(f"{error}; the daemon: {daemon.lines[-4:]}") from None
+        assert flowise.predict("300").status_code == 200
+        assert all("DOWN redis" in seen for seen in down_seen), down_seen
+        assert any(re.search(r"errors: .*redis", line) for line in daemon.lines), daemon.lines
+        assert not scaled(daemon, r"\d+ -> \d+"), "the daemon scaled while Redis was down"
+        assert len(flowise.running(WORKERS)) == 1
+        assert_routed_to_every_main(flowise, 2)
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-5:]
+
+
+CLEAR_ERRORS = {
+    504: "lost with Redis; retry it",  # the prediction timeout
+    502: "no Flowise replica answered",  # its main restarted by the daemon as deaf
+}
+
+
+def assert_answered_in_time(outcomes: list[Outcome]) -> None:
+    """Each a 200, or a clear error in JSON, before the prediction timeout (and the time Redis
+    was down, when the main queued the job in its place) had passed."""
+    for outcome in outcomes:
+        assert outcome.status == 200 or outcome.status in CLEAR_ERRORS, (
+            outcome.status,
+            outcome.text[:200],
+        )
+        if outcome.status in CLEAR_ERRORS:
+            assert CLEAR_ERRORS[outcome.status] in json.loads(outcome.text)["error"]
+        took = outcome.ended - outcome.started
+        assert took < PREDICTION_TIMEOUT_SECONDS + REDIS_DOWN_SECONDS + 15, (took, outcome.status)
+
+
+def every_main_answers(flowise: RealFlowise) -> bool:
+    """Whether a prediction sent straight to each routed main answers within 15 s."""
+    for server in main_servers(flowise):
+        url = f"http://{server}/api/v1/prediction/{flowise.account.flow_id}"
+        try:
+            answer = requests.post(url, json={"question": "100"}, timeout=15)
+        except requests.RequestException:
+            return False
+        if answer.status_code != 200:
+            return False
+    return len(main_servers(flowise)) == 2
 
 
 def logged_in(flowise: RealFlowise) -> requests.Session:
