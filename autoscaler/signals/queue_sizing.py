@@ -7,7 +7,9 @@ the mean of the jobs that finished within a minute (BullMQ keeps when each start
 finished), counted job by job, so one batch of long jobs moves it little and a switch to
 shorter jobs shows as they finish. Longer jobs show later, once they finish: until then, while
 jobs wait at every read of a stretch and no worker came or went, the slots held over the jobs
-finished per second (Little's law again) tell how long the jobs now hold their slots.
+finished per second (Little's law again) tell how long the jobs now hold their slots; the
+median of what the last reads' stretches tell, so that one read's spike (a batch of long jobs
+that just took the slots) moves nothing.
 
 The service is sized for when a worker asked for now will take jobs: the arrival rate by then
 (the window's mean, its trend while rising, or the last reads' median where it stands far from
@@ -37,6 +39,10 @@ that a batch of long jobs among short ones moves it little."""
 HELD_WINDOW_SECONDS = 20.0
 """Little's law is read over this stretch of reads, each with jobs waiting and the same
 workers: slots held steadily, not slots that were just added or just freed."""
+HELD_READS = 3
+"""Little's law tells the job time once this many reads in a row had a steady stretch: the
+median of theirs. Right after a batch of long jobs takes the slots, few jobs finish, and one
+read's stretch tells of jobs longer than the mix's for a read or two."""
 HELD_AT_MOST = 3.0
 """Little's law may tell jobs at most this many times as long as the jobs that finished: the
 slots held while a batch of long jobs runs tell more of that batch than of the job mix."""
@@ -95,8 +101,12 @@ class QueueMemory:
     job_times: tuple[JobTimeReading, ...] = ()
     slots: tuple[SlotReading, ...] = ()
     held_job_seconds: float | None = None
-    """While jobs waited at every read of a stretch: the slots held over the jobs finished per
-    second (Little's law); None otherwise."""
+    """While the last HELD_READS reads each had a stretch where jobs waited at every read: the
+    median of the slots held over the jobs finished per second (Little's law) over each
+    stretch; None otherwise."""
+    held_run: tuple[float, ...] = ()
+    """Little's law over the stretch of each of the last reads (HELD_READS at most) with a
+    steady one: a read without empties it."""
     longest: LongestJobTime | None = None
     """The longest job time learned within LONGEST_JOB_TIME_SECONDS."""
 
@@ -154,7 +164,12 @@ def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: floa
         longest = None
     if measured is not None and (longest is None or job_seconds >= longest.seconds):
         longest = LongestJobTime(now, job_seconds)
-    return QueueMemory(job_seconds, rates, times, slots, _held_steadily(slots), longest)
+    held = _held_steadily(slots)
+    run = () if held is None else (*memory.held_run, held)[-HELD_READS:]
+    told = statistics.median(run) if len(run) == HELD_READS else None
+    return QueueMemory(
+        job_seconds, rates, times, slots, held_job_seconds=told, held_run=run, longest=longest
+    )
 
 
 def _held_steadily(slots: Sequence[SlotReading]) -> float | None:

@@ -93,7 +93,39 @@ HELD = {
 def test_slots_held_while_jobs_wait(before, read, expected) -> None:
     read = QueueLoad(read.backlog, read.active, read.arrival_rate, read.completion_rate, workers=2)
     learned = learn(read, before, WINDOW, NOW)
-    assert learned.held_job_seconds == (None if expected is None else pytest.approx(expected))
+    assert learned.held_run == (() if expected is None else (pytest.approx(expected),))
+
+
+def told(before: tuple[float, ...], stretch: float | None) -> QueueMemory:
+    """The memory after a read whose stretch tells `stretch` (None: not steady), after reads
+    whose stretches told `before`."""
+    memory = held((6, 20, 4.0, 5, 2), (4, 20, 4.0, 9, 2))
+    memory = QueueMemory(1.0, memory.arrival_rates, slots=memory.slots, held_run=before)
+    backlog = 0 if stretch is None else 12
+    finishing = 4.0 if stretch is None else 20 / stretch
+    read = QueueLoad(backlog, 20, 4.0, finishing, workers=2)
+    return learn(read, memory, WINDOW, NOW)
+
+
+def test_slots_held_tell_the_job_time_at_the_third_read_in_a_row() -> None:
+    assert told((), 5.0).held_job_seconds is None
+    assert told((5.0,), 5.0).held_job_seconds is None
+    assert told((5.0, 5.0), 5.0).held_job_seconds == pytest.approx(5.0)
+
+
+def test_slots_held_tell_the_median_of_the_last_three_reads() -> None:
+    """Right after a batch of long jobs takes the slots, few finish: one read's spike moves
+    nothing."""
+    assert told((4.0, 4.0), 5.0).held_job_seconds == pytest.approx(4.0)
+    learned = told((7.0, 9.0, 3.0), 5.0)
+    assert learned.held_run == pytest.approx((9.0, 3.0, 5.0))
+    assert learned.held_job_seconds == pytest.approx(5.0)
+
+
+def test_a_read_without_a_steady_stretch_starts_the_count_again() -> None:
+    learned = told((5.0, 5.0), None)
+    assert learned.held_run == ()
+    assert learned.held_job_seconds is None
 
 
 def job_seconds_sized(held_seconds: float | None, history=None) -> float:
