@@ -226,6 +226,8 @@ class Demand:
     """Jobs expected to wait when a worker asked for now takes jobs."""
     job_seconds: float
     """The job time sized for."""
+    job_taken: str = ""
+    """Where the job time came from, where not from the jobs that finished."""
 
     @property
     def slots(self) -> float:
@@ -259,26 +261,42 @@ def slots_needed(
     """The slots to keep the arrivals served and the backlog worked off in time, when a worker
     asked for now is ready."""
     rates = _arrival_rates(memory, workers.startup_seconds, surge_factor)
-    job_seconds = _job_seconds(memory, rates)
+    job_seconds, job_taken = _job_seconds(memory, rates)
     if rates is None:
         backlog_then = float(load.backlog)
         draining = backlog_then * job_seconds / drain_seconds
-        return Demand(0.0, draining, None, "not known yet", backlog_then, job_seconds)
+        return Demand(0.0, draining, None, "not known yet", backlog_then, job_seconds, job_taken)
     backlog_then = load.backlog + _backlog_growth(rates, job_seconds, workers)
     draining = backlog_then * job_seconds / drain_seconds
     return Demand(
-        rates.then * job_seconds, draining, rates.then, rates.taken, backlog_then, job_seconds
+        rates.then * job_seconds,
+        draining,
+        rates.then,
+        rates.taken,
+        backlog_then,
+        job_seconds,
+        job_taken,
     )
 
 
-def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> float:
-    """The jobs that finished tell the job time; the slots held steadily while jobs wait tell
-    of longer jobs sooner, up to HELD_AT_MOST times as long. Not in a surge: jobs then wait
-    because more arrive, not because they got longer."""
+def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> tuple[float, str]:
+    """The job time sized for, and where it came from where not from the jobs that finished.
+
+    The jobs that finished tell the job time; the slots held steadily while jobs wait tell of
+    longer jobs sooner, up to HELD_AT_MOST times as long. Not in a surge: jobs then wait
+    because more arrive, not because they got longer. And never shorter than the longest
+    learned lately, unless the jobs clearly got shorter (the job mix changed): a mix of long
+    and short jobs whose minute-long mean wavers keeps the workers its long stretches need,
+    instead of giving one up at each short stretch and asking for it again at the next long
+    one (the HPA's scale-down window keeps the highest recommendation of 5 minutes alike)."""
     finished, held = memory.job_seconds, memory.held_job_seconds
-    if held is None or (rates is not None and rates.surge):
-        return finished
-    return max(finished, min(held, HELD_AT_MOST * finished))
+    seconds, taken = finished, ""
+    if held is not None and not (rates is not None and rates.surge) and held > finished:
+        seconds, taken = min(held, HELD_AT_MOST * finished), "slots held while jobs wait"
+    longest = memory.longest
+    if longest is not None and longest.seconds > seconds and not memory.shorter_jobs():
+        seconds, taken = longest.seconds, f"the longest lately; {finished:.1f}s now"
+    return seconds, taken
 
 
 @dataclass(frozen=True)

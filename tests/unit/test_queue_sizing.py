@@ -146,6 +146,28 @@ def test_slots_held_never_shorten_the_finished_jobs() -> None:
     assert job_seconds_sized(held_seconds=1.0) == 2.0
 
 
+def sized_after_longer(job_seconds: float, longest: float) -> tuple[float, str]:
+    """The job time sized for, and where it came from, with `longest` learned a minute ago."""
+    history = tuple((age, 10.0) for age in range(60, 0, -2))
+    memory = QueueMemory(job_seconds, rates(*history), longest=LongestJobTime(NOW - 60, longest))
+    demand = slots_needed(load(5), memory, workers(3), 15.0, 2.0)
+    return demand.job_seconds, demand.job_taken
+
+
+def test_a_wavering_job_mix_is_sized_for_its_longest_job_time_lately() -> None:
+    """1 s jobs with 12 s ones one second in five: the minute's mean wavers between 2.4 and
+    4.4 s; a worker given up at each short stretch is asked for again at the next long one."""
+    assert sized_after_longer(2.4, 4.4) == (4.4, "the longest lately; 2.4s now")
+
+
+def test_jobs_that_clearly_got_shorter_are_sized_as_they_are() -> None:
+    assert sized_after_longer(1.1, 4.4) == (1.1, "")
+
+
+def test_jobs_as_long_as_ever_are_sized_as_they_are() -> None:
+    assert sized_after_longer(4.4, 4.4) == (4.4, "")
+
+
 def test_in_a_surge_jobs_wait_for_the_surge_not_for_longer_jobs() -> None:
     surge = (*((age, 10.0) for age in range(60, 6, -2)), (6, 40.0), (4, 40.0), (2, 40.0))
     assert job_seconds_sized(held_seconds=5.0, history=surge) == 2.0
