@@ -58,18 +58,19 @@ def _settle_surplus(
     long, reach the surplus budget; the lowest such count. A large surplus thus goes in one step
     within the window, a small one waits for more evidence, and noise never moves the count.
     A fall the signals know will last (`lasting` says why: the jobs got shorter) needs no such
-    evidence: once the window has passed, straight down to the recommendation, in one step."""
+    evidence, nor the window: the signal's own evidence is older than that (the job time of the
+    last minute, against the longest of the last five); straight down to the recommendation, in
+    one step."""
     budget = rules.surplus_replica_seconds
     window = rules.stabilization_window_seconds
     if lasting:
         held = now - _below_since(current, past, now)
-        if held >= window:
-            return Step(
-                "stabilized",
-                recommendation,
-                f"{current - recommendation} replicas free, below the count for {held:.0f}s "
-                f"and lasting: {lasting}",
-            )
+        return Step(
+            "stabilized",
+            recommendation,
+            f"{current - recommendation} replicas free, below the count for {held:.0f}s "
+            f"and lasting: {lasting}",
+        )
     highest, since = recommendation, now
     for earlier in reversed(past):
         if earlier.replicas >= current:

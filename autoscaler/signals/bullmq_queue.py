@@ -156,8 +156,11 @@ def _described(load: QueueLoad, demand: Demand, concurrency: int, utilization: f
         arrivals = "arrival rate not known yet"
     else:
         arrivals = f"{demand.arrival_rate:.2f} jobs/s arriving ({demand.rate_taken})"
+    jobs = f"jobs of {demand.job_seconds:.1f}s"
+    if demand.job_taken:
+        jobs += f" ({demand.job_taken})"
     return (
         f"{arrivals}, backlog {load.backlog} ({demand.backlog_then:.0f} by the time a new "
-        f"worker is ready), {load.active} active, jobs of {demand.job_seconds:.1f}s: "
+        f"worker is ready), {load.active} active, {jobs}: "
         f"{demand.slots:.1f} of {concurrency} slots per worker, sized for {utilization:.0%}"
     )

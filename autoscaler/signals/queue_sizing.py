@@ -7,7 +7,9 @@ the mean of the jobs that finished within a minute (BullMQ keeps when each start
 finished), counted job by job, so one batch of long jobs moves it little and a switch to
 shorter jobs shows as they finish. Longer jobs show later, once they finish: until then, while
 jobs wait at every read of a stretch and no worker came or went, the slots held over the jobs
-finished per second (Little's law again) tell how long the jobs now hold their slots.
+finished per second (Little's law again) tell how long the jobs now hold their slots; the
+median of what the last reads' stretches tell, so that one read's spike (a batch of long jobs
+that just took the slots) moves nothing.
 
 The service is sized for when a worker asked for now will take jobs: the arrival rate by then
 (the window's mean, its trend while rising, or the last reads' median where it stands far from
@@ -37,6 +39,10 @@ that a batch of long jobs among short ones moves it little."""
 HELD_WINDOW_SECONDS = 20.0
 """Little's law is read over this stretch of reads, each with jobs waiting and the same
 workers: slots held steadily, not slots that were just added or just freed."""
+HELD_READS = 3
+"""Little's law tells the job time once this many reads in a row had a steady stretch: the
+median of theirs. Right after a batch of long jobs takes the slots, few jobs finish, and one
+read's stretch tells of jobs longer than the mix's for a read or two."""
 HELD_AT_MOST = 3.0
 """Little's law may tell jobs at most this many times as long as the jobs that finished: the
 slots held while a batch of long jobs runs tell more of that batch than of the job mix."""
@@ -95,8 +101,12 @@ class QueueMemory:
     job_times: tuple[JobTimeReading, ...] = ()
     slots: tuple[SlotReading, ...] = ()
     held_job_seconds: float | None = None
-    """While jobs waited at every read of a stretch: the slots held over the jobs finished per
-    second (Little's law); None otherwise."""
+    """While the last HELD_READS reads each had a stretch where jobs waited at every read: the
+    median of the slots held over the jobs finished per second (Little's law) over each
+    stretch; None otherwise."""
+    held_run: tuple[float, ...] = ()
+    """Little's law over the stretch of each of the last reads (HELD_READS at most) with a
+    steady one: a read without empties it."""
     longest: LongestJobTime | None = None
     """The longest job time learned within LONGEST_JOB_TIME_SECONDS."""
 
@@ -154,7 +164,12 @@ def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: floa
         longest = None
     if measured is not None and (longest is None or job_seconds >= longest.seconds):
         longest = LongestJobTime(now, job_seconds)
-    return QueueMemory(job_seconds, rates, times, slots, _held_steadily(slots), longest)
+    held = _held_steadily(slots)
+    run = () if held is None else (*memory.held_run, held)[-HELD_READS:]
+    told = statistics.median(run) if len(run) == HELD_READS else None
+    return QueueMemory(
+        job_seconds, rates, times, slots, held_job_seconds=told, held_run=run, longest=longest
+    )
 
 
 def _held_steadily(slots: Sequence[SlotReading]) -> float | None:
@@ -211,6 +226,8 @@ class Demand:
     """Jobs expected to wait when a worker asked for now takes jobs."""
     job_seconds: float
     """The job time sized for."""
+    job_taken: str = ""
+    """Where the job time came from, where not from the jobs that finished."""
 
     @property
     def slots(self) -> float:
@@ -244,26 +261,42 @@ def slots_needed(
     """The slots to keep the arrivals served and the backlog worked off in time, when a worker
     asked for now is ready."""
     rates = _arrival_rates(memory, workers.startup_seconds, surge_factor)
-    job_seconds = _job_seconds(memory, rates)
+    job_seconds, job_taken = _job_seconds(memory, rates)
     if rates is None:
         backlog_then = float(load.backlog)
         draining = backlog_then * job_seconds / drain_seconds
-        return Demand(0.0, draining, None, "not known yet", backlog_then, job_seconds)
+        return Demand(0.0, draining, None, "not known yet", backlog_then, job_seconds, job_taken)
     backlog_then = load.backlog + _backlog_growth(rates, job_seconds, workers)
     draining = backlog_then * job_seconds / drain_seconds
     return Demand(
-        rates.then * job_seconds, draining, rates.then, rates.taken, backlog_then, job_seconds
+        rates.then * job_seconds,
+        draining,
+        rates.then,
+        rates.taken,
+        backlog_then,
+        job_seconds,
+        job_taken,
     )
 
 
-def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> float:
-    """The jobs that finished tell the job time; the slots held steadily while jobs wait tell
-    of longer jobs sooner, up to HELD_AT_MOST times as long. Not in a surge: jobs then wait
-    because more arrive, not because they got longer."""
+def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> tuple[float, str]:
+    """The job time sized for, and where it came from where not from the jobs that finished.
+
+    The jobs that finished tell the job time; the slots held steadily while jobs wait tell of
+    longer jobs sooner, up to HELD_AT_MOST times as long. Not in a surge: jobs then wait
+    because more arrive, not because they got longer. And never shorter than the longest
+    learned lately, unless the jobs clearly got shorter (the job mix changed): a mix of long
+    and short jobs whose minute-long mean wavers keeps the workers its long stretches need,
+    instead of giving one up at each short stretch and asking for it again at the next long
+    one (the HPA's scale-down window keeps the highest recommendation of 5 minutes alike)."""
     finished, held = memory.job_seconds, memory.held_job_seconds
-    if held is None or (rates is not None and rates.surge):
-        return finished
-    return max(finished, min(held, HELD_AT_MOST * finished))
+    seconds, taken = finished, ""
+    if held is not None and not (rates is not None and rates.surge) and held > finished:
+        seconds, taken = min(held, HELD_AT_MOST * finished), "slots held while jobs wait"
+    longest = memory.longest
+    if longest is not None and longest.seconds > seconds and not memory.shorter_jobs():
+        seconds, taken = longest.seconds, f"the longest lately; {finished:.1f}s now"
+    return seconds, taken
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,8 @@ JOB_MIX_DAEMON_SERVICES = {
     WORKERS: {
         # The shipped behavior: 30 s window, 450 surplus replica-seconds. That budget would keep
         # two idle workers 225 s once the short jobs are learned; but jobs 4 times shorter than
-        # the longest learned lately tell the job mix changed, and the surplus goes once the
-        # window has passed, in one step (`simulate` of this load: back to 1 worker 56 to 78 s
+        # the longest learned lately tell the job mix changed, and the surplus goes at once,
+        # in one step (`simulate` of this load: back to 1 worker 56 to 78 s
         # after the switch, against about 275 s when the budget held it). What this test
         # measures is how soon the job time learned follows the mix down (about 50 s here).
         "min_replicas": 1,

@@ -512,13 +512,13 @@ SHORTER = "jobs of 0.5s, down from 16.0s"
 FELL = recommendations((50, 2), (20, 1))
 
 LASTING = {
-    "a fall that lasts: straight to the recommendation once the window has passed": Case(
+    "a fall that lasts: straight to the recommendation": Case(
         FixedRules((Fixed(1, SHORTER),)), 3, {}, 1, history=FELL,
         reason=f"2 replicas free, below the count for 50s and lasting: {SHORTER}",
     ),
-    "a fall that lasts still waits out the window": Case(
-        FixedRules((Fixed(1, SHORTER),)), 3, {}, 3, history=recommendations((20, 1)),
-        reason="below the surplus of 300 replica-seconds",
+    "a fall that lasts needs no window either: the signal's evidence is older": Case(
+        FixedRules((Fixed(1, SHORTER),)), 3, {}, 1, history=recommendations(),
+        reason=f"2 replicas free, below the count for 0s and lasting: {SHORTER}",
     ),
     "a fall not known to last waits for the surplus budget": Case(
         FixedRules((Fixed(1),)), 3, {}, 3, history=FELL,

@@ -93,7 +93,39 @@ HELD = {
 def test_slots_held_while_jobs_wait(before, read, expected) -> None:
     read = QueueLoad(read.backlog, read.active, read.arrival_rate, read.completion_rate, workers=2)
     learned = learn(read, before, WINDOW, NOW)
-    assert learned.held_job_seconds == (None if expected is None else pytest.approx(expected))
+    assert learned.held_run == (() if expected is None else (pytest.approx(expected),))
+
+
+def told(before: tuple[float, ...], stretch: float | None) -> QueueMemory:
+    """The memory after a read whose stretch tells `stretch` (None: not steady), after reads
+    whose stretches told `before`."""
+    memory = held((6, 20, 4.0, 5, 2), (4, 20, 4.0, 9, 2))
+    memory = QueueMemory(1.0, memory.arrival_rates, slots=memory.slots, held_run=before)
+    backlog = 0 if stretch is None else 12
+    finishing = 4.0 if stretch is None else 20 / stretch
+    read = QueueLoad(backlog, 20, 4.0, finishing, workers=2)
+    return learn(read, memory, WINDOW, NOW)
+
+
+def test_slots_held_tell_the_job_time_at_the_third_read_in_a_row() -> None:
+    assert told((), 5.0).held_job_seconds is None
+    assert told((5.0,), 5.0).held_job_seconds is None
+    assert told((5.0, 5.0), 5.0).held_job_seconds == pytest.approx(5.0)
+
+
+def test_slots_held_tell_the_median_of_the_last_three_reads() -> None:
+    """Right after a batch of long jobs takes the slots, few finish: one read's spike moves
+    nothing."""
+    assert told((4.0, 4.0), 5.0).held_job_seconds == pytest.approx(4.0)
+    learned = told((7.0, 9.0, 3.0), 5.0)
+    assert learned.held_run == pytest.approx((9.0, 3.0, 5.0))
+    assert learned.held_job_seconds == pytest.approx(5.0)
+
+
+def test_a_read_without_a_steady_stretch_starts_the_count_again() -> None:
+    learned = told((5.0, 5.0), None)
+    assert learned.held_run == ()
+    assert learned.held_job_seconds is None
 
 
 def job_seconds_sized(held_seconds: float | None, history=None) -> float:
@@ -112,6 +144,28 @@ def test_slots_held_tell_at_most_three_times_the_finished_jobs() -> None:
 
 def test_slots_held_never_shorten_the_finished_jobs() -> None:
     assert job_seconds_sized(held_seconds=1.0) == 2.0
+
+
+def sized_after_longer(job_seconds: float, longest: float) -> tuple[float, str]:
+    """The job time sized for, and where it came from, with `longest` learned a minute ago."""
+    history = tuple((age, 10.0) for age in range(60, 0, -2))
+    memory = QueueMemory(job_seconds, rates(*history), longest=LongestJobTime(NOW - 60, longest))
+    demand = slots_needed(load(5), memory, workers(3), 15.0, 2.0)
+    return demand.job_seconds, demand.job_taken
+
+
+def test_a_wavering_job_mix_is_sized_for_its_longest_job_time_lately() -> None:
+    """1 s jobs with 12 s ones one second in five: the minute's mean wavers between 2.4 and
+    4.4 s; a worker given up at each short stretch is asked for again at the next long one."""
+    assert sized_after_longer(2.4, 4.4) == (4.4, "the longest lately; 2.4s now")
+
+
+def test_jobs_that_clearly_got_shorter_are_sized_as_they_are() -> None:
+    assert sized_after_longer(1.1, 4.4) == (1.1, "")
+
+
+def test_jobs_as_long_as_ever_are_sized_as_they_are() -> None:
+    assert sized_after_longer(4.4, 4.4) == (4.4, "")
 
 
 def test_in_a_surge_jobs_wait_for_the_surge_not_for_longer_jobs() -> None:
