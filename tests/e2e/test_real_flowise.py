@@ -82,10 +82,10 @@ JOB_MIX_DAEMON_SERVICES = {
     WORKERS: {
         # The shipped behavior: 30 s window, 450 surplus replica-seconds. That budget would keep
         # two idle workers 225 s once the short jobs are learned; but jobs 4 times shorter than
-        # the longest learned lately tell the job mix changed, and the surplus goes at once,
-        # in one step (`simulate` of this load: back to 1 worker 56 to 78 s
-        # after the switch, against about 275 s when the budget held it). What this test
-        # measures is how soon the job time learned follows the mix down (about 50 s here).
+        # the longest learned lately tell the job mix changed, and the surplus goes at once, in
+        # one step (`simulate` of this load: back to 1 worker 56 to 60 s after the switch,
+        # against about 275 s when the budget held it). What this test measures is how soon
+        # the job time learned follows the mix down (about 50 s here).
         "min_replicas": 1,
         "max_replicas": 3,
     },
