@@ -471,7 +471,11 @@ def redis_burst(flowise: RealFlowise, while_jobs_run) -> list[Outcome]:
             pool.submit(timed_prediction, flowise, str(REDIS_BURST_MS), 180)
             for _ in range(REDIS_BURST)
         ]
-        wait_for(lambda: flowise.queue()[1] == WORKER_CONCURRENCY, 60, "the burst's jobs run", 0.2)
+        try:
+            wait_for(lambda: flowise.queue()[1] == WORKER_CONCURRENCY, 60, "the jobs run", 0.2)
+        except AssertionError as error:
+            answered = [(f.result().status, f.result().text[:80]) for f in burst if f.done()]
+            raise AssertionError(f"{error}: queue {flowise.queue()}, answered {answered}") from None
         while_jobs_run()
         return [f.result() for f in burst]
 
@@ -513,17 +517,12 @@ def test_a_redis_restart_mid_burst_answers_every_client_in_time_and_keeps_the_jo
             completed = flowise.redis().zcard(f"bull:{QUEUE}:completed") - completed_before
             assert completed >= REDIS_BURST, f"{completed} of the burst's jobs ran: Redis lost some"
 
+            every_main_answers_again(flowise, daemon)
+
             lost = redis_burst(flowise, redis_down_and_back(flush=True))
             assert_answered_in_time(lost)
             assert any(o.status != 200 for o in lost), "no job lost: nothing shows the bound"
-
-            # Clients go on: a main that lost its Redis client holds their requests, the worker
-            # runs their jobs, and the daemon restarts it.
-            with PredictionLoad(flowise, "300", clients=4):
-                try:
-                    wait_for(lambda: every_main_answers(flowise), 360, "every main answers", 5)
-                except AssertionError as error:
-                    raise AssertionError(f"{error}; the daemon: {daemon.lines[-4:]}") from None
+            every_main_answers_again(flowise, daemon)
         assert flowise.predict("300").status_code == 200
         assert all("DOWN redis" in seen for seen in down_seen), down_seen
         assert any(re.search(r"errors: .*redis", line) for line in daemon.lines), daemon.lines
@@ -552,6 +551,16 @@ def assert_answered_in_time(outcomes: list[Outcome]) -> None:
             assert CLEAR_ERRORS[outcome.status] in json.loads(outcome.text)["error"]
         took = outcome.ended - outcome.started
         assert took < PREDICTION_TIMEOUT_SECONDS + REDIS_DOWN_SECONDS + 15, (took, outcome.status)
+
+
+def every_main_answers_again(flowise: RealFlowise, daemon: Daemon) -> None:
+    """Clients go on: a main that lost its Redis client holds their requests, the worker runs
+    their jobs, and the daemon restarts it."""
+    with PredictionLoad(flowise, "300", clients=4):
+        try:
+            wait_for(lambda: every_main_answers(flowise), 360, "every main answers", 5)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the daemon: {daemon.lines[-4:]}") from None
 
 
 def every_main_answers(flowise: RealFlowise) -> bool:
