@@ -1,10 +1,10 @@
 """The watch for deaf mains: each tick it reads nginx's open connections to the mains it routes
 to and notes what the queues show, keeps both in a `ConnectionLedger`, asks the pure
-`judge_mains`, and plans a deaf main's
-restart (out of the upstream, then restarted: `MainRestart`), which the tick runs as an action
-of its own. A read that fails starts the watch over: missing evidence never restarts anything.
-With no request in flight through nginx (its stub_status, which the tick reads anyway), nginx
-holds no connection to any main: that is the read, and its `docker exec` is spared.
+`judge_mains`, and plans a deaf main's restart (out of the upstream, then restarted:
+`MainRestart`), which the tick runs as an action of its own. A read that fails starts the watch
+over: missing evidence never restarts anything. With no request in flight through nginx (its
+stub_status, which the tick reads anyway), nginx holds no connection to any main: that is the
+read, and its `docker exec` is spared.
 """
 
 from __future__ import annotations
