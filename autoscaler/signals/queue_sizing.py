@@ -100,15 +100,20 @@ class QueueMemory:
     arrival_rates: tuple[RateReading, ...] = ()
     job_times: tuple[JobTimeReading, ...] = ()
     slots: tuple[SlotReading, ...] = ()
-    held_job_seconds: float | None = None
-    """While the last HELD_READS reads each had a stretch where jobs waited at every read: the
-    median of the slots held over the jobs finished per second (Little's law) over each
-    stretch; None otherwise."""
     held_run: tuple[float, ...] = ()
     """Little's law over the stretch of each of the last reads (HELD_READS at most) with a
     steady one: a read without empties it."""
     longest: LongestJobTime | None = None
     """The longest job time learned within LONGEST_JOB_TIME_SECONDS."""
+
+    @property
+    def held_job_seconds(self) -> float | None:
+        """While the last HELD_READS reads each had a stretch where jobs waited at every read:
+        the median of the slots held over the jobs finished per second (Little's law) over each
+        stretch; None otherwise."""
+        if len(self.held_run) < HELD_READS:
+            return None
+        return statistics.median(self.held_run)
 
     def shorter_jobs(self) -> str:
         """Why the jobs are now clearly shorter than lately, if they are: the job mix changed, so
@@ -166,10 +171,7 @@ def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: floa
         longest = LongestJobTime(now, job_seconds)
     held = _held_steadily(slots)
     run = () if held is None else (*memory.held_run, held)[-HELD_READS:]
-    told = statistics.median(run) if len(run) == HELD_READS else None
-    return QueueMemory(
-        job_seconds, rates, times, slots, held_job_seconds=told, held_run=run, longest=longest
-    )
+    return QueueMemory(job_seconds, rates, times, slots, held_run=run, longest=longest)
 
 
 def _held_steadily(slots: Sequence[SlotReading]) -> float | None:

@@ -8,6 +8,7 @@ import pytest
 
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.queue_sizing import (
+    HELD_READS,
     JobTimeReading,
     LongestJobTime,
     QueueMemory,
@@ -128,9 +129,9 @@ def test_a_read_without_a_steady_stretch_starts_the_count_again() -> None:
     assert learned.held_job_seconds is None
 
 
-def job_seconds_sized(held_seconds: float | None, history=None) -> float:
+def job_seconds_sized(held_seconds: float, history=None) -> float:
     history = history or tuple((age, 10.0) for age in range(60, 0, -2))
-    memory = QueueMemory(2.0, rates(*history), held_job_seconds=held_seconds)
+    memory = QueueMemory(2.0, rates(*history), held_run=(held_seconds,) * HELD_READS)
     return slots_needed(load(5), memory, workers(3), 15.0, 2.0).job_seconds
 
 
@@ -311,3 +312,13 @@ def test_headroom_works_a_small_backlog_off_before_a_worker_is_added() -> None:
 def test_the_memory_survives_its_json_form() -> None:
     memory = learn(load(2, 3, 4.0, 4.0, 0.75), None, WINDOW, NOW)
     assert QueueMemory.from_memory(memory.to_memory()) == memory
+
+
+def test_a_memory_saved_with_the_held_job_time_beside_its_reads_reads_it_from_them() -> None:
+    """The daemon's state from before the held job time was told from its reads alone."""
+    saved = learn(load(2, 3, 4.0, 4.0, 0.75), None, WINDOW, NOW).to_memory()
+    memory = QueueMemory.from_memory(
+        {**saved, "held_run": [9.0, 3.0, 5.0], "held_job_seconds": 4.0}
+    )
+    assert memory.held_job_seconds == 5.0
+    assert "held_job_seconds" not in memory.to_memory()
