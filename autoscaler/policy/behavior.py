@@ -7,6 +7,7 @@ the count it allows and why.
 from __future__ import annotations
 
 import math
+from itertools import takewhile
 
 from autoscaler.policy.model import Recommendation, ScaleEvent, Step
 from autoscaler.policy.parameters import Behavior, DirectionRules
@@ -63,8 +64,9 @@ def _settle_surplus(
     one step."""
     budget = rules.surplus_replica_seconds
     window = rules.stabilization_window_seconds
+    below = _below_count(current, past)
     if lasting:
-        held = now - _below_since(current, past, now)
+        held = (now - below[-1].at) if below else 0.0
         return Step(
             "stabilized",
             recommendation,
@@ -72,9 +74,7 @@ def _settle_surplus(
             f"and lasting: {lasting}",
         )
     highest, since = recommendation, now
-    for earlier in reversed(past):
-        if earlier.replicas >= current:
-            break
+    for earlier in below:
         highest, since = max(highest, earlier.replicas), earlier.at
         held = now - since
         if held >= window and (current - highest) * held >= budget:
@@ -93,14 +93,9 @@ def _settle_surplus(
     )
 
 
-def _below_since(current: int, past: tuple[Recommendation, ...], now: float) -> float:
-    """Since when the recommendations have stayed below `current`: `now` when they just fell."""
-    since = now
-    for earlier in reversed(past):
-        if earlier.replicas >= current:
-            break
-        since = earlier.at
-    return since
+def _below_count(current: int, past: tuple[Recommendation, ...]) -> list[Recommendation]:
+    """The recommendations since they last reached `current`, newest first: all below it."""
+    return list(takewhile(lambda earlier: earlier.replicas < current, reversed(past)))
 
 
 def cool_down(
