@@ -29,7 +29,7 @@ from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
 from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
-from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
+from autoscaler.runtime.warm_refill import NoWarmPool, PoolSpec, WarmRefill
 from autoscaler.runtime.worker_jobs import WorkerJobs
 from autoscaler.signals import Connections, Reader
 from autoscaler.signals.bullmq_queue import QueueSignal
@@ -261,17 +261,16 @@ def main_watch(
 
 def warm_refill(
     settings: Settings, stop: StopSignal, pool: WarmPool, changed: Callable[[str], None]
-) -> WarmRefill:
+) -> WarmRefill | NoWarmPool:
     """Refills the warm pools of the services that have one (`warm_replicas`); `changed(what)`
-    is told each time a replica joins or leaves a pool."""
+    is told each time a replica joins or leaves a pool. Builds no client where none has one."""
+    pooled = [service for service, policy in settings.services.items() if policy.warm_replicas]
+    if not pooled:
+        return NoWarmPool()
     backend = compose_backend(settings, docker_client(settings), pool)
     opened = connections(settings)
     jobs = worker_jobs(settings, opened, backend)
-    specs = {
-        service: _pool_spec(settings, service, opened.redis, jobs)
-        for service, policy in settings.services.items()
-        if policy.warm_replicas
-    }
+    specs = {service: _pool_spec(settings, service, opened.redis, jobs) for service in pooled}
     ready_timeout = settings.compose.ready_timeout_seconds
     return WarmRefill(backend, pool, specs, ready_timeout, time.monotonic, stop.pause, changed)
 

@@ -11,9 +11,12 @@ from typing import get_args
 import pytest
 
 from autoscaler.actuators.replicas import Replica
+from autoscaler.actuators.warm import WarmPool
 from autoscaler.config import Settings
 from autoscaler.config.settings import ComposeSettings
 from autoscaler.runtime import wiring
+from autoscaler.runtime.warm_refill import WarmRefill
+from autoscaler.stopping import StopSignal
 
 
 def settings_in(directory: Path, env_file: Path | None = None) -> Settings:
@@ -118,3 +121,18 @@ def test_a_healthcheck_run_by_hand_that_never_answers_is_ended(tmp_path, monkeyp
         probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"),
     )  # fmt: skip
     assert backend.probe(main) is False
+
+
+def test_without_a_warm_pool_the_refill_builds_no_client(monkeypatch) -> None:
+    def no_client(*_: object, **__: object) -> None:
+        raise AssertionError("a client built, and no service keeps a warm pool")
+
+    monkeypatch.setattr(wiring, "docker_client", no_client)
+    monkeypatch.setattr(wiring, "connections", no_client)
+    wiring.warm_refill(Settings(), StopSignal(), WarmPool(), lambda _: None).refill()
+
+
+def test_a_configured_warm_pool_gets_the_refill_of_its_own_clients() -> None:
+    settings = Settings.model_validate({"services": {"flowise-worker": {"warm_replicas": 1}}})
+    refill = wiring.warm_refill(settings, StopSignal(), WarmPool(), lambda _: None)
+    assert isinstance(refill, WarmRefill)
