@@ -20,9 +20,9 @@ class ReplicaBackend(Protocol):
         warm (paused) ones are unpaused first, and the warm ones left are kept."""
         ...
 
-    def probe(self, replica: Replica) -> bool:
-        """Run the replica's healthcheck test once now: True when it passed, and from then on
-        the replica counts healthy (fit to route to) until the engine's own probe agrees."""
+    def probe(self, replica: Replica) -> None:
+        """Run the replica's healthcheck test once now: when it passes, the replica counts
+        healthy (fit to route to) until the engine's own probe agrees."""
         ...
 
     def remove(self, replicas: Sequence[Replica]) -> None:

@@ -68,18 +68,17 @@ class ComposeBackend:
         if replicas:
             call(lambda: self._docker.container.unpause([r.id for r in replicas]))
 
-    def probe(self, replica: Replica) -> bool:
+    def probe(self, replica: Replica) -> None:
         """Runs the replica's healthcheck test once now; when it passes, the replica counts
         healthy until Docker's own probe says so too. Docker reports a woken replica unhealthy
         (it was paused) and a new one starting, and probes it again only an interval later."""
         if not replica.probe:
-            return False
+            return
         try:
             _execute(self._prober, replica, replica.probe)
         except ActuatorError:
-            return False
+            return
         self._pool.answered(replica.id)
-        return True
 
     def add_warming(self, service: str, count: int) -> list[Replica]:
         """`count` more replicas of the service, marked warming before anyone counts them.

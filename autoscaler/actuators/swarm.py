@@ -45,10 +45,9 @@ class SwarmBackend:
         name = f"{self._stack}_{service}"
         call(lambda: self._docker.service.scale({name: count}, detach=True))
 
-    def probe(self, replica: Replica) -> bool:
-        """False: a task's container may run on another node, out of this engine's reach, so
+    def probe(self, replica: Replica) -> None:
+        """Nothing: a task's container may run on another node, out of this engine's reach, so
         a task counts healthy only once Swarm reports it so."""
-        return False
 
     def remove(self, replicas: Sequence[Replica]) -> None:
         """As many fewer tasks of each service. Swarm, not we, picks which tasks stop: it

@@ -67,18 +67,17 @@ class FakeEngine:
         for number in range(len(mine) + 1, len(mine) + 1 + count - running - len(woken)):
             self.containers.append(container(service, 10 + number))
 
-    def probe(self, replica: Replica) -> bool:
+    def probe(self, replica: Replica) -> None:
         """As the Compose backend: the replica counts healthy once it answered."""
         self._act(f"probe {replica.name}")
         failures = self.answers_after.get(replica.name)
         if failures is None:
-            return False
+            return
         if failures:
             self.answers_after[replica.name] = failures - 1
-            return False
+            return
         self.containers = [replace(r, health="healthy") if r.id == replica.id else r
                            for r in self.containers]  # fmt: skip
-        return True
 
     def remove(self, replicas) -> None:
         self._act("remove " + " ".join(r.name for r in replicas))

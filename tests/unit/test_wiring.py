@@ -114,13 +114,15 @@ def test_a_healthcheck_run_by_hand_that_never_answers_is_ended(tmp_path, monkeyp
     fake_docker.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setattr(wiring, "PROBE_TIMEOUT_SECONDS", 0.5)
-    backend = wiring.compose_backend(Settings(), DockerClient())
+    pool = WarmPool()
+    backend = wiring.compose_backend(Settings(), DockerClient(), pool)
     main = Replica(
         id="m1", name="p-flowise-1", service="flowise", number=1, state="running",
         health="starting", started_at=datetime(2026, 1, 1, tzinfo=UTC), addresses={},
         probe=("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"),
     )  # fmt: skip
-    assert backend.probe(main) is False
+    backend.probe(main)
+    assert pool.mark({"flowise": [main]}) == {"flowise": [main]}, "not counted healthy"
 
 
 def test_without_a_warm_pool_the_refill_builds_no_client(monkeypatch) -> None:
