@@ -85,15 +85,6 @@ def _observe(sensors: Sensors, replicas: ReplicaSource) -> Observed:
     return observed_with(sensors, sensors.read(now), replicas, now)
 
 
-def redis_down(settings: Settings) -> str | None:
-    """Why Redis does not answer a PING, as the autoscaler reaches it; None when it does."""
-    try:
-        wiring.redis_client(_bounded(settings)).ping()
-    except redis.RedisError as error:
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
 def _lease_holder(settings: Settings, down: dict[str, str]) -> str | None:
     """Who holds the lease; "unknown" when Redis is down (recorded in `down` if newly seen)."""
     if "redis" in down:

@@ -141,8 +141,9 @@ def worker_jobs(settings: Settings, opened: Connections, backend: ReplicaBackend
     return WorkerJobs(queues, backend.logs)
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    timeout = settings.redis.timeout_seconds
+def redis_client(settings: Settings, timeout_seconds: float | None = None) -> redis.Redis:
+    """Each connect and read ends after `timeout_seconds` when given, else the config's."""
+    timeout = timeout_seconds or settings.redis.timeout_seconds
     return redis.Redis.from_url(
         str(settings.redis.url), socket_timeout=timeout, socket_connect_timeout=timeout
     )

@@ -13,8 +13,8 @@ from python_on_whales.exceptions import DockerException
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
+from autoscaler.runtime.redis_ping import redis_down
 from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
-from autoscaler.runtime.status import redis_down
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
 from autoscaler.stack.errors import StackError, failing_as
