@@ -9,7 +9,9 @@ shorter jobs shows as they finish. Longer jobs show later, once they finish: unt
 jobs wait at every read of a stretch and no worker came or went, the slots held over the jobs
 finished per second (Little's law again) tell how long the jobs now hold their slots; the
 median of what the last reads' stretches tell, so that one read's spike (a batch of long jobs
-that just took the slots) moves nothing.
+that just took the slots) moves nothing. Two quicker tells of longer jobs, read by read, while
+jobs wait: no job finishing for a while (the jobs running have run that long at least), and
+the jobs that finish clearly longer than the job time sized for (the job mix changed).
 
 The service is sized for when a worker asked for now will take jobs: the arrival rate by then
 (the window's mean, its trend while rising, or the last reads' median where it stands far from
@@ -89,6 +91,13 @@ SHORTER_JOBS_FACTOR = 4.0
 """A job time learned this many times shorter than the longest lately: the job mix changed, not
 the noise of a steady mix of long and short jobs (bench/policy.py's bimodal trace, jobs of 1 s
 and of 12 s one second in five, reaches 3)."""
+LONGER_JOBS_FACTOR = SHORTER_JOBS_FACTOR
+"""Jobs finishing while jobs wait this many times as long as the job time sized for: the job mix
+changed to longer jobs, not a batch of long ones in a steady mix (in the bimodal trace the 12 s
+jobs stay under this many times the longest minute's mean lately, about 4 s)."""
+LONGER_JOBS_READS = 2
+"""The jobs that finished over this many reads tell of longer jobs, each read with jobs waiting:
+a read's jobs alone may be one batch's."""
 
 
 @dataclass(frozen=True)
@@ -290,15 +299,60 @@ def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> tuple[float
     learned lately, unless the jobs clearly got shorter (the job mix changed): a mix of long
     and short jobs whose minute-long mean wavers keeps the workers its long stretches need,
     instead of giving one up at each short stretch and asking for it again at the next long
-    one (the HPA's scale-down window keeps the highest recommendation of 5 minutes alike)."""
+    one (the HPA's scale-down window keeps the highest recommendation of 5 minutes alike).
+
+    Jobs that turn longer show in the minute's mean only once enough of them finish, and in the
+    slots held only after a stretch of reads; meanwhile the backlog grows, and a worker asked for
+    late is late by its startup. Two tells come at the next reads, both only ever raising the
+    job time (where the queue does not tell, nothing changes):
+
+    - While jobs wait, every slot is busy: when no job then finishes for a while, the jobs
+      running have run that long at least, and so that long is the job time at least (up to
+      HELD_AT_MOST times the jobs that finished, as the slots held: the jobs that took every
+      slot may be one batch of long ones in a mix).
+    - Jobs that finish while jobs wait at LONGER_JOBS_READS reads in a row, LONGER_JOBS_FACTOR
+      times as long as the job time sized for or more: the job mix changed to longer jobs, and
+      they are what the slots now hold. The first of the long jobs to finish tell it seconds
+      after the change, while the minute's mean still weighs the short jobs before it.
+    """
     finished, held = memory.job_seconds, memory.held_job_seconds
     seconds, taken = finished, ""
     if held is not None and not (rates is not None and rates.surge) and held > finished:
         seconds, taken = min(held, HELD_AT_MOST * finished), "slots held while jobs wait"
+    stalled = _stalled_seconds(memory.slots)
+    if min(stalled, HELD_AT_MOST * finished) > seconds:
+        seconds = min(stalled, HELD_AT_MOST * finished)
+        taken = f"no job finished in {stalled:.0f}s while jobs waited"
     longest = memory.longest
     if longest is not None and longest.seconds > seconds and not memory.shorter_jobs():
         seconds, taken = longest.seconds, f"the longest lately; {finished:.1f}s now"
+    finishing = _finishing_while_waiting(memory)
+    if finishing is not None and finishing >= LONGER_JOBS_FACTOR * seconds:
+        seconds, taken = finishing, f"jobs finishing while jobs wait; {finished:.1f}s in the minute"
     return seconds, taken
+
+
+def _stalled_seconds(slots: Sequence[SlotReading]) -> float:
+    """How long no job has finished while jobs waited at every read: since the earliest read
+    after which none finished, where every read from it on had jobs waiting and running (the
+    jobs running at it are running still); 0 when the newest read had jobs finish."""
+    since = None
+    for read in reversed(slots):
+        if read.backlog == 0 or read.active == 0:
+            break
+        since = read.at
+        if read.completion_rate > 0:
+            break
+    return 0.0 if since is None else slots[-1].at - since
+
+
+def _finishing_while_waiting(memory: QueueMemory) -> float | None:
+    """The mean time of the jobs that finished over the last LONGER_JOBS_READS reads, where each
+    had jobs waiting and running; None otherwise, or when none of them was timed."""
+    reads = memory.slots[-LONGER_JOBS_READS:]
+    if len(reads) < LONGER_JOBS_READS or any(r.backlog == 0 or r.active == 0 for r in reads):
+        return None
+    return _weighted_mean([t for t in memory.job_times if t.at >= reads[0].at])
 
 
 @dataclass(frozen=True)

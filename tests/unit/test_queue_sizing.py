@@ -174,6 +174,87 @@ def test_in_a_surge_jobs_wait_for_the_surge_not_for_longer_jobs() -> None:
     assert job_seconds_sized(held_seconds=5.0, history=surge) == 2.0
 
 
+def sized_while_waiting(
+    job_seconds: float,
+    reads: tuple[tuple[float, int, float, int], ...],
+    finished: tuple[tuple[float, int, float], ...] = (),
+    longest: float | None = None,
+) -> tuple[float, str]:
+    """The job time sized for, and where it came from, after `reads` of (seconds ago, active,
+    finished/s, backlog), with `finished`'s jobs timed: (seconds ago, jobs, mean seconds)."""
+    history = tuple((age, 8.0) for age in range(60, -1, -2))
+    slots = tuple(SlotReading(NOW - age, a, f, b, 1) for age, a, f, b in reads)
+    times = tuple(JobTimeReading(NOW - age, jobs, mean) for age, jobs, mean in finished)
+    lately = None if longest is None else LongestJobTime(NOW - 60, longest)
+    memory = QueueMemory(job_seconds, rates(*history), times, slots, longest=lately)
+    demand = slots_needed(load(5), memory, workers(1), 15.0, 2.0)
+    return demand.job_seconds, demand.job_taken
+
+
+STALLED_SINCE_4S = "no job finished in 4s while jobs waited"
+STALLED = {
+    "none finished since a read, jobs waiting at every read: they have run that long": (
+        2.0, ((4, 10, 3.0, 5), (2, 10, 0.0, 21), (0, 10, 0.0, 30)), (4.0, STALLED_SINCE_4S),
+    ),
+    "at most three times the jobs that finished, as the slots held": (
+        0.5, ((4, 10, 3.0, 5), (2, 10, 0.0, 21), (0, 10, 0.0, 30)), (1.5, STALLED_SINCE_4S),
+    ),
+    "none finished all along: since the oldest read": (
+        2.0, ((4, 10, 0.0, 5), (2, 10, 0.0, 21), (0, 10, 0.0, 30)), (4.0, STALLED_SINCE_4S),
+    ),
+    "jobs finished at the newest read: no tell": (
+        2.0, ((4, 10, 0.0, 5), (2, 10, 0.0, 21), (0, 10, 3.0, 30)), (2.0, ""),
+    ),
+    "a read without jobs waiting: the slots were not all busy": (
+        2.0, ((4, 10, 3.0, 5), (2, 10, 0.0, 0), (0, 10, 0.0, 30)), (2.0, ""),
+    ),
+    "no job running (no worker takes them): nothing tells of their time": (
+        2.0, ((4, 10, 3.0, 5), (2, 0, 0.0, 21), (0, 0, 0.0, 30)), (2.0, ""),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("job_seconds, reads, expected", STALLED.values(), ids=STALLED.keys())
+def test_no_job_finishing_while_jobs_wait_tells_longer_jobs(job_seconds, reads, expected) -> None:
+    seconds, taken = sized_while_waiting(job_seconds, reads)
+    assert (seconds, taken) == (pytest.approx(expected[0]), expected[1])
+
+
+WAITING = ((2, 10, 3.0, 5), (0, 10, 2.0, 22))
+"""Two reads with jobs waiting."""
+LONGER = "jobs finishing while jobs wait; 0.5s in the minute"
+FINISHING = {
+    "four times as long as sized for: the mix changed to longer jobs": (
+        0.5, WAITING, ((0, 4, 5.0),), None, (5.0, LONGER),
+    ),
+    "over the last two reads, weighted by the jobs timed": (
+        0.5, WAITING, ((2, 4, 1.0), (0, 4, 5.0)), None, (3.0, LONGER),
+    ),
+    "not the jobs that finished before the slots were all busy": (
+        0.5, WAITING, ((4, 40, 0.5), (0, 4, 5.0)), None, (5.0, LONGER),
+    ),
+    "less than four times as long: a batch of long jobs in the mix": (
+        2.0, WAITING, ((0, 4, 5.0),), None, (2.0, ""),
+    ),
+    "than the longest lately too: the bimodal mix's 12 s jobs": (
+        2.4, WAITING, ((0, 4, 12.0),), 4.4, (4.4, "the longest lately; 2.4s now"),
+    ),
+    "one read with jobs waiting: its jobs may be one batch's": (
+        0.5, ((2, 10, 3.0, 0), (0, 10, 2.0, 22)), ((0, 4, 5.0),), None, (0.5, ""),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "job_seconds, reads, finished, longest, expected", FINISHING.values(), ids=FINISHING.keys()
+)
+def test_longer_jobs_finishing_while_jobs_wait(
+    job_seconds, reads, finished, longest, expected
+) -> None:
+    seconds, taken = sized_while_waiting(job_seconds, reads, finished, longest)
+    assert (seconds, taken) == (pytest.approx(expected[0]), expected[1])
+
+
 LONGEST = {
     "the first job time measured starts it": (None, load(0, 1, 1.0, 1.0, 2.0), (NOW, 2.0)),
     "not the configured start: it was never measured": (None, load(0, 0, 1.0), None),
