@@ -64,7 +64,7 @@ def _settle_surplus(
     one step."""
     budget = rules.surplus_replica_seconds
     window = rules.stabilization_window_seconds
-    below = _below_count(current, past)
+    below = _below_current(current, past)
     if lasting:
         held = (now - below[-1].at) if below else 0.0
         return Step(
@@ -93,7 +93,7 @@ def _settle_surplus(
     )
 
 
-def _below_count(current: int, past: tuple[Recommendation, ...]) -> list[Recommendation]:
+def _below_current(current: int, past: tuple[Recommendation, ...]) -> list[Recommendation]:
     """The recommendations since they last reached `current`, newest first: all below it."""
     return list(takewhile(lambda earlier: earlier.replicas < current, reversed(past)))
 
