@@ -204,8 +204,8 @@ class Daemon:
 
     def _refill_warm_pools(self) -> None:
         """Beside the ticks, never in their way; only the daemon that acts refills, and not
-        while an upgrade holds the counts."""
-        if self._dry_run or not self._leading:
+        while an upgrade holds the counts. Without a warm pool, reads nothing."""
+        if self._refill is None or self._dry_run or not self._leading:
             return
         state_file = StateFile(self._settings.daemon.state_file)
         try:

@@ -68,13 +68,6 @@ def judge_paused(jobs: int | None, pauses: int) -> PausedVerdict:
     return PausedVerdict("release", f"held a job at each of {pauses} pauses: work keeps coming")
 
 
-class NoWarmPool:
-    """The refill where no service keeps a warm pool: it does nothing, and needs no client."""
-
-    def refill(self) -> None:
-        """Nothing to refill."""
-
-
 class WarmRefill:
     def __init__(
         self,

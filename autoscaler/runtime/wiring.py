@@ -29,10 +29,11 @@ from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
 from autoscaler.runtime.replica_watch import ReplicaWatch
 from autoscaler.runtime.state import StateFile
-from autoscaler.runtime.warm_refill import NoWarmPool, PoolSpec, WarmRefill
+from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
 from autoscaler.runtime.worker_jobs import WorkerJobs
 from autoscaler.signals import Connections, Reader
 from autoscaler.signals.bullmq_queue import QueueSignal
+from autoscaler.signals.bullmq_reads import ClientList
 from autoscaler.stopping import StopSignal
 
 if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a good part of a
@@ -152,13 +153,17 @@ def redis_client(settings: Settings, timeout_seconds: float | None = None) -> re
 def connections(settings: Settings) -> Connections:
     import requests
 
+    client = redis_client(settings)
+    http = requests.Session()
+    http.trust_env = False  # nginx's own status page: no proxy, no .netrc, no env read a tick
     return Connections(
-        redis=redis_client(settings),
+        redis=client,
         key_prefix=settings.redis.key_prefix,
-        http=requests.Session(),
+        http=http,
         stub_status_url=str(settings.nginx.stub_status_url),
         http_timeout_seconds=settings.nginx.timeout_seconds,
         worker_concurrency=worker_concurrency(settings.compose.env_path),
+        redis_clients=ClientList(client),
     )
 
 
@@ -262,12 +267,12 @@ def main_watch(
 
 def warm_refill(
     settings: Settings, stop: StopSignal, pool: WarmPool, changed: Callable[[str], None]
-) -> WarmRefill | NoWarmPool:
+) -> WarmRefill | None:
     """Refills the warm pools of the services that have one (`warm_replicas`); `changed(what)`
-    is told each time a replica joins or leaves a pool. Builds no client where none has one."""
+    is told each time a replica joins or leaves a pool. None where no service has one."""
     pooled = [service for service, policy in settings.services.items() if policy.warm_replicas]
     if not pooled:
-        return NoWarmPool()
+        return None
     backend = compose_backend(settings, docker_client(settings), pool)
     opened = connections(settings)
     jobs = worker_jobs(settings, opened, backend)

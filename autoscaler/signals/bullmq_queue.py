@@ -100,7 +100,13 @@ class QueueSignal(Strict):
 
     def open_reader(self, connections: Connections) -> BullMQQueue:
         concurrency = self.concurrency or connections.worker_concurrency
-        return BullMQQueue(connections.redis, self.queue, connections.key_prefix, concurrency)
+        return BullMQQueue(
+            connections.redis,
+            self.queue,
+            connections.key_prefix,
+            concurrency,
+            connections.redis_clients,
+        )
 
     def propose(
         self, observation: Observation, behavior: Behavior, memory: Memory | None, now: float

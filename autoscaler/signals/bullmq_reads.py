@@ -137,19 +137,40 @@ _STALLED_FAILURE = "job stalled more than allowable limit"
 _CLIENT_LIST_REFUSED = ("unknown command", "disabled", "noperm", "no permissions")
 
 
+class ClientList:
+    """Redis's CLIENT LIST, read once for all the queues that count their workers at one moment:
+    the costliest read of a tick (every connection of every Flowise replica, parsed)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._last: tuple[float, list[dict[str, str]]] | None = None
+
+    def at(self, now: float) -> list[dict[str, str]]:
+        if self._last is None or self._last[0] != now:
+            self._last = (now, self._client.client_list())
+        return self._last[1]
+
+
 class BullMQQueue:
     """One BullMQ queue, e.g. Flowise's `flowise-queue-prediction` under the prefix `bull`."""
 
     source = "redis"
 
     def __init__(
-        self, client: Any, queue: str, prefix: str = "bull", concurrency: int | None = None
+        self,
+        client: Any,
+        queue: str,
+        prefix: str = "bull",
+        concurrency: int | None = None,
+        clients: ClientList | None = None,
     ) -> None:
         """`concurrency`: the jobs one worker runs at once, as the stack or the config says: Redis
-        does not know it (a worker keeps it to itself)."""
+        does not know it (a worker keeps it to itself). `clients`: CLIENT LIST as shared with the
+        other queues read at the same moment."""
         self.queue = queue
         self.concurrency = concurrency
         self._client = client
+        self._clients = clients
         self._key = f"{prefix}:{queue}"
         # A BullMQ Worker names its connections after the queue: Node BullMQ (Flowise) as
         # `<prefix>:<base64 of the queue>`, the Python port as `<prefix>:<queue>`; either with
@@ -191,7 +212,7 @@ class BullMQQueue:
             queue_load(previous, (now, depth)),
             mean_job_seconds=statistics.fmean(timed) if timed else None,
             timed_jobs=len(timed) if timed else None,
-            workers=self.workers(),
+            workers=self.workers(now),
             concurrency=self.concurrency,
             stalled=self.stalled_since_last_read(),
         )
@@ -258,14 +279,14 @@ class BullMQQueue:
             if processed is not None and finished is not None
         ]
 
-    def workers(self) -> int | None:
+    def workers(self, now: float) -> int | None:
         """Worker processes registered on the queue now, as BullMQ's own `getWorkers` finds them
         (CLIENT LIST), counted by the host they connect from: one worker holds two connections
         (its commands and its blocking wait), and each worker container has its own address
         (workers that share one, on one host or behind a NAT, count once). None when Redis
         refuses CLIENT LIST: the rest of the read stands without it."""
         try:
-            clients = self._client.client_list()
+            clients = self._clients.at(now) if self._clients else self._client.client_list()
         except Exception as error:
             if any(words in str(error).lower() for words in _CLIENT_LIST_REFUSED):
                 return None

@@ -63,6 +63,8 @@ class Connections:
     worker_concurrency: int | None
     """The jobs one Flowise worker runs at once (WORKER_CONCURRENCY in the stack's env file);
     None when the stack does not say."""
+    redis_clients: Any = None
+    """Redis's CLIENT LIST as every queue reads it at one moment (bullmq_reads.ClientList)."""
 
 
 class SignalSettings(SignalRule, Protocol):

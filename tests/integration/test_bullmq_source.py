@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,7 +18,7 @@ from autoscaler.policy import Unavailable
 from autoscaler.runtime.observe import Sensors
 from autoscaler.signals import Connections
 from autoscaler.signals.bullmq_queue import QueueSignal
-from autoscaler.signals.bullmq_reads import BullMQQueue, QueueDepth, QueueLoad
+from autoscaler.signals.bullmq_reads import BullMQQueue, ClientList, QueueDepth, QueueLoad
 
 
 @pytest.fixture
@@ -142,6 +143,23 @@ def connections_to(client: redis.Redis, worker_concurrency: int | None) -> Conne
         redis=client, key_prefix="bull", http=None, stub_status_url="http://nginx/stub_status",
         http_timeout_seconds=1, worker_concurrency=worker_concurrency,
     )  # fmt: skip
+
+
+def client_list_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats").get("cmdstat_client|list", {})
+    return int(stats.get("calls", 0))
+
+
+def test_the_queues_read_at_one_moment_share_one_client_list(client, redis_server) -> None:
+    """CLIENT LIST, the costliest read of a tick, once for every queue read at that moment."""
+    add_jobs(redis_server, "q", 1)
+    opened = replace(connections_to(client, None), redis_clients=ClientList(client))
+    readers = [QueueSignal(queue=name, jobs_per_second_per_replica=1).open_reader(opened)
+               for name in ("q", "other")]  # fmt: skip
+    before = client_list_calls(client)
+    for now in (1.0, 2.0):
+        assert all(isinstance(reader.read(now), QueueLoad) for reader in readers)
+    assert client_list_calls(client) - before == 2
 
 
 CONCURRENCIES = {

@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from autoscaler.config import Settings
 from autoscaler.policy import Unavailable
+from autoscaler.runtime import wiring
 from autoscaler.runtime.observe import Sensors
 from autoscaler.signals.nginx_stub_status import (
     HttpLoad,
@@ -103,3 +105,16 @@ def test_nginx_down_is_unavailable(unused_port: int) -> None:
     status = read["nginx_in_flight"]
     assert isinstance(status, Unavailable) and status.source == "nginx"
     assert status.reason.startswith(f"nginx stub_status at {url}: ConnectionError")
+
+
+def test_the_daemons_session_reads_nginx_past_a_proxy_set_in_its_environment(
+    served, unused_port: int, monkeypatch
+) -> None:
+    """A proxy set for the host's other traffic (HTTP_PROXY in the unit's environment) is not
+    the way to the stack's own nginx."""
+    _, url = served
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{unused_port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    http = wiring.connections(Settings()).http
+    assert NginxStubStatus(http, url, timeout_seconds=2).read(now=0.0) == HttpLoad(184, None)

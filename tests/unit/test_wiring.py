@@ -131,7 +131,7 @@ def test_without_a_warm_pool_the_refill_builds_no_client(monkeypatch) -> None:
 
     monkeypatch.setattr(wiring, "docker_client", no_client)
     monkeypatch.setattr(wiring, "connections", no_client)
-    wiring.warm_refill(Settings(), StopSignal(), WarmPool(), lambda _: None).refill()
+    assert wiring.warm_refill(Settings(), StopSignal(), WarmPool(), lambda _: None) is None
 
 
 def test_a_configured_warm_pool_gets_the_refill_of_its_own_clients() -> None:
