@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from autoscaler.actuators.replicas import Snapshot
 from autoscaler.stopping import StopSignal
 
-EVENT_WAIT_SECONDS = 30.0
+EVENT_WAIT_SECONDS = 60.0
 """How long one `docker events` call follows the stream before it is asked again: a stop is
-noticed within this, and no event is lost between two calls (each starts where the last ended)."""
+noticed within this (meanwhile the call goes on, unread), and no event is lost between two calls
+(each starts where the last ended). Each call starts a docker command: the longer, the fewer."""
 RETRY_SECONDS = 5.0
 """After the stream failed (the engine restarted): list on every tick meanwhile."""
 
