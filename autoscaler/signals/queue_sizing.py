@@ -319,10 +319,10 @@ def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> tuple[float
     seconds, taken = finished, ""
     if held is not None and not (rates is not None and rates.surge) and held > finished:
         seconds, taken = min(held, HELD_AT_MOST * finished), "slots held while jobs wait"
-    stalled = _stalled_seconds(memory.slots)
-    if min(stalled, HELD_AT_MOST * finished) > seconds:
-        seconds = min(stalled, HELD_AT_MOST * finished)
-        taken = f"no job finished in {stalled:.0f}s while jobs waited"
+    unfinished = _without_a_finish(memory.slots)
+    if min(unfinished, HELD_AT_MOST * finished) > seconds:
+        seconds = min(unfinished, HELD_AT_MOST * finished)
+        taken = f"no job finished in {unfinished:.0f}s while jobs waited"
     longest = memory.longest
     if longest is not None and longest.seconds > seconds and not memory.shorter_jobs():
         seconds, taken = longest.seconds, f"the longest lately; {finished:.1f}s now"
@@ -332,7 +332,7 @@ def _job_seconds(memory: QueueMemory, rates: ArrivalRates | None) -> tuple[float
     return seconds, taken
 
 
-def _stalled_seconds(slots: Sequence[SlotReading]) -> float:
+def _without_a_finish(slots: Sequence[SlotReading]) -> float:
     """How long no job has finished while jobs waited at every read: since the earliest read
     after which none finished, where every read from it on had jobs waiting and running (the
     jobs running at it are running still); 0 when the newest read had jobs finish."""
