@@ -25,6 +25,7 @@ from autoscaler.signals.queue_sizing import (
     Window,
     Workers,
     learn,
+    rising_step,
     slots_needed,
 )
 
@@ -80,7 +81,10 @@ class QueueSignal(Strict):
         description="A scale-up asks for this share more than the load needs: a count that "
         "grows with the load then holds for a while, instead of costing a scale change for "
         "each replica on a ramp. The surplus rule of the scale-down behavior takes it back "
-        "when the load stops growing.",
+        "when the load stops growing. While the arrivals clearly rise, a scale-up steps ahead "
+        "of the rise instead where that is a replica or more larger: the step that costs as "
+        "much in idle replicas as in changes, a change worth the surplus rule's "
+        "`surplus_replica_seconds`.",
     )
     concurrency: int | None = Field(
         default=None,
@@ -140,13 +144,33 @@ class QueueSignal(Strict):
         needed = demand.workers(concurrency, self.target_utilization)
         if load.backlog + load.active > 0:
             needed = max(needed, 1.0)  # work is waiting or running: never propose zero workers
+        stepping = ""
         if needed > observation.current_replicas * (1 + behavior.scale_up.tolerance):
-            needed *= 1 + self.scale_up_headroom
-        described = _described(load, demand, concurrency, self.target_utilization)
+            needed, stepping = self._step_up(needed, demand, concurrency, behavior)
+        described = _described(load, demand, concurrency, self.target_utilization) + stepping
         proposal = within_tolerance(self.name, needed, described, observation, behavior)
         if demand.arrival_rate is None:
             return replace(proposal, may_scale_down=False)
         return replace(proposal, lasting=learned.shorter_jobs())
+
+    def _step_up(
+        self, needed: float, demand: Demand, concurrency: int, behavior: Behavior
+    ) -> tuple[float, str]:
+        """What a scale-up asks for: `scale_up_headroom` more than the load needs, so that a
+        count that grows with the load holds for a while. While the arrivals clearly rise,
+        the step that costs least on the rise (`rising_step`, a scale change worth the
+        scale-down rules' `surplus_replica_seconds`) where it is a replica or more larger than
+        the headroom, to the nearest whole replica: on a steep rise at a few replicas, where
+        the headroom is a fraction of one, fewer and larger steps instead of one replica at a
+        time; on a gentle rise, or with no surplus rule, the headroom alone. Says why where
+        the rise sized the step."""
+        with_headroom = needed * (1 + self.scale_up_headroom)
+        rising = demand.rising_slots / (concurrency * self.target_utilization)
+        step = rising_step(rising, behavior.scale_down.surplus_replica_seconds)
+        if step < needed * self.scale_up_headroom + 1:
+            return with_headroom, ""
+        stepped = max(with_headroom, round(needed + step))
+        return stepped, f"; {step:.1f} workers ahead, the step that costs least on the rise"
 
 
 def _ready_workers(load: QueueLoad, observation: Observation) -> int:

@@ -16,7 +16,9 @@ the jobs that finish clearly longer than the job time sized for (the job mix cha
 The service is sized for when a worker asked for now will take jobs: the arrival rate by then
 (the window's mean, its trend while rising, or the last reads' median where it stands far from
 the mean: a surge, or its end), and the backlog that will wait by then, worked off within the
-drain time.
+drain time. A burst that clearly ended, with no job waiting, leaves the window: its reads are
+read as the rate left, so that the window's mean does not bring its workers back. While the
+rate clearly rises, `rising_step` tells how far ahead of it a scale-up is worth stepping.
 """
 
 from __future__ import annotations
@@ -165,6 +167,8 @@ def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: floa
     slots = tuple(s for s in memory.slots if s.at > now - HELD_WINDOW_SECONDS)
     if load.arrival_rate is not None:
         rates = (*rates, RateReading(now, load.arrival_rate))
+        if load.backlog == 0:
+            rates = _discount_an_ended_burst(rates)
     finished = _jobs_finished(load, memory, now)
     if load.mean_job_seconds is not None and finished > 0:
         times = (*times, JobTimeReading(now, finished, load.mean_job_seconds))
@@ -181,6 +185,35 @@ def learn(load: QueueLoad, before: QueueMemory | None, window: Window, now: floa
     held = _held_steadily(slots)
     run = () if held is None else (*memory.held_run, held)[-HELD_READS:]
     return QueueMemory(job_seconds, rates, times, slots, held_run=run, longest=longest)
+
+
+CLEAR_END_FACTOR = 4.0
+"""A burst clearly ended when the last reads' median stands this many times below the window's
+mean: the square of the default surge factor, so that load that only swings discounts nothing
+(bench/policy.py's noisy-flat trace, about 20/s with bursts, reads at most 3.3 times below its
+minute's mean)."""
+
+
+def _discount_an_ended_burst(rates: tuple[RateReading, ...]) -> tuple[RateReading, ...]:
+    """The window's reads, those before the last RECENT_READS read as the last reads' median,
+    where a burst clearly ended (its median CLEAR_END_FACTOR times below the window's mean, and
+    clearly so: not a Poisson count's noise); unchanged otherwise. Called only on a read that
+    told the arrivals while no job waited: the burst is over, not queued; a read that did not
+    tell them discounts nothing.
+
+    Without it the window's mean holds the burst for a window's length: once the mean falls
+    within the surge factor of the recent reads it sizes for them again, and brings back
+    workers the end of the burst just gave up (a scale-up and a scale-down more per burst).
+    With it the mean sizes for the load that is left from the burst's end on; a new burst shows
+    as a surge over it."""
+    recent = _recent_median(rates)
+    if recent is None:
+        return rates
+    mean = sum(r.rate for r in rates) / len(rates)
+    if recent * CLEAR_END_FACTOR > mean or not _clearly_apart(recent, mean, rates):
+        return rates
+    earlier = tuple(RateReading(r.at, recent) for r in rates[:-RECENT_READS])
+    return (*earlier, *rates[-RECENT_READS:])
 
 
 def _held_steadily(slots: Sequence[SlotReading]) -> float | None:
@@ -239,6 +272,8 @@ class Demand:
     """The job time sized for."""
     job_taken: str = ""
     """Where the job time came from, where not from the jobs that finished."""
+    rising_slots: float = 0.0
+    """While the arrivals clearly rise: the slots the rise adds each second."""
 
     @property
     def slots(self) -> float:
@@ -287,6 +322,7 @@ def slots_needed(
         backlog_then,
         job_seconds,
         job_taken,
+        rates.rise * job_seconds,
     )
 
 
@@ -363,6 +399,8 @@ class ArrivalRates:
     taken: str
     surge: bool = False
     """The recent reads stand far above the window's mean."""
+    rise: float = 0.0
+    """While the rate clearly rises: how fast, in jobs/s per second."""
 
 
 def _backlog_growth(rates: ArrivalRates, job_seconds: float, workers: Workers) -> float:
@@ -395,7 +433,7 @@ def _arrival_rates(
     rising = _clear_rise(memory.arrival_rates)
     if rising > 0:
         now = mean + rising * _window_middle(memory)
-        return ArrivalRates(now, now + rising * startup_seconds, "rising trend")
+        return ArrivalRates(now, now + rising * startup_seconds, "rising trend", rise=rising)
     return ArrivalRates(mean, mean, "window mean")
 
 
@@ -421,6 +459,12 @@ def _surge_or_its_end(
     clearly so: not a Poisson count's noise."""
     if mean / surge_factor < recent < mean * surge_factor:
         return False
+    return _clearly_apart(recent, mean, rates)
+
+
+def _clearly_apart(recent: float, mean: float, rates: Sequence[RateReading]) -> bool:
+    """The recent median and the window's mean differ by more than SHIFT_CONFIDENCE standard
+    errors of a Poisson count over the recent reads."""
     span = rates[-1].at - rates[-RECENT_READS - 1].at
     if span <= 0:
         return False
@@ -459,3 +503,15 @@ def _middle(rates: Sequence[RateReading]) -> float:
 def _window_middle(memory: QueueMemory) -> float:
     """How long ago the middle of the window was: where its mean rate stands."""
     return memory.arrival_rates[-1].at - _middle(memory.arrival_rates)
+
+
+def rising_step(replicas_per_second: float, change_seconds: float) -> float:
+    """The step up that costs least on a load that rises by `replicas_per_second`, where a scale
+    change is worth `change_seconds` replica-seconds: sqrt(2 x change x rise), the economic
+    order quantity. A step of Δ replicas lasts Δ / rise seconds, and its replicas idle Δ² / 2 /
+    rise replica-seconds while the load grows into them; steps of that size cost as much in
+    idle replicas as in changes; and the surplus rule does not take such a step back: the
+    replicas it frees, times how long they stay free, reach about half the change's worth at
+    most while the load grows into them. 0 where a change is worth nothing or the load does
+    not rise."""
+    return math.sqrt(2 * change_seconds * max(replicas_per_second, 0.0))

@@ -18,13 +18,14 @@ from autoscaler.policy import (
     decide,
     remember,
 )
+from autoscaler.policy.model import StartupMemory
 from autoscaler.policy.parameters import Behavior, DirectionRules, StepPolicy
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_in_flight import InFlightSignal
 from autoscaler.signals.nginx_request_rate import RequestRateSignal
 from autoscaler.signals.nginx_stub_status import HttpLoad
-from autoscaler.signals.queue_sizing import LongestJobTime, QueueMemory
+from autoscaler.signals.queue_sizing import LongestJobTime, QueueMemory, RateReading
 
 IN_FLIGHT = InFlightSignal(target_per_replica=10)
 RATE = RequestRateSignal(target_per_replica=5)
@@ -194,6 +195,44 @@ QUEUE_PROPOSALS = {
         policy(QUEUE), 6, queue(0, 0), 6, reason="partial data",
     ),
 }  # fmt: skip
+
+
+def rising(per_second: float) -> ServiceHistory:
+    """A minute of reads from 10 jobs/s, rising by `per_second` jobs/s each second, and workers
+    that take 2 s to start: the backlog by then barely counts."""
+    reads = tuple(RateReading(NOW - age, 10 + (60 - age) * per_second) for age in range(60, 0, -2))
+    memory = {QUEUE.name: QueueMemory(1.0, reads).to_memory()}
+    return ServiceHistory(memory=memory, startup=StartupMemory(seconds=2.0))
+
+
+HEADROOM = QUEUE.model_copy(update={"scale_up_headroom": 0.2})
+CHANGE_WORTH_450 = Behavior(
+    scale_up=rules(0, pods(1000)),
+    scale_down=rules(30, percent(100), surplus_replica_seconds=450),
+)
+
+# 2 slots per worker, jobs of 1 s: a rise of 0.02 jobs/s each second adds 0.01 workers a second,
+# and the step that costs least on it, a change worth 450 replica-seconds, is
+# sqrt(2 x 450 x 0.01) = 3 workers.
+RISING_STEPS = {
+    "a clear rise: the step that costs least on it, a replica more than the headroom": Case(
+        policy(HEADROOM, behavior=CHANGE_WORTH_450), 4, queue(0, 8, 11.2, 11.2, 1.0), 9,
+        history=rising(0.02), reason="3.0 workers ahead",  # round(5.94 + 3); headroom: 7.13
+    ),
+    "no surplus rule, no worth of a change: the headroom alone": Case(
+        policy(HEADROOM), 4, queue(0, 8, 11.2, 11.2, 1.0), 8, history=rising(0.02),
+    ),
+    "a gentle rise: its step (1.5) within a replica of the headroom (1.1), the headroom": Case(
+        policy(HEADROOM, behavior=CHANGE_WORTH_450), 4, queue(0, 8, 10.3, 10.3, 1.0), 7,
+        history=rising(0.005),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RISING_STEPS.values(), ids=RISING_STEPS.keys())
+def test_a_clear_rise_is_climbed_in_steps_that_cost_least(case: Case) -> None:
+    check(case)
+
 
 MISSING_DATA = {
     "one metric missing, the other says down: hold": Case(

@@ -63,3 +63,22 @@ def test_a_ramp_costs_fewer_changes_than_replicas_added() -> None:
     ups = changes(timeline, 1, 1800)
     assert all(after > before for _, before, after in ups), "no change back down on a ramp"
     assert len(ups) < timeline.replicas[-1] - timeline.replicas[0]
+
+
+def test_a_burst_that_ended_brings_none_of_its_workers_back() -> None:
+    """3/s, 40/s for two minutes, 3/s again: the burst's workers go, and the minute's mean,
+    which still holds the burst after it ended, asks for none of them again."""
+    arrivals = tuple(40 if 600 <= second < 720 else 3 for second in range(1500))
+    timeline = ours(Trace("on-off", arrivals))
+    after = changes(timeline, 720, 1500)
+    assert after and all(to < before for _, before, to in after), after
+
+
+def test_a_steep_ramp_from_a_few_workers_is_climbed_in_few_steps() -> None:
+    """2/s to 30/s in ten minutes, from 2 workers to 8: steps of several workers on the clear
+    rise, not one at a time, and no job waits past the SLO for it."""
+    arrivals = tuple(2 + 28 * (second % 600) // 600 for second in range(1800))
+    timeline = ours(Trace("sawtooth", arrivals))
+    ups = [change for change in changes(timeline, 700, 1200) if change[2] > change[1]]
+    assert len(ups) <= 2, ups
+    assert max(timeline.queue_wait_seconds[600:1200]) <= SLO

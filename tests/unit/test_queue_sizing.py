@@ -321,6 +321,42 @@ def test_arrival_rates_within_the_window(before, rate, expected) -> None:
     assert [r.rate for r in learned.arrival_rates] == expected
 
 
+BURST = tuple((age, 40.0) for age in range(60, 4, -2))
+
+ENDED = {
+    "a burst clearly over, no job waiting: the window reads the rate left": (
+        QueueMemory(2.0, rates(*BURST, (4, 3.0), (2, 3.0))), load(0, 6, 3.0), 3.0,
+    ),
+    "jobs still waiting: the burst is queued, not over": (
+        QueueMemory(2.0, rates(*BURST, (4, 3.0), (2, 3.0))), load(5, 6, 3.0), (27 * 40 + 9) / 30,
+    ),
+    "load that only swings, three times below its mean: the window as it is": (
+        QueueMemory(2.0, rates(*((age, 30.0) for age in range(60, 4, -2)), (4, 10.0), (2, 10.0))),
+        load(0, 6, 10.0), (27 * 30 + 30) / 30,
+    ),
+    "a low rate's noise, within a Poisson count's: the window as it is": (
+        QueueMemory(2.0, rates(*((age, 2.0) for age in range(60, 4, -2)), (4, 0.5), (2, 0.5))),
+        load(0, 1, 0.5), (27 * 2 + 1.5) / 30,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("before, read, mean", ENDED.values(), ids=ENDED.keys())
+def test_a_burst_that_ended_leaves_the_window(before, read, mean) -> None:
+    assert learn(read, before, WINDOW, NOW).mean_arrival_rate() == pytest.approx(mean)
+
+
+def test_the_workers_of_a_burst_that_ended_are_not_sized_for_again() -> None:
+    """Read by read after a burst, at 3/s with no job waiting: the rate sized for stays the
+    rate left, instead of the minute's mean once that falls within twice the recent reads."""
+    memory = QueueMemory(2.0, rates(*BURST[:-1], (6, 3.0), (4, 3.0), (2, 3.0)))
+    sized_for = []
+    for second in range(0, 60, 2):
+        memory = learn(load(0, 6, 3.0), memory, WINDOW, NOW + second)
+        sized_for.append(slots_needed(load(0, 6), memory, workers(3), 15.0, 2.0).arrival_rate)
+    assert sized_for == pytest.approx([3.0] * len(sized_for))
+
+
 def workers(ready: int, asked: int | None = None, startup=30.0, left=0.0) -> Workers:
     """Workers of 10 slots each."""
     asked = ready if asked is None else asked
