@@ -47,6 +47,7 @@ import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import tomli_w
@@ -57,6 +58,7 @@ from harness import Daemon, free_port  # noqa: E402
 from real_flowise_stack import (  # noqa: E402
     QUEUE,
     WORKER_CONCURRENCY,
+    PredictionArrivals,
     PredictionLoad,
     RealFlowise,
     flowise_image,
@@ -76,15 +78,18 @@ MAINS, WORKERS = "flowise", "flowise-worker"
 INTERVAL = DaemonSettings().interval_seconds
 BURST, BURST_MS = 24, 8000
 """A burst the shipped queue signal takes for a surge."""
-SURGE_MS, SURGE_CLIENTS = 3000, 12
-"""The mains' surge: 12 predictions in flight at once, against 4 a main."""
+SURGE_MS, SURGE_CLIENTS, SURGE_ARRIVALS = 3000, 12, 1.0
+"""The mains' surge: 12 predictions in flight at once, against 4 a main, and new users'
+predictions arriving at 1 a second, each whenever it comes (an open loop), until a 3rd main
+serves: nginx can send a new main only requests that arrive after it joined."""
 DRAIN_MS = 30000
 """The prediction in flight on each main while one of them drains."""
 JOB_MS, JOB_CLIENTS = 20000, 2
 """The workers' scale-in: 2 clients keep 20 s jobs running."""
 REFILL_MS, REFILL_CLIENTS = 1000, 2
 """Predictions kept coming while the daemon refills its pool."""
-IDLE_SECONDS = 60
+IDLE_SECONDS = 180
+"""Long enough to hold three of the daemon's `docker events` calls: their CPU counts once each ends."""
 TARGET_SECONDS = 3 + INTERVAL
 
 
@@ -389,19 +394,24 @@ def noop() -> None:
 
 def mains_serving(flowise: RealFlowise, count: int, timeout: float = 300) -> float:
     """Waits until `count` mains each have a request in flight from nginx: the moment (wall)."""
-    scaler = wiring.transaction(flowise.stack.settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        snapshot = scaler.snapshot()
-        nginx = next(r for r in snapshot["nginx"] if r.state == "running")
-        servers = [f"{r.address_on(nginx.addresses)}:3000" for r in snapshot.get(MAINS, [])
-                   if r.state == "running"]  # fmt: skip
-        in_flight = scaler.upstream.open_connections(nginx, servers)
-        if sum(1 for n in in_flight.values() if n) >= count:
+        if len(serving := mains_in_flight(flowise)) >= count:
             return time.time()
         time.sleep(0.05)
-    states = [(r.name, r.state, r.health) for r in snapshot.get(MAINS, [])]
-    raise RuntimeError(f"{count} mains did not serve through nginx within {timeout:.0f}s: {states}")
+    raise RuntimeError(f"{count} mains did not serve through nginx within {timeout:.0f}s: "
+                       f"only {sorted(serving)}")  # fmt: skip
+
+
+def mains_in_flight(flowise: RealFlowise) -> set[str]:
+    """The running mains nginx has a request in flight to now."""
+    scaler = wiring.transaction(flowise.stack.settings)
+    snapshot = scaler.snapshot()
+    nginx = next(r for r in snapshot["nginx"] if r.state == "running")
+    servers = {f"{r.address_on(nginx.addresses)}:3000": r.name for r in snapshot.get(MAINS, [])
+               if r.state == "running"}  # fmt: skip
+    in_flight = scaler.upstream.open_connections(nginx, servers)
+    return {servers[server] for server, count in in_flight.items() if count}
 
 
 def surge_mains(flowise: RealFlowise, on_surge: Callable[[], None], after=None) -> dict:
@@ -411,13 +421,17 @@ def surge_mains(flowise: RealFlowise, on_surge: Callable[[], None], after=None) 
     running = flowise.running(MAINS)
     if len(running) != 2:
         print(f"not 2 mains running at the surge's start: {running}", file=sys.stderr)
-    with PredictionLoad(flowise, str(SURGE_MS), clients=SURGE_CLIENTS) as load:
+    with (
+        PredictionLoad(flowise, str(SURGE_MS), clients=SURGE_CLIENTS) as load,
+        PredictionArrivals(flowise, str(SURGE_MS), per_second=SURGE_ARRIVALS) as arrivals,
+    ):
         started = time.time()
         on_surge()
         figures = {"serves": mains_serving(flowise, 3) - started}
+        arrivals.stop_starting()
         if after:
             figures |= after(started)
-    return {**figures, "failed": failed(load.outcomes)}
+    return {**figures, "failed": failed(load.outcomes) + failed(arrivals.outcomes)}
 
 
 def plain_main_out(flowise: RealFlowise, folder: Path) -> dict:
@@ -497,15 +511,31 @@ def drain(flowise: RealFlowise, folder: Path) -> dict:
             figures = decided_while_draining(flowise, daemon)
         finally:
             ticks.close()
-        return figures | {"longest_gap": ticks.longest_gap()}
+        return figures | deciding_tick(ticks, figures) | {"longest_gap": ticks.longest_gap()}
 
     try:
-        with PredictionLoad(flowise, str(DRAIN_MS), clients=3) as load:
-            time.sleep(2)  # nginx's least_conn has put one on each main
+        with ExitStack() as stack:
+            loads = every_main_busy(flowise, stack)
             figures = with_daemon(flowise, config, run)
-        return figures | {"failed": figures["failed"] + failed(load.outcomes)}
+        return figures | {
+            "failed": figures["failed"] + sum(failed(load.outcomes) for load in loads)
+        }
     finally:
         settle(flowise)
+
+
+def every_main_busy(flowise: RealFlowise, stack: ExitStack) -> list[PredictionLoad]:
+    """Clients of DRAIN_MS predictions, added one at a time until nginx has one in flight to
+    each of the 3 mains (each of nginx's worker processes balances on its own: 3 clients may
+    put two on one main and none on another); at most as many as the workers' slots, so that
+    no job waits before the burst."""
+    loads = []
+    for _ in range(2 * WORKER_CONCURRENCY):
+        loads.append(stack.enter_context(PredictionLoad(flowise, str(DRAIN_MS), clients=1)))
+        time.sleep(2)
+        if len(mains_in_flight(flowise)) >= 3:
+            return loads
+    raise RuntimeError(f"{2 * WORKER_CONCURRENCY} predictions in flight, and not on every main")
 
 
 def decided_while_draining(flowise: RealFlowise, daemon: Daemon) -> dict:
@@ -517,11 +547,26 @@ def decided_while_draining(flowise: RealFlowise, daemon: Daemon) -> dict:
     done = daemon.wait_for(rf"{MAINS} 3 -> 2 (done|failed) after", timeout=120)
     return {
         "decided": decided - (figures["backlog_at"] + to_wall),
+        "backlog_wall": figures["backlog_at"] + to_wall,
+        "decided_wall": decided,
         "drain": float(done.rsplit("after ", 1)[1].split("s")[0]),
         "drain_left": logged_at(done) - decided,
         "skipped": sum("skipped" in line for line in daemon.lines),
         "failed": figures["failed"],
     }
+
+
+def deciding_tick(ticks: Ticks, figures: dict) -> dict:
+    """Whether the first tick that started after the backlog appeared decided the scale-out
+    (its log line comes before the next tick starts): seconds from the backlog to that tick's
+    start, and from its start to its decision (the tick's own work)."""
+    backlog, decided = figures["backlog_wall"], figures["decided_wall"]
+    after = [t for t in ticks.at if t > backlog]
+    if not after:
+        return {"first_tick": math.nan, "tick_work": math.nan, "by_first_tick": 0}
+    by_first = decided >= after[0] and (len(after) < 2 or decided < after[1])
+    return {"first_tick": after[0] - backlog, "tick_work": decided - after[0],
+            "by_first_tick": int(by_first)}  # fmt: skip
 
 
 # -- mains and workers scaled in ------------------------------------------------------------
@@ -649,6 +694,9 @@ class Results:
         values = [r[figure] for r in self._results.get(step, [])]
         return statistics.median(values) if values else None
 
+    def count(self, step: str) -> int:
+        return len(self._results.get(step, []))
+
     def total(self, steps: tuple[str, ...], figure: str) -> int | None:
         values = [r[figure] for s in steps for r in self._results.get(s, [])]
         return sum(values) if values else None
@@ -666,6 +714,17 @@ def verdict(value: float | None, target: float, strict: bool = False) -> str:
     missed = value - target
     digits = 0 if float(missed).is_integer() else 1 if missed >= 0.1 else 2
     return f"**no** (by {missed:.{digits}f})"
+
+
+def by_first_tick(r: Results) -> str:
+    """Met when, in every round, the first tick after the backlog decided while the drain went
+    on."""
+    rounds, first = r.count("drain"), r.total(("drain",), "by_first_tick")
+    if not rounds:
+        return "not run"
+    if (r.median("drain", "drain_left") or 0) <= 0:
+        return "**no** (the drain had ended: not measured)"
+    return "yes" if first == rounds else f"**no** ({rounds - (first or 0)} of {rounds} rounds)"
 
 
 def rows(r: Results) -> list[tuple[str, str, str, str, str]]:
@@ -694,7 +753,11 @@ def rows(r: Results) -> list[tuple[str, str, str, str, str]]:
         ("main, 1 warm replica: of which decided / unpaused / in the upstream (s after the surge)",
          steps, "", "", ""),
         ("while a main drains: backlog appears -> a worker scale-out decided (s)",
-         shown(decided), "no daemon", f"<= {INTERVAL:g}", verdict(decided, INTERVAL)),
+         shown(decided), "no daemon", f"by the first tick after it (<= {INTERVAL:g} s away)",
+         by_first_tick(r)),
+        ("while a main drains: of which to the next tick's start / that tick's own work (s)",
+         f"{shown(r.median('drain', 'first_tick'))} / {shown(r.median('drain', 'tick_work'))}",
+         "", "", ""),
         ("while a main drains: the main's drain took, and went on after that decision (s)",
          f"{shown(r.median('drain', 'drain'))}, {shown(r.median('drain', 'drain_left'))}",
          "", "", ""),
@@ -731,17 +794,17 @@ def section(
         f"Workers: a burst of {BURST} predictions of {BURST_MS / 1000:g} s onto 1 worker; plain "
         "compose is started the moment the backlog appears (no operator reacts that fast). "
         f"Mains: {SURGE_CLIENTS} clients keep {SURGE_MS / 1000:g} s predictions in flight "
-        f"through nginx against {SURGE_CLIENTS // 3} a main; plain compose is started the "
+        f"through nginx against {SURGE_CLIENTS // 3} a main, and new users' predictions "
+        f"arrive at {SURGE_ARRIVALS:g} a second, whenever they come, until a 3rd main serves: "
+        "nginx can send a new main only requests that arrive after it joined (the surge's own "
+        "clients send one only when one of theirs finishes). Plain compose is started the "
         "moment the surge starts and nginx reloaded the moment its new main is healthy. A main "
         "serves once nginx has a request in flight to it (polled about every 0.3 s: one "
-        "snapshot and one read of nginx's sockets). Nginx can only send it the requests that "
-        "arrive after it joined, and the surge's clients send one only when a prediction of "
-        "theirs finishes (one worker runs 2 at a time), so past the daemon's part "
-        "(decided, unpaused, in the upstream) this figure also holds the wait for a new "
-        "request, which the queue sets. The worker decided while a main drains: the time "
-        "of the tick's log line, written once that tick decided and started the action: up to "
-        "one interval after the backlog appears, plus the tick's own work. The drain: 3 mains "
-        "with a "
+        "snapshot and one read of nginx's sockets). The worker decided while a main drains: "
+        "the time of the tick's log line, written once that tick decided and started the "
+        "action; met when the first tick that started after the backlog appeared decided it "
+        "(the daemon reads every signal once a tick, so that tick starts up to one interval "
+        "after the backlog appears). The drain: 3 mains with a "
         f"{DRAIN_MS / 1000:g} s prediction in flight on each, the daemon capped at 2, a burst "
         "3 s into the drain. Failed predictions: ours over the steps with a daemon (warm and "
         "cold scale-outs, both pools refilled under load, the drain, the workers' scale-in); "

@@ -189,14 +189,18 @@ class PredictionArrivals:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._scheduler.join()
+        self.stop_starting()
         for request in self._requests:
             request.join()
 
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status != 200]
+
+    def stop_starting(self) -> None:
+        """Start no more predictions; those started still get their answers."""
+        self._stop.set()
+        self._scheduler.join()
 
     def _start_on_schedule(self) -> None:
         """The n-th start at n / per_second from the first, not after the one before: a late
