@@ -152,6 +152,14 @@ def queue(backlog=0, active=0, arrivals=None, finished=None, job_seconds=None) -
     return {QUEUE.name: load}
 
 
+def arrivals(*rates: float) -> ServiceHistory:
+    """Reads 2 s apart over the last 54 s, at `rates` in turn, of jobs of 1 s."""
+    reads = tuple(RateReading(NOW - age, rates[age // 2 % len(rates)]) for age in range(54, 0, -2))
+    return ServiceHistory(memory={QUEUE.name: QueueMemory(1.0, reads).to_memory()})
+
+
+HALF_BUSY = QUEUE.model_copy(update={"target_utilization": 0.5})
+
 # 2 slots per worker, jobs of 1 s (Little's law agrees: active = finished/s x 1 s), sized for
 # 100 % of the slots; a new worker is expected after the assumed 30 s start.
 QUEUE_PROPOSALS = {
@@ -168,8 +176,27 @@ QUEUE_PROPOSALS = {
         policy(QUEUE), 5, queue(0, 9, 9.0, 9.0, 1.0), 5, reason="within tolerance",
     ),
     "target utilization: headroom above the arrivals": Case(
-        policy(QUEUE.model_copy(update={"target_utilization": 0.5})),
-        4, queue(0, 7, 7.0, 7.0, 1.0), 7,  # 7 / 0.5 / 2
+        policy(QUEUE.model_copy(update={"target_utilization": 0.9})),
+        5, queue(0, 7, 7.0, 7.0, 1.0), 4, reason="sized for 90%",  # 7 / 0.9 / 2 = 3.9
+    ),
+    "many arrivals within the drain time, as steady as a Poisson count's: more busy slots": Case(
+        policy(HALF_BUSY), 4, queue(0, 7, 7.0, 7.0, 1.0), 5, history=arrivals(7, 7, 7),
+        # 70 jobs in the 10 s drain time: 1 / (1 + 3 / sqrt(70)) = 74 %; 7 / 0.74 / 2 = 4.75
+        reason="sized for 74%",
+    ),
+    "arrivals that vary more than a Poisson count's: their noise's headroom, the target's": Case(
+        # 0, 7 and 14 jobs/s read by read: 9.1 times a Poisson count's variance; 70 / 9.1
+        # jobs within the drain time leave 48 %
+        policy(HALF_BUSY), 4, queue(0, 7, 7.0, 7.0, 1.0), 7, history=arrivals(0, 7, 14),
+        reason="sized for 50%",
+    ),
+    "how much the arrivals vary not known yet: the target": Case(
+        policy(HALF_BUSY), 4, queue(0, 7, 7.0, 7.0, 1.0), 7, reason="sized for 50%",
+    ),
+    "few arrivals within the drain time: the target": Case(
+        # 7 jobs in 10 s: 3 / sqrt(7) leaves 47 %; 0.7 / 0.5 / 2 = 0.7
+        policy(HALF_BUSY), 2, queue(0, 1, 0.7, 0.7, 1.0), 1, history=arrivals(0.7, 0.7, 0.7),
+        reason="sized for 50%",
     ),
     "a scale-up asks for its headroom on top": Case(
         policy(QUEUE.model_copy(update={"scale_up_headroom": 0.2})), 4,

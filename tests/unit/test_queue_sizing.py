@@ -17,6 +17,7 @@ from autoscaler.signals.queue_sizing import (
     Window,
     Workers,
     learn,
+    noise_utilization,
     slots_needed,
 )
 
@@ -424,6 +425,55 @@ def test_the_backlog_by_the_time_a_new_worker_is_ready(demand, expected) -> None
 def test_headroom_works_a_small_backlog_off_before_a_worker_is_added() -> None:
     demand = sized(rates(*STEADY), backlog=6)  # 20 slots serve; 6 x 2 s / 15 s = 0.8 more
     assert demand.workers(concurrency=10, utilization=0.8) == pytest.approx(20 / 0.8 / 10)
+
+
+NOISE_UTILIZATION = {
+    "20 jobs/s that may wait 15 s: 300 jobs, 3 x sqrt(300) slots' worth idle": (20.0, 0.5, 15.0, 0.852),
+    "ten times the arrivals: steadier, fewer idle slots": (200.0, 0.5, 15.0, 0.948),
+    "jobs longer than the wait: their noise over the job time": (2.0, 60.0, 15.0, 0.785),
+    "few arrivals within the wait: mostly idle slots": (0.1, 1.0, 10.0, 0.25),
+    "no arrivals": (0.0, 1.0, 15.0, 0.0),
+}  # fmt: skip
+
+
+def test_arrivals_that_vary_more_than_a_poisson_count_leave_more_slots_idle() -> None:
+    """Four times a Poisson count's variance: as noisy as a quarter of the arrivals."""
+    assert noise_utilization(20.0, 0.5, 15.0, dispersion=4.0) == pytest.approx(
+        noise_utilization(5.0, 0.5, 15.0)
+    )
+
+
+def every_2s(*rates: float) -> QueueMemory:
+    last = len(rates) - 1
+    return QueueMemory(
+        1.0, tuple(RateReading(NOW - 2 * (last - i), r) for i, r in enumerate(rates))
+    )
+
+
+DISPERSION = {
+    "the same count at every read: no more than a Poisson count's": (every_2s(*[10.0] * 8), 1.0),
+    # the first read only starts the count; then counts of 10 and 30 against 20 expected:
+    # 10^2 / 20 = 5 a read, over 8 reads less one
+    "5 and 15 jobs/s in turn: 5 x 8 / 7 times a Poisson count's": (
+        every_2s(5.0, 15.0, 5.0, 15.0, 5.0, 15.0, 5.0, 15.0, 5.0), 5 * 8 / 7,
+    ),
+    "fewer than six reads: not known": (every_2s(5.0, 15.0, 5.0, 15.0, 5.0), None),
+    "no arrivals: not known": (every_2s(*[0.0] * 8), None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("memory, expected", DISPERSION.values(), ids=DISPERSION.keys())
+def test_dispersion(memory, expected) -> None:
+    assert memory.dispersion() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "rate, job_seconds, wait_seconds, expected",
+    NOISE_UTILIZATION.values(),
+    ids=NOISE_UTILIZATION.keys(),
+)
+def test_noise_utilization(rate, job_seconds, wait_seconds, expected) -> None:
+    assert noise_utilization(rate, job_seconds, wait_seconds) == pytest.approx(expected, abs=1e-3)
 
 
 def test_the_memory_survives_its_json_form() -> None:
