@@ -15,7 +15,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, Literal
 
-from python_on_whales import DockerClient, Volume
+from python_on_whales import DockerClient, DockerException, Volume
 from python_on_whales.utils import run
 
 from autoscaler.actuators.replicas import count
@@ -50,6 +50,8 @@ first stack file, the shipped one."""
 _GONE_TIMEOUT_SECONDS = 120.0
 """How long `down` waits for the stack's containers to stop (a worker's grace period: 40 s)."""
 _POLL_SECONDS = 0.5
+_NOTHING_IN_STACK = "nothing found in stack"
+"""What `docker stack ps` says, exiting 1, once Swarm knows no task of the stack."""
 
 
 def up(settings: Settings, progress: Progress) -> Started:
@@ -84,9 +86,9 @@ def up(settings: Settings, progress: Progress) -> Started:
 
 
 def down(settings: Settings, volumes: bool) -> list[str]:
-    """`docker stack rm`, waiting until the stack's containers and network are gone from this
-    manager; with `volumes`, its volumes on this manager removed too, and their names returned.
-    (An engine sees only its own node's volumes.)"""
+    """`docker stack rm`, waiting until Swarm knows none of the stack's tasks any more and its
+    containers and network are gone from this manager; with `volumes`, its volumes on this
+    manager removed too, and their names returned (an engine sees only its own node's)."""
     docker = wiring.docker_client(settings)
     stack = settings.compose.project_name
     with failing_as(f"docker stack rm {stack}"):
@@ -177,13 +179,15 @@ def _public_url(services: Mapping[str, StackService], nginx_service: str) -> tup
 
 
 def _wait_until_gone(docker: DockerClient, stack: str) -> None:
-    """Until none of the stack's containers and networks is left on this manager: the
-    containers stop within their grace period, and the network goes once they have."""
+    """Until none of the stack's tasks is left on any node, and none of its containers and
+    networks on this manager: the tasks stop within their grace period, and Swarm forgets them
+    once they have."""
     deadline = time.monotonic() + _GONE_TIMEOUT_SECONDS
     label: list[tuple[Literal["label"], str]] = [("label", f"{STACK_LABEL}={stack}")]
     while True:
         with failing_as(f"read what is left of the stack {stack}"):
-            left = [c.name for c in docker.container.list(all=True, filters=label)]
+            left = [f"task {name}" for name in _tasks_left(docker, stack)]
+            left += [c.name for c in docker.container.list(all=True, filters=label)]
             left += [f"network {n.name}" for n in docker.network.list(filters=label)]
         if not left:
             return
@@ -193,3 +197,17 @@ def _wait_until_gone(docker: DockerClient, stack: str) -> None:
                 f"{', '.join(left)} left; run `compose-flowise down` again"
             )
         time.sleep(_POLL_SECONDS)
+
+
+def _tasks_left(docker: DockerClient, stack: str) -> list[str]:
+    """The names of the stack's tasks Swarm still knows, on every node, whatever their state."""
+    command = [*docker.client_config.docker_cmd, "stack", "ps", stack, "--no-trunc",
+               "--format", "{{.Name}}"]  # fmt: skip
+    try:
+        listing = run(command, return_stderr=False)
+    except DockerException as error:
+        if _NOTHING_IN_STACK in (error.stderr or ""):
+            return []
+        raise
+    # a task that replaced another of the same slot is listed ` \_ `-indented
+    return [line.strip(" \\_") for line in listing.splitlines() if line.strip()]
