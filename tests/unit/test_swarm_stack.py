@@ -3,9 +3,11 @@ shipped for it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from autoscaler.cli import main
 from autoscaler.config import parse
 from autoscaler.errors import BadInput
 from autoscaler.shipped import shipped_path
+from autoscaler.stack.backup_plan import CONFIG, DUMP, ENV, FILES, MANIFEST, Manifest
 from autoscaler.stack.startup import readiness
 from autoscaler.stack.swarm_plan import (
     StackService,
@@ -173,3 +176,49 @@ def test_up_on_swarm_refuses_a_port_bound_to_one_address_before_touching_docker(
     err = capsys.readouterr().err
     assert f"error: FLOWISE_HTTP_ADDRESS=127.0.0.1 in {tmp_path / '.env'}" in err
     assert "Traceback" not in err and "Docker" not in err
+
+
+def swarm_config(folder: Path) -> Path:
+    config = folder / "config.toml"
+    config.write_text(f'[compose]\nbackend = "swarm"\ndirectory = "{folder}"\nproject_name = "cf"\n'
+                      f'[daemon]\nstate_file = "{folder / "state.json"}"\n')  # fmt: skip
+    (folder / ".env").write_text("REDIS_PASSWORD=s3cret\n")
+    return config
+
+
+def a_backup_of(config: Path, folder: Path) -> Path:
+    """What `backup` writes, whole (the manifest's digests match)."""
+    folder.mkdir()
+    (folder / DUMP).write_bytes(b"PGDMP")
+    (folder / ENV).write_text((config.parent / ".env").read_text())
+    (folder / CONFIG).write_text(config.read_text())
+    digests = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FILES}
+    manifest = Manifest(project="cf", created="2026-12-01T08:00:00+00:00",
+                        flowise_image="flowiseai/flowise:3.1.4", digests=digests)  # fmt: skip
+    (folder / MANIFEST).write_text(manifest.to_json())
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("command", "instead"),
+    [(["doctor"], "`docker stack ps cf`"),
+     (["backup", "BACKUP"], "pg_dump or pg_restore in the container of cf_postgres"),
+     (["restore", "BACKUP", "RESTORED"], "pg_dump or pg_restore in the container of cf_postgres")],
+    ids=["doctor", "backup", "restore"],
+)  # fmt: skip
+def test_the_commands_made_for_compose_say_so_on_swarm_and_what_to_do_instead(
+    command, instead, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    config = swarm_config(stack)
+    backup = a_backup_of(config, tmp_path / "backup") if "restore" in command else tmp_path / "new"
+    places = {"BACKUP": str(backup), "RESTORED": str(tmp_path / "restored")}
+    arguments = [places.get(argument, argument) for argument in command]
+    configured = [] if "restore" in command else ["--config", str(config)]  # the backup's
+    assert main([*arguments, *configured]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {command[0]} works on a compose stack only, not on the swarm backend" in err
+    assert instead in err and "Traceback" not in err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "restored").exists()
