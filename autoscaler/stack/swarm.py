@@ -48,7 +48,8 @@ STACK_DIRECTORY_VARIABLE = "COMPOSE_FLOWISE_DIR"
 """The stack's folder, for the stack file's paths: Swarm resolves a relative one next to the
 first stack file, the shipped one."""
 _GONE_TIMEOUT_SECONDS = 120.0
-"""How long `down` waits for the stack's containers to stop (a worker's grace period: 40 s)."""
+"""How long `down` waits for Swarm to stop and forget the stack's tasks (a worker's grace
+period: 40 s)."""
 _POLL_SECONDS = 0.5
 _NOTHING_IN_STACK = "nothing found in stack"
 """What `docker stack ps` says, exiting 1, once Swarm knows no task of the stack."""
