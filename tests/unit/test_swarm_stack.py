@@ -129,9 +129,11 @@ def test_a_one_shot_service_that_ended_is_not_waited_for() -> None:
 
 
 def _flowise_environment(text: str) -> list[str]:
-    """The `x-flowise-environment` block's settings, comments left out."""
+    """The `x-flowise-environment` block's settings, comments and required values' messages
+    left out."""
     block = text.split("x-flowise-environment: &flowise-environment\n", 1)[1].split("\n\n", 1)[0]
-    return [line.strip() for line in block.splitlines() if not line.strip().startswith("#")]
+    settings = [line.strip() for line in block.splitlines() if not line.strip().startswith("#")]
+    return [re.sub(r":\?[^}]*\}", ":?}", setting) for setting in settings]
 
 
 def test_the_shipped_stack_file_gives_flowise_the_compose_file_s_environment() -> None:
@@ -139,6 +141,15 @@ def test_the_shipped_stack_file_gives_flowise_the_compose_file_s_environment() -
     swarm = shipped_path("compose/swarm.yaml").read_text()
     assert _flowise_environment(swarm) == _flowise_environment(compose)
     assert len(_flowise_environment(swarm)) > 20
+
+
+def test_no_required_value_s_message_in_the_stack_file_has_a_dash() -> None:
+    """docker stack deploy reads `${NAME:?run compose-flowise init}` as NAME's default from the
+    first dash: every secret would be "flowise init" (seen with `docker stack config`, CLI 28)."""
+    swarm = shipped_path("compose/swarm.yaml").read_text()
+    messages = re.findall(r"\$\{[A-Z_]+:?\?([^}]*)\}", swarm)
+    assert len(messages) > 10
+    assert [message for message in messages if "-" in message] == []
 
 
 def test_the_shipped_stack_file_runs_the_compose_file_s_services_and_images() -> None:
