@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, Literal
+from typing import Any
 
 from python_on_whales import DockerClient, DockerException, Volume
 from python_on_whales.utils import run
@@ -184,12 +184,18 @@ def _wait_until_gone(docker: DockerClient, stack: str) -> None:
     networks on this manager: the tasks stop within their grace period, and Swarm forgets them
     once they have."""
     deadline = time.monotonic() + _GONE_TIMEOUT_SECONDS
-    label: list[tuple[Literal["label"], str]] = [("label", f"{STACK_LABEL}={stack}")]
+    command = docker.client_config.docker_cmd
+    label = f"label={STACK_LABEL}={stack}"
     while True:
+        # Names straight from the listings: python-on-whales' lists inspect each container
+        # after listing it, and fail on one removed in between.
         with failing_as(f"read what is left of the stack {stack}"):
             left = [f"task {name}" for name in _tasks_left(docker, stack)]
-            left += [c.name for c in docker.container.list(all=True, filters=label)]
-            left += [f"network {n.name}" for n in docker.network.list(filters=label)]
+            left += run([*command, "ps", "--all", "--filter", label, "--format", "{{.Names}}"],
+                        return_stderr=False).split()  # fmt: skip
+            left += [f"network {name}" for name in run(
+                [*command, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+                return_stderr=False).split()]  # fmt: skip
         if not left:
             return
         if time.monotonic() >= deadline:
