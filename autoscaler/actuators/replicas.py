@@ -27,7 +27,8 @@ class Replica:
     state: str
     """Docker's state: running, restarting, exited, ..."""
     health: str | None
-    """healthy, unhealthy or starting; None when the service has no healthcheck."""
+    """healthy, unhealthy or starting; None when the service has no healthcheck. A Swarm task
+    on its way to running: Swarm's state of it (pending, preparing, starting...)."""
     started_at: datetime
     addresses: Mapping[str, str]
     """Network name -> IP address."""
@@ -37,6 +38,8 @@ class Replica:
     """The image as the container was created with it (`FLOWISE_IMAGE`'s value, a tag)."""
     image_id: str = ""
     """The image's id: the same tag pulled anew names another."""
+    node: str = ""
+    """The Swarm node that runs it; empty on Compose (one engine), and before Swarm chose one."""
 
     @property
     def warm(self) -> bool:

@@ -19,7 +19,12 @@ from python_on_whales.utils import run
 from autoscaler.actuators.docker_calls import call
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica, Snapshot
-from autoscaler.actuators.tasks import container_id, listed_tasks, snapshot_from_tasks
+from autoscaler.actuators.tasks import (
+    container_id,
+    listed_tasks,
+    snapshot_from_tasks,
+    task_nodes,
+)
 
 # What `docker stack ps` says, exiting 1, for a stack without any task
 _NOTHING_IN_STACK = "nothing found in stack"
@@ -34,10 +39,11 @@ class SwarmBackend:
         self._containers: dict[str, str] = {}
 
     def replicas(self) -> Snapshot:
-        services = listed_tasks(self._stack, self._stack_ps())
+        listing = self._stack_ps()
+        services = listed_tasks(self._stack, listing)
         inspected = self._inspect_tasks(list(services))
         self._containers = {t["ID"]: c for t in inspected if (c := container_id(t))}
-        return snapshot_from_tasks(services, inspected)
+        return snapshot_from_tasks(services, inspected, task_nodes(listing))
 
     def scale_to(self, service: str, count: int) -> None:
         """Swarm starts or stops tasks until `count` run; detached: the transaction waits for

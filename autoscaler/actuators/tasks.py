@@ -29,27 +29,38 @@ def listed_tasks(stack: str, stack_ps: str) -> dict[str, str]:
     return tasks
 
 
-def snapshot_from_tasks(services: Mapping[str, str], inspected: Iterable[Any]) -> Snapshot:
-    """Each service's replicas, lowest slot first, from the tasks' `docker inspect` and
-    `services` (task id -> service); only the tasks Swarm wants running."""
+def task_nodes(stack_ps: str) -> dict[str, str]:
+    """Task id -> the hostname of the node that runs it (empty before Swarm chose one), from
+    the same listing as `listed_tasks`."""
+    tasks = (json.loads(line) for line in stack_ps.splitlines() if line.strip())
+    return {task["ID"]: task.get("Node", "") for task in tasks}
+
+
+def snapshot_from_tasks(
+    services: Mapping[str, str], inspected: Iterable[Any], nodes: Mapping[str, str] | None = None
+) -> Snapshot:
+    """Each service's replicas, lowest slot first, from the tasks' `docker inspect`, `services`
+    (task id -> service) and `nodes` (task id -> node); only the tasks Swarm wants running."""
     by_service: Snapshot = {}
     for task in inspected:
         if task.get("DesiredState") == "running" and task["ID"] in services:
-            replica = replica_from_task(task, services[task["ID"]])
+            node = (nodes or {}).get(task["ID"], "")
+            replica = replica_from_task(task, services[task["ID"]], node)
             by_service.setdefault(replica.service, []).append(replica)
     for replicas in by_service.values():
         replicas.sort(key=lambda replica: replica.number)
     return by_service
 
 
-def replica_from_task(task: Mapping[str, Any], service: str) -> Replica:
-    """One task as a replica. A task on its way to running counts as a running replica whose
-    health is `starting`, as a Compose container does before its first healthy probe."""
+def replica_from_task(task: Mapping[str, Any], service: str, node: str = "") -> Replica:
+    """One task as a replica. A task on its way to running counts as a running replica not fit
+    yet, as a Compose container does before its first healthy probe; its health says where on
+    its way it is (Swarm's state: pending, preparing, starting...)."""
     status = task.get("Status") or {}
     state = status.get("State", "")
     health = None
     if state in _STARTING:
-        state, health = "running", "starting"
+        state, health = "running", state
     slot = task.get("Slot") or 0
     return Replica(
         id=task["ID"],
@@ -60,6 +71,7 @@ def replica_from_task(task: Mapping[str, Any], service: str) -> Replica:
         health=health,
         started_at=_since(status.get("Timestamp")),
         addresses=task_addresses(task),
+        node=node,
     )
 
 

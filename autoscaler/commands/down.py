@@ -1,11 +1,12 @@
-"""`compose-flowise down`: stop and remove the stack's containers; keep the data unless asked."""
+"""`compose-flowise down`: stop and remove the stack's containers (on Swarm: the stack); keep the
+data unless asked."""
 
 from __future__ import annotations
 
 import argparse
 
 from autoscaler.commands.common import add_config_option, load_config
-from autoscaler.stack import lifecycle
+from autoscaler.stack import lifecycle, swarm
 
 
 def configure(down: argparse.ArgumentParser) -> None:
@@ -21,7 +22,23 @@ def configure(down: argparse.ArgumentParser) -> None:
 
 def _down(args: argparse.Namespace) -> int:
     settings = load_config(args).settings
+    project = settings.compose.project_name
+    if settings.compose.backend == "swarm":
+        removed = swarm.down(settings, args.volumes)
+        print(f"removed the stack {project}: {_swarm_volumes(args.volumes, removed)}")
+        return 0
     lifecycle.down(settings, args.volumes)
     kept = "deleted the volumes" if args.volumes else "the data is kept in the volumes"
-    print(f"stopped {settings.compose.project_name}: {kept}")
+    print(f"stopped {project}: {kept}")
     return 0
+
+
+def _swarm_volumes(asked: bool, removed: list[str]) -> str:
+    if not asked:
+        return "the data is kept in the volumes"
+    names = ", ".join(removed) or "none"
+    return (
+        f"deleted the volumes on this manager ({names}); a volume of the stack made on "
+        "another node, by a service an override placed there, stays there: this engine sees "
+        "only its own"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 from autoscaler import config
 from autoscaler.commands.common import add_config_option
 from autoscaler.commands.init import print_initialized
-from autoscaler.stack import lifecycle
+from autoscaler.stack import lifecycle, swarm
 from autoscaler.stack.files import initialize
 from autoscaler.stack.init import Choices, layout_for
 
@@ -25,7 +25,8 @@ def _up(args: argparse.Namespace) -> int:
     path = _initialized_config(args.config)
     print(f"using {path}", file=sys.stderr)
     settings = config.load(path, os.environ).settings
-    started = lifecycle.up(settings, print)
+    deploys = swarm if settings.compose.backend == "swarm" else lifecycle
+    started = deploys.up(settings, print)
     replicas = ", ".join(f"{name}: {count}" for name, count in started.replicas.items())
     print(f"Flowise is up at {started.url} ({replicas})")
     print("to keep it scaled: compose-flowise install-service, or compose-flowise daemon")

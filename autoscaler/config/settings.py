@@ -49,8 +49,8 @@ class ComposeSettings(Section):
     files: tuple[Path, ...] = Field(
         default=(SHIPPED / "compose" / "compose.yaml",),
         description="The compose files, later ones overriding earlier ones, relative to "
-        "`directory`; default: the compose file shipped with compose-flowise. To change it, "
-        "list it and your override.",
+        "`directory`; default: the compose file shipped with compose-flowise (its stack file, "
+        "`compose/swarm.yaml`, on the swarm backend). To change it, list it and your override.",
     )
     env_file: Path | None = Field(
         default=None,
@@ -69,6 +69,14 @@ class ComposeSettings(Section):
         description="On scale-out, how long to wait for new replicas to become healthy (a "
         "Flowise main needs about 20 s, longer on its first start).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _swarm_deploys_the_shipped_stack_file(cls, data: Any) -> Any:
+        """Without `files`, the swarm backend deploys the stack file shipped for it."""
+        if isinstance(data, Mapping) and data.get("backend") == "swarm" and "files" not in data:
+            return {**data, "files": (SHIPPED / "compose" / "swarm.yaml",)}
+        return data
 
     @property
     def env_path(self) -> Path:

@@ -33,6 +33,7 @@ from autoscaler.runtime.observe import (
 )
 from autoscaler.runtime.state import (
     DeafMainEvent,
+    ReplicaView,
     ServiceRecord,
     State,
     StateFile,
@@ -317,8 +318,8 @@ def _describe(action: Action | None, now: float) -> str | None:
     return f"{plan.summary} for {now - action.started_at:.0f}s: {steps}"
 
 
-def _replica_views(replicas: list[Replica]) -> tuple[tuple[str, str, str | None], ...]:
-    return tuple((r.name, r.state, r.health) for r in replicas)
+def _replica_views(replicas: list[Replica]) -> tuple[ReplicaView, ...]:
+    return tuple((r.name, r.state, r.health, r.node) for r in replicas)
 
 
 def _shown_readings(observed: Observed) -> dict[str, dict[str, float | None] | str]:

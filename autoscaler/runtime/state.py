@@ -21,6 +21,9 @@ from autoscaler.errors import OperatorError
 from autoscaler.files import PRIVATE, write_atomically
 from autoscaler.policy import ServiceHistory
 
+ReplicaView = tuple[str, str, str | None, str]
+"""A replica as `status` shows it: name, state, health, node (empty on Compose)."""
+
 
 @dataclass(frozen=True)
 class ServiceRecord:
@@ -32,8 +35,9 @@ class ServiceRecord:
     explanation: str
     acted: bool
     error: str | None = None
-    replicas: tuple[tuple[str, str, str | None], ...] = ()
-    """(name, state, health) of each replica."""
+    replicas: tuple[ReplicaView | tuple[str, str, str | None], ...] = ()
+    """(name, state, health, node) of each replica; without the node as written before there
+    were Swarm nodes to show."""
     plan: tuple[str, ...] = ()
     """What the scaling action decided does, step by step (also in a dry run)."""
     in_progress: str | None = None

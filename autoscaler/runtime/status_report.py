@@ -63,6 +63,7 @@ def report(
     and Redis if the lease could not be read."""
     return {
         "project": settings["compose"]["project_name"],
+        "backend": settings["compose"]["backend"],
         "from": source,
         "down": down,
         "services": {
@@ -106,14 +107,14 @@ def _service(
     now: float,
 ) -> dict[str, Any]:
     seen = None if "docker" in down else seen
-    replicas = seen["replicas"] if seen else ()
+    replicas = [_replica(*view) for view in seen["replicas"]] if seen else []
     entry: dict[str, Any] = {
         "min_replicas": policy["min_replicas"],
         "max_replicas": policy["max_replicas"],
-        "replicas": [{"name": n, "state": s, "health": h} for n, s, h in replicas],
+        "replicas": replicas,
         "running": seen["current"] if seen else None,
         "ready": seen["ready"] if seen else None,
-        "warm": sum(s in (PAUSED, WARMING) for _, s, _ in replicas),
+        "warm": sum(replica["state"] in (PAUSED, WARMING) for replica in replicas),
         "warm_replicas": policy["warm_replicas"],
         "override": None,
     }
@@ -127,6 +128,11 @@ def _service(
     if override is not None and (override["until"] is None or now < override["until"]):
         entry["override"] = {"replicas": override["replicas"], "until": _iso(override["until"])}
     return entry
+
+
+def _replica(name: str, state: str, health: str | None, node: str = "") -> dict[str, Any]:
+    """One replica of the record; `node` is missing from a record written before Swarm."""
+    return {"name": name, "state": state, "health": health, "node": node or None}
 
 
 def _held(state: Data | None, now: float) -> Data | None:
@@ -162,29 +168,33 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def _what_it_means(source: str, project: str) -> list[str]:
+def _what_it_means(source: str, project: str, backend: str) -> list[str]:
     """What a source being down means for the stack, and its fix: under its DOWN line."""
     if source != "redis":
         return []
+    logs = {"compose": f"docker compose -p {project} logs redis",
+            "swarm": f"docker service logs {project}_redis"}[backend]  # fmt: skip
     return [
         "Redis is the problem: it holds the queues. Predictions cannot be queued, and those "
         "queued before it dropped may never be answered (Flowise issue #5126): their clients "
         "get nginx's 504 at the prediction timeout. The daemon holds the services it scales "
         "on the queues (the workers) meanwhile.",
-        f"fix: start it (`compose-flowise up`), or read why it stopped (`docker compose -p "
-        f"{project} logs redis`). A Flowise 3.1.4 main may lose a Redis client for good on "
-        "a Redis restart and answer no prediction again: the daemon restarts such a main "
-        "(deaf_mains); without it, restart the mains by hand",
+        f"fix: start it (`compose-flowise up`), or read why it stopped (`{logs}`). A Flowise "
+        "3.1.4 main may lose a Redis client for good on a Redis restart and answer no "
+        "prediction again: the daemon restarts such a main (deaf_mains); without it, restart "
+        "the mains by hand",
     ]
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"project {report['project']} (from {report['from']})"]
+    backend = report["backend"]
+    on_swarm = " on Docker Swarm" if backend == "swarm" else ""
+    lines = [f"project {report['project']}{on_swarm} (from {report['from']})"]
     for source, reason in report["down"].items():
         lines.append(f"DOWN {source}: {reason}")
-        lines += [f"  {line}" for line in _what_it_means(source, report["project"])]
+        lines += [f"  {line}" for line in _what_it_means(source, report["project"], backend)]
     for name, service in report["services"].items():
-        lines += _render_service(name, service, report["down"])
+        lines += _render_service(name, service, report["down"], backend)
     for name, figures in report["metrics"].items():
         if isinstance(figures, str):
             lines.append(f"{name}: unavailable: {figures}")
@@ -202,11 +212,17 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _render_service(name: str, service: dict[str, Any], down: dict[str, str]) -> list[str]:
+def _render_service(
+    name: str, service: dict[str, Any], down: dict[str, str], backend: str
+) -> list[str]:
     bounds = f"(min {service['min_replicas']}, max {service['max_replicas']})"
     if service["running"] is None:
         why = "Docker unreachable" if "docker" in down else "not in the last tick"
         lines = [f"{name}: replicas unknown, {why} {bounds}"]
+    elif backend == "swarm":
+        # Swarm's own words: the tasks it wants running, and those running (healthy, where
+        # there is a healthcheck); the others are still on their way, or cannot be placed.
+        lines = [f"{name}: {service['ready']}/{service['running']} tasks running {bounds}"]
     else:
         pool = f", {service['warm']} warm of {service['warm_replicas']}"
         shown_pool = pool if service["warm_replicas"] or service["warm"] else ""
@@ -214,7 +230,10 @@ def _render_service(name: str, service: dict[str, Any], down: dict[str, str]) ->
             f"{name}: {service['running']} running, {service['ready']} ready{shown_pool} {bounds}"
         ]
     for replica in service["replicas"]:
-        lines.append(f"  {replica['name']}  {replica['state']}  {replica['health'] or '-'}")
+        line = f"  {replica['name']}  {replica['state']}  {replica['health'] or '-'}"
+        if backend == "swarm":
+            line += f"  on {replica['node']}" if replica["node"] else "  on no node yet"
+        lines.append(line)
     if "why" in service:
         lines.append(f"  would scale to {service['would_scale_to']}: {service['why']}")
         lines += [f"    then: {step}" for step in service["plan"]]

@@ -28,7 +28,7 @@ from autoscaler.stack.backup_plan import (
     check_folder_replaceable,
     damaged,
 )
-from autoscaler.stack.errors import StackError, failing_as
+from autoscaler.stack.errors import StackError, compose_only, failing_as
 from autoscaler.stack.files import (
     PlannedFiles,
     Written,
@@ -45,8 +45,17 @@ _IN_CONTAINER = "/tmp/compose-flowise-backup.dump"
 _COUNT_TABLES = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
 
 
+def _by_hand_on_swarm(project: str) -> str:
+    return (
+        f"on the manager, pg_dump or pg_restore in the container of {project}_postgres "
+        f"(`docker ps --filter name={project}_postgres`); keep .env and config.toml with the dump"
+    )
+
+
 def backup(settings: Settings, config_file: Path, folder: Path, now: datetime) -> Manifest:
     """Writes the backup into `folder` (new or empty; made 0700), every file 0600."""
+    compose = settings.compose
+    compose_only("backup", compose.backend, _by_hand_on_swarm(compose.project_name))
     docker = wiring.docker_client(settings)
     postgres = _running_postgres(docker, settings)
     _private_folder(folder)
@@ -85,6 +94,8 @@ def restore(
     check_folder_replaceable(layout.directory, current, parse_env(env_text), force)
     planned = plan_restored_files(layout, env_text, (folder / CONFIG).read_text())
     settings = _settings_before_writing(planned, folder / ENV)
+    compose = settings.compose
+    compose_only("restore", compose.backend, _by_hand_on_swarm(compose.project_name))
     docker = wiring.docker_client(settings)
     _require_flowise_stopped(docker, settings)
     progress(f"starting {POSTGRES} alone, until healthy")

@@ -14,6 +14,13 @@ class StackError(OperatorError):
     pass
 
 
+def compose_only(what: str, backend: str, instead: str) -> None:
+    """A clear refusal of `what`, which works on a Compose stack only, on another backend."""
+    if backend != "compose":
+        raise StackError(f"{what} works on a compose stack only, not on the {backend} backend "
+                         f"yet: {instead}")  # fmt: skip
+
+
 @contextmanager
 def failing_as(action: str) -> Iterator[None]:
     """Turns a Docker, actuator or file error into a StackError that starts with `action`.

@@ -45,7 +45,7 @@ class Started:
 
 
 def up(settings: Settings, progress: Progress) -> Started:
-    _require_env_file(settings)
+    require_env_file(settings)
     if ensure_upstream(settings):
         progress(f"wrote {settings.nginx.upstream_file}: nginx answers 503 until a replica is fit")
     docker = wiring.docker_client(settings)
@@ -55,7 +55,7 @@ def up(settings: Settings, progress: Progress) -> Started:
         snapshot = transaction.snapshot()
         transaction.reconcile(snapshot)
     url, probe = _public_url(docker, settings.nginx.service)
-    _wait_until_serving(probe)
+    wait_until_serving(probe)
     counts = _running_counts(snapshot)
     return Started(url, {name: counts.get(name, 0) for name in settings.services})
 
@@ -67,7 +67,7 @@ def down(settings: Settings, volumes: bool) -> None:
         )
 
 
-def _require_env_file(settings: Settings) -> None:
+def require_env_file(settings: Settings) -> None:
     env_file = settings.compose.env_path
     if not env_file.exists():
         raise StackError(
@@ -222,7 +222,7 @@ def _public_url(docker: DockerClient, nginx_service: str) -> tuple[str, str]:
     return f"http://{host}:{port}", f"http://{host}:{port}"
 
 
-def _wait_until_serving(url: str) -> None:
+def wait_until_serving(url: str) -> None:
     """Until nginx routes /api/v1/ping to a replica a few times in a row."""
     deadline = time.monotonic() + _SERVING_TIMEOUT_SECONDS
     streak, answer = 0, "no answer"

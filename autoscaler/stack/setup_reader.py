@@ -17,7 +17,7 @@ from autoscaler.runtime.redis_ping import redis_down
 from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
-from autoscaler.stack.errors import StackError, failing_as
+from autoscaler.stack.errors import StackError, compose_only, failing_as
 
 _SERVICE_LABEL = "com.docker.compose.service"
 # Run in a main by `sh -c`: its S3 settings and keys are read from its own environment, so they
@@ -36,6 +36,9 @@ _AWS_ENDPOINT = "https://s3.{region}.amazonaws.com"
 
 
 def read_setup(settings: Settings) -> Setup:
+    project = settings.compose.project_name
+    compose_only("doctor", settings.compose.backend,
+                 f"see `compose-flowise status` and `docker stack ps {project}`")  # fmt: skip
     env_file = settings.compose.env_path
     values, mode = _read_env_file(env_file)
     docker = wiring.docker_client(settings)

@@ -3,15 +3,20 @@ Flowise services spread over the nodes, nginx on the manager routing to the task
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 import tomli_w
+from flowise_stack import local_site, set_env
 from harness import (
     E2E,
     Daemon,
@@ -26,6 +31,7 @@ from harness import (
 )
 from swarm_cluster import Node, SwarmCluster, swarm_cluster
 
+from autoscaler import config as config_module
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
@@ -38,6 +44,8 @@ NODES = 3
 QUEUE = "flowise-queue-prediction"
 STACK_FILE = E2E / "swarm-stack.yaml"
 PUBLISHED = {"http": 80, "status": 8081, "redis": 6379}
+PORTS_OVER_SHIPPED = E2E / "swarm-ports.yaml"
+"""Laid over the shipped stack file: Redis and stub_status published on the manager node."""
 
 
 @dataclass
@@ -63,21 +71,24 @@ class SwarmStack:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmCluster]:
-    """Three engines in one Swarm, the stand-in Flowise image in each, nginx's and Redis's in
-    the manager, which shares a folder (the upstream's) and the shipped nginx.conf with this
-    host."""
+    """Three engines in one Swarm, the stand-in Flowise image in each, the stack's other
+    images in the manager, which shares a folder (the upstream's, the stack folders') and the
+    shipped nginx.conf with this host. One more port is published at the same number here as
+    on the manager: where `up` finds nginx from this host."""
     folder = tmp_path_factory.mktemp("swarm")
     shared = folder / "shared"
     (shared / "upstreams").mkdir(parents=True)
     images = local_images()
+    on_the_manager = ("CF_IMAGE_NGINX", "CF_IMAGE_REDIS", "CF_IMAGE_POSTGRES", "CF_IMAGE_S3")
+    same_port = free_port()
     try:
         with swarm_cluster(
             folder,
             NODES,
             images=[images["CF_IMAGE_STANDIN"]],
-            manager_images=[images["CF_IMAGE_NGINX"], images["CF_IMAGE_REDIS"]],
+            manager_images=[images[name] for name in on_the_manager],
             shared=[shared, shipped_path("nginx/nginx.conf")],
-            ports={port: free_port() for port in PUBLISHED.values()},
+            ports={**{port: free_port() for port in PUBLISHED.values()}, same_port: same_port},
         ) as running:
             yield running
     except HarnessError as error:
@@ -241,3 +252,154 @@ def _wait_for_upstream(stack: SwarmStack, done, timeout: float = 180) -> None:
 def _upstream_servers(stack: SwarmStack) -> set[str]:
     text = stack.settings.nginx.upstream_file.read_text()
     return set(re.findall(r"server (\d+\.\d+\.\d+\.\d+:3000)", text))
+
+
+@dataclass
+class SwarmFolder:
+    """A stack folder of `init`'s on the manager's shared folder, set for the swarm backend."""
+
+    cluster: SwarmCluster
+    config_file: Path
+    project: str
+    http_port: int
+
+    @property
+    def settings(self) -> Settings:
+        return config_module.load(self.config_file, {}).settings
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return run_cli(*args, "--config", str(self.config_file))
+
+    def replicas(self, service: str) -> int:
+        """The count Swarm keeps for the service (its spec's)."""
+        output = self.cluster.manager.docker("service", "inspect", f"{self.project}_{service}")
+        return json.loads(output)[0]["Spec"]["Mode"]["Replicated"]["Replicas"]
+
+    def running_tasks(self, service: str) -> set[str]:
+        """The ids of the service's tasks Swarm wants running."""
+        output = self.cluster.manager.docker(
+            "service", "ps", f"{self.project}_{service}", "--no-trunc", "--quiet",
+            "--filter", "desired-state=running")  # fmt: skip
+        return set(output.split())
+
+    def volumes(self) -> list[str]:
+        """The stack's volumes on the manager."""
+        label = f"label=com.docker.stack.namespace={self.project}"
+        return self.cluster.manager.docker("volume", "ls", "--quiet", "--filter", label).split()
+
+    def left_on(self, nodes: tuple[Node, ...]) -> list[str]:
+        """Whatever of the stack these nodes still have: containers, networks, volumes; and
+        the services and tasks Swarm still knows."""
+        label = f"label=com.docker.stack.namespace={self.project}"
+        manager = self.cluster.manager
+        left = [f"service {name}" for name in manager.docker(
+            "service", "ls", "--quiet", "--filter", label).split()]  # fmt: skip
+        left += [f"task {task}" for task in self.tasks_swarm_knows()]
+        for node in nodes:
+            for kind in (("ps", "--all"), ("network", "ls"), ("volume", "ls")):
+                names = node.docker(*kind, "--quiet", "--filter", label).split()
+                left += [f"{node.name}: {kind[0]} {name}" for name in names]
+        return left
+
+    def tasks_swarm_knows(self) -> list[str]:
+        """The stack's tasks in Swarm's store, on any node, whatever their state."""
+        try:
+            return self.cluster.manager.docker("stack", "ps", self.project, "--quiet").split()
+        except HarnessError as error:
+            if "nothing found in stack" in str(error):
+                return []
+            raise
+
+
+@pytest.fixture
+def swarm_folder(cluster: SwarmCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[SwarmFolder]:
+    """`init` of a folder the manager shares, its .env at the local images, its config on the
+    swarm backend (the shipped stack file, and Redis and stub_status published for the reads);
+    whatever `up` deployed is removed at the end, volumes and all, even on failure."""
+    monkeypatch.setenv("DOCKER_HOST", cluster.docker_host)
+    project = f"cfup{secrets.token_hex(3)}"
+    folder = cluster.shared[0] / project
+    http_port = next(port for port, here in cluster.published.items() if port == here)
+    init = run_cli("init", str(folder), "--project-name", project, "--http-port", str(http_port),
+                   "--redis-port", str(cluster.published[PUBLISHED["redis"]]),
+                   "--status-port", str(cluster.published[PUBLISHED["status"]]))  # fmt: skip
+    if init.returncode != 0:
+        pytest.fail(f"compose-flowise init failed: {init.stderr}")
+    set_env(folder / ".env", {**local_site(), "FLOWISE_HTTP_ADDRESS": ""})  # Swarm: every address
+    config_file = folder / "config.toml"
+    written = tomllib.loads(config_file.read_text())
+    files = [str(shipped_path("compose/swarm.yaml")), str(PORTS_OVER_SHIPPED)]
+    written["compose"] |= {"backend": "swarm", "ready_timeout_seconds": 180, "files": files}
+    config_file.write_text(tomli_w.dumps(written))
+    swarm = SwarmFolder(cluster, config_file, project, http_port)
+    try:
+        yield swarm
+    finally:
+        cluster.client().stack.remove(project)
+        try:
+            _wait_until_gone(cluster, project, timeout=120)
+        finally:
+            if volumes := swarm.volumes():
+                cluster.manager.docker("volume", "rm", *volumes)
+
+
+def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autoscaler_set(
+    swarm_folder: SwarmFolder,
+) -> None:
+    first = swarm_folder.cli("up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    url = f"http://localhost:{swarm_folder.http_port}"
+    assert f"Flowise is up at {url} (flowise: 2, flowise-worker: 1)" in first.stdout  # the mins
+    assert "one flowise alone first" in first.stdout
+    assert requests.get(f"http://127.0.0.1:{swarm_folder.http_port}/api/v1/ping", timeout=10).ok
+
+    scaler = wiring.transaction(swarm_folder.settings)
+    scaler.scale("flowise-worker", 3, scaler.snapshot())
+    scaler.scale("flowise", 3, scaler.snapshot())
+    workers = swarm_folder.running_tasks("flowise-worker")
+    mains = swarm_folder.running_tasks("flowise")
+    assert (len(workers), len(mains)) == (3, 3), "the premise: counts above the mins and the file's"
+
+    again = swarm_folder.cli("up")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(flowise: 3, flowise-worker: 3)" in again.stdout
+    assert (swarm_folder.replicas("flowise"), swarm_folder.replicas("flowise-worker")) == (3, 3)
+    assert swarm_folder.running_tasks("flowise-worker") == workers, "no worker was replaced"
+    assert swarm_folder.running_tasks("flowise") == mains, "no main was replaced"
+
+    status = swarm_folder.cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "flowise-worker: 3/3 tasks running (min 1" in status.stdout
+    worker_nodes = re.findall(r"  flowise-worker\.\d+  running  -  on (\S+)", status.stdout)
+    assert len(worker_nodes) == 3 and len(set(worker_nodes)) > 1, status.stdout
+    assert set(worker_nodes) <= {node.name for node in swarm_folder.cluster.nodes}
+
+
+def test_down_leaves_nothing_of_the_stack_on_any_node(swarm_folder: SwarmFolder) -> None:
+    up = swarm_folder.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    volumes = swarm_folder.volumes()
+    assert len(volumes) == 3, "the premise: Postgres's, Redis's and MinIO's volumes"
+    others = swarm_folder.cluster.nodes[1:]
+    before = swarm_folder.left_on(others)
+    assert any(f"{node.name}: ps " in entry for node in others for entry in before), (
+        "the premise: tasks run on the other nodes too"
+    )
+
+    down = swarm_folder.cli("down", "--volumes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    removed = f"removed the stack {swarm_folder.project}: deleted the volumes on this manager"
+    assert removed in down.stdout and all(volume in down.stdout for volume in volumes)
+    assert swarm_folder.left_on(swarm_folder.cluster.nodes[:1]) == [], "at once on the manager"
+    # The other nodes' engines remove their containers once Swarm has forgotten their tasks.
+    assert _left_after(swarm_folder, seconds=15) == []
+
+
+def _left_after(swarm_folder: SwarmFolder, seconds: float) -> list[str]:
+    """What is left of the stack on every node once nothing is, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = swarm_folder.left_on(swarm_folder.cluster.nodes)
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.5)

@@ -63,7 +63,9 @@ def silent_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
         yield
 
 
-def config_file(tmp_path: Path, redis_port: int, nginx_port: int, redis_url: str = "") -> Path:
+def config_file(
+    tmp_path: Path, redis_port: int, nginx_port: int, redis_url: str = "", backend: str = "compose"
+) -> Path:
     path = tmp_path / "config.toml"
     redis_url = redis_url or f"redis://:s3cret@127.0.0.1:{redis_port}/0"
     path.write_text(
@@ -71,6 +73,7 @@ def config_file(tmp_path: Path, redis_port: int, nginx_port: int, redis_url: str
         f'[nginx]\nstub_status_url = "http://127.0.0.1:{nginx_port}/nginx_status"\n'
         f'[daemon]\nstate_file = "{tmp_path / "state.json"}"\n'
         f'[compose]\ndirectory = "{tmp_path}"\nproject_name = "status-test"\n'
+        f'backend = "{backend}"\n'
     )
     return path
 
@@ -219,3 +222,35 @@ def test_a_hold_in_force_is_shown(tmp_path, monkeypatch, capsys) -> None:
     main(["status", "--config", str(config_file(tmp_path, 1, 1))])
     out = capsys.readouterr().out
     assert "held, acting on nothing: upgrade to flowise:3.2.0 (at most until 2096-" in out
+
+
+def test_on_swarm_each_service_shows_its_tasks_running_of_those_wanted_and_each_task_s_node(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
+    tasks = (("flowise-worker.1", "running", None, "node-a"),
+             ("flowise-worker.2", "running", "starting", "node-b"),
+             ("flowise-worker.3", "running", "pending", ""))  # fmt: skip
+    seen = ServiceRecord(3, 1, 3, "flowise-worker 3 -> 3", acted=False, replicas=tasks)
+    fresh_tick(tmp_path, {"redis": "refused"}, {"flowise-worker": seen})
+    main(["status", "--config", str(config_file(tmp_path, 1, 1, backend="swarm"))])
+    out = capsys.readouterr().out
+    assert "project status-test on Docker Swarm" in out
+    assert "flowise-worker: 1/3 tasks running (min 1" in out
+    assert "  flowise-worker.1  running  -  on node-a\n" in out
+    assert "  flowise-worker.2  running  starting  on node-b\n" in out
+    assert "  flowise-worker.3  running  pending  on no node yet\n" in out
+    assert "`docker service logs status-test_redis`" in out
+
+
+def test_on_compose_a_replica_has_no_node_and_a_record_written_before_nodes_still_reads(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
+    before_nodes = (("flowise-flowise-worker-1", "running", None),)
+    seen = ServiceRecord(1, 1, 1, "flowise-worker 1 -> 1", acted=False, replicas=before_nodes)
+    fresh_tick(tmp_path, {"redis": "refused"}, {"flowise-worker": seen})
+    main(["status", "--config", str(config_file(tmp_path, 1, 1))])
+    out = capsys.readouterr().out
+    assert "flowise-worker: 1 running, 1 ready (min 1" in out
+    assert "  flowise-flowise-worker-1  running  -\n" in out

@@ -10,6 +10,7 @@ from autoscaler.actuators.tasks import (
     listed_tasks,
     snapshot_from_tasks,
     task_addresses,
+    task_nodes,
 )
 from autoscaler.actuators.upstream import upstream_servers
 
@@ -62,12 +63,25 @@ def test_a_running_task_is_a_fit_replica_with_its_own_address_and_slot() -> None
     assert replica.started_at == datetime(2026, 12, 1, 8, 0, 1, 123456, tzinfo=UTC)
 
 
-def test_a_task_on_its_way_counts_as_running_but_is_not_fit_yet() -> None:
-    tasks = [task("t1", 1, state="preparing", container=None), task("t2", 2, state="starting")]
+def test_a_task_on_its_way_counts_as_running_but_is_not_fit_yet_and_says_where_it_is() -> None:
+    tasks = [task("t1", 1, state="pending", container=None), task("t2", 2, state="starting")]
     replicas = snapshot_from_tasks({"t1": "flowise", "t2": "flowise"}, tasks)["flowise"]
     assert [(r.state, r.health, r.routable) for r in replicas] == [
-        ("running", "starting", False), ("running", "starting", False),
+        ("running", "pending", False), ("running", "starting", False),
     ]  # fmt: skip
+
+
+def test_each_replica_knows_the_node_the_listing_names_and_none_before_swarm_chose_one() -> None:
+    listing = "\n".join([
+        json.dumps({"ID": "t1", "Name": "cf_flowise.1", "Node": "node-a"}),
+        json.dumps({"ID": "t2", "Name": "cf_flowise.2", "Node": ""}),
+    ])  # fmt: skip
+    tasks = [task("t1", 1), task("t2", 2, state="pending", container=None)]
+    snapshot = snapshot_from_tasks(listed_tasks(STACK, listing), tasks, task_nodes(listing))
+    assert [(r.name, r.node) for r in snapshot["flowise"]] == [
+        ("flowise.1", "node-a"),
+        ("flowise.2", ""),
+    ]
 
 
 def test_tasks_swarm_is_stopping_or_has_stopped_are_left_out() -> None:

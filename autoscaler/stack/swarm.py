@@ -1,0 +1,220 @@
+"""`up` and `down` on a Docker Swarm (`[compose] backend = "swarm"`): the stack file deployed
+as the stack `project_name` through this manager's engine, its tasks waited for and routed; or
+the stack removed.
+
+Talks to the manager's Docker engine, to nginx through the actuators, and to the URL `up`
+announces.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from python_on_whales import DockerClient, DockerException, Volume
+from python_on_whales.utils import run
+
+from autoscaler.actuators.replicas import count
+from autoscaler.actuators.transaction import ScaleTransaction
+from autoscaler.config import Settings
+from autoscaler.envfile import parse_env
+from autoscaler.runtime import wiring
+from autoscaler.stack.errors import StackError, failing_as
+from autoscaler.stack.files import ensure_upstream
+from autoscaler.stack.lifecycle import (
+    Progress,
+    Started,
+    require_env_file,
+    wait_until_ready,
+    wait_until_serving,
+)
+from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales
+from autoscaler.stack.swarm_plan import (
+    STACK_LABEL,
+    StackService,
+    refuse_bound_address,
+    replicas_override,
+    resolve_image,
+    stack_services,
+    task_states,
+    tasks_wanted,
+)
+
+STACK_DIRECTORY_VARIABLE = "COMPOSE_FLOWISE_DIR"
+"""The stack's folder, for the stack file's paths: Swarm resolves a relative one next to the
+first stack file, the shipped one."""
+_GONE_TIMEOUT_SECONDS = 120.0
+"""How long `down` waits for Swarm to stop and forget the stack's tasks (a worker's grace
+period: 40 s)."""
+_POLL_SECONDS = 0.5
+_NOTHING_IN_STACK = "nothing found in stack"
+"""What `docker stack ps` says, exiting 1, once Swarm knows no task of the stack."""
+
+
+def up(settings: Settings, progress: Progress) -> Started:
+    """The stack deployed with each scaled service at its min, or at the count Swarm keeps for
+    it now when that is more: a redeploy keeps the counts the autoscaler set. From nothing
+    deployed, one main alone first (it migrates the database)."""
+    require_env_file(settings)
+    env_values = _env_values(settings)
+    refuse_bound_address(env_values, str(settings.compose.env_path))
+    if ensure_upstream(settings):
+        progress(f"wrote {settings.nginx.upstream_file}: nginx answers 503 until a replica is fit")
+    docker = wiring.docker_client(settings)
+    transaction = wiring.transaction(settings)
+    stack = settings.compose.project_name
+    kept = {name: s.replicas for name, s in _services(docker, stack).items() if s.replicas}
+    scales = initial_scales(settings.services, kept)
+    first = settings.nginx.upstream_service
+    staged = first_start_scales(scales, kept, first)
+    if staged:
+        progress(f"deploying the stack {stack} with one {first} alone first, to migrate the "
+                 "database")  # fmt: skip
+        _deploy_and_wait(docker, transaction, settings, env_values, staged, progress)
+    listed = ", ".join(f"{name} x{replicas}" for name, replicas in scales.items())
+    progress(f"deploying the stack {stack}: {listed}")
+    _deploy_and_wait(docker, transaction, settings, env_values, scales, progress)
+    with failing_as("route nginx to the fit tasks"):
+        snapshot = transaction.snapshot()
+        transaction.reconcile(snapshot)
+    url, probe = _public_url(_services(docker, stack), settings.nginx.service)
+    wait_until_serving(probe)
+    return Started(url, {name: count(snapshot.get(name, [])).running for name in settings.services})
+
+
+def down(settings: Settings, volumes: bool) -> list[str]:
+    """`docker stack rm`, waiting until Swarm knows none of the stack's tasks any more and its
+    containers and network are gone from this manager; with `volumes`, its volumes on this
+    manager removed too, and their names returned (an engine sees only its own node's)."""
+    docker = wiring.docker_client(settings)
+    stack = settings.compose.project_name
+    with failing_as(f"docker stack rm {stack}"):
+        docker.stack.remove(stack)
+    _wait_until_gone(docker, stack)
+    if not volumes:
+        return []
+    with failing_as(f"remove the volumes of the stack {stack}"):
+        found = docker.volume.list(filters=[("label", f"{STACK_LABEL}={stack}")])
+        names = sorted(volume.name for volume in found)
+        docker.volume.remove(list[Volume | str](names))
+    return names
+
+
+def _env_values(settings: Settings) -> dict[str, str]:
+    with failing_as(f"read {settings.compose.env_path}"):
+        return parse_env(settings.compose.env_path.read_text(encoding="utf-8"))
+
+
+def _deploy_and_wait(
+    docker: DockerClient,
+    transaction: ScaleTransaction,
+    settings: Settings,
+    env_values: Mapping[str, str],
+    scales: Mapping[str, int],
+    progress: Progress,
+) -> None:
+    stack = settings.compose.project_name
+    _deploy(docker, settings, env_values, scales)
+
+    def states() -> list[ContainerState]:
+        with failing_as("read the stack's tasks"):
+            return task_states(tasks_wanted(_services(docker, stack)), transaction.snapshot())
+
+    hint = f"`docker service ps {stack}_SERVICE` and `docker service logs {stack}_SERVICE`"
+    wait_until_ready(states, settings.compose.ready_timeout_seconds, progress, hint)
+
+
+def _deploy(
+    docker: DockerClient,
+    settings: Settings,
+    env_values: Mapping[str, str],
+    scales: Mapping[str, int],
+) -> None:
+    """`docker stack deploy` of the configured files, then one that sets only the scaled
+    services' replicas (`scales`), with the .env's values."""
+    compose = settings.compose
+    variables = {**env_values, STACK_DIRECTORY_VARIABLE: str(compose.directory)}
+    with TemporaryDirectory(prefix="compose-flowise-") as folder:
+        counts = Path(folder) / "replicas.yaml"
+        counts.write_text(replicas_override(scales))
+        files: list[str | Path] = [*(compose.directory / f for f in compose.files), counts]
+        with failing_as(f"docker stack deploy {compose.project_name}"):
+            docker.stack.deploy(
+                compose.project_name,
+                files,
+                resolve_image=resolve_image(env_values),
+                variables=variables,
+            )
+
+
+def _services(docker: DockerClient, stack: str) -> dict[str, StackService]:
+    """The stack's services as Swarm keeps them; none before the first deploy. (python-on-whales'
+    Service model leaves out the restart policy.)"""
+    command = docker.client_config.docker_cmd
+    with failing_as(f"read the services of the stack {stack}"):
+        ids = run([*command, "service", "ls", "--quiet", "--filter",
+                   f"label={STACK_LABEL}={stack}"], return_stderr=False).split()  # fmt: skip
+        if not ids:
+            return {}
+        inspected = _json(run([*command, "service", "inspect", *ids], return_stderr=False))
+    return stack_services(stack, inspected)
+
+
+def _json(text: str) -> list[dict[str, Any]]:
+    listed = json.loads(text)
+    return listed if isinstance(listed, list) else []
+
+
+def _public_url(services: Mapping[str, StackService], nginx_service: str) -> tuple[str, str]:
+    """The URL to announce, and the one to probe it at from this manager: Swarm publishes
+    nginx's port on each of the manager's addresses."""
+    nginx = services.get(nginx_service)
+    port = nginx.published.get(80) if nginx else None
+    if port is None:
+        raise StackError(f"the service {nginx_service} publishes no port for its port 80")
+    return f"http://localhost:{port}", f"http://127.0.0.1:{port}"
+
+
+def _wait_until_gone(docker: DockerClient, stack: str) -> None:
+    """Until none of the stack's tasks is left on any node, and none of its containers and
+    networks on this manager: the tasks stop within their grace period, and Swarm forgets them
+    once they have."""
+    deadline = time.monotonic() + _GONE_TIMEOUT_SECONDS
+    command = docker.client_config.docker_cmd
+    label = f"label={STACK_LABEL}={stack}"
+    while True:
+        # Names straight from the listings: python-on-whales' lists inspect each container
+        # after listing it, and fail on one removed in between.
+        with failing_as(f"read what is left of the stack {stack}"):
+            left = [f"task {name}" for name in _tasks_left(docker, stack)]
+            left += run([*command, "ps", "--all", "--filter", label, "--format", "{{.Names}}"],
+                        return_stderr=False).split()  # fmt: skip
+            left += [f"network {name}" for name in run(
+                [*command, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+                return_stderr=False).split()]  # fmt: skip
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            raise StackError(
+                f"the stack {stack} is still being removed after {_GONE_TIMEOUT_SECONDS:.0f}s: "
+                f"{', '.join(left)} left; run `compose-flowise down` again"
+            )
+        time.sleep(_POLL_SECONDS)
+
+
+def _tasks_left(docker: DockerClient, stack: str) -> list[str]:
+    """The names of the stack's tasks Swarm still knows, on every node, whatever their state."""
+    command = [*docker.client_config.docker_cmd, "stack", "ps", stack, "--no-trunc",
+               "--format", "{{.Name}}"]  # fmt: skip
+    try:
+        listing = run(command, return_stderr=False)
+    except DockerException as error:
+        if _NOTHING_IN_STACK in (error.stderr or ""):
+            return []
+        raise
+    # a task that replaced another of the same slot is listed ` \_ `-indented
+    return [line.strip(" \\_") for line in listing.splitlines() if line.strip()]
