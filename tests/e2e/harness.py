@@ -161,14 +161,23 @@ def wait_until_routable(scaler: ScaleTransaction, count: int, timeout: float = 6
 
 
 def wait_until_serving(url: str, timeout: float = 30) -> None:
-    """Until nginx's workers all route to a replica: right after a reload, old ones may not."""
+    """Until nginx's workers all route to a replica: right after a reload, old ones may not, and
+    right after a restart Docker's port forwarder accepts and resets until nginx listens."""
     deadline = time.monotonic() + timeout
-    answers: list[int] = []
+    answers: list[int | str] = []
     while answers[-5:] != [200] * 5:
         if time.monotonic() > deadline:
             raise HarnessError(f"nginx does not serve after {timeout}s: {answers[-5:]}")
-        answers.append(requests.get(f"{url}/api/v1/ping", timeout=10).status_code)
+        answers.append(ping_answer(url))
         time.sleep(0.1)
+
+
+def ping_answer(url: str) -> int | str:
+    """The ping's status code, or what kept the connection from giving one."""
+    try:
+        return requests.get(f"{url}/api/v1/ping", timeout=10).status_code
+    except requests.ConnectionError as error:
+        return type(error).__name__
 
 
 class Clients:
