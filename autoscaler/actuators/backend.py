@@ -11,6 +11,10 @@ from autoscaler.actuators.replicas import Replica, Snapshot
 
 
 class ReplicaBackend(Protocol):
+    picks_what_stops: bool
+    """A scale-in stops the replicas the backend picks, not victims named to it (a Swarm); they
+    finish their requests and jobs by themselves."""
+
     def replicas(self) -> Snapshot:
         """Every service's replicas in the project, running or not."""
         ...

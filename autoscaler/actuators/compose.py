@@ -31,6 +31,8 @@ class ComposeBackend:
     """One compose project on one Docker engine. Backends sharing a `pool` change the
     replicas one at a time."""
 
+    picks_what_stops = False
+
     def __init__(
         self,
         docker: DockerClient,

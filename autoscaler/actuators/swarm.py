@@ -33,6 +33,10 @@ _NOTHING_IN_STACK = "nothing found in stack"
 class SwarmBackend:
     """One stack (`docker stack deploy`) on a Swarm, through one manager's engine."""
 
+    picks_what_stops = True
+    """Swarm stops the tasks it picks; the shipped stack's mains drain on SIGTERM, workers
+    finish their jobs."""
+
     def __init__(self, docker: DockerClient, stack: str) -> None:
         self._docker = docker
         self._stack = stack

@@ -177,6 +177,8 @@ class ScaleTransaction:
                 self._backend.probe(replica)
 
     def _scale_in(self, plan: ScalePlan, snapshot: Snapshot) -> ScaleOutcome:
+        if self._backend.picks_what_stops:
+            return self._scale_in_as_the_backend_picks(plan)
         undrained = unfinished = 0
         if plan.routed:
             self.reconcile(snapshot, leaving=plan.victims)
@@ -188,6 +190,18 @@ class ScaleTransaction:
         removed = tuple(r.name for r in plan.victims)
         return ScaleOutcome(plan.service, plan.before, plan.target, removed=removed,
                             undrained=undrained, unfinished=unfinished)  # fmt: skip
+
+    def _scale_in_as_the_backend_picks(self, plan: ScalePlan) -> ScaleOutcome:
+        """Fewer replicas, those the backend picks: they finish their work by themselves (on a
+        Swarm, the mains' drain on SIGTERM, the workers' own), so no victim is drained first.
+        The upstream follows what runs at once, not at the next tick: the drain waits for it."""
+        self._backend.scale_to(plan.service, plan.target)
+        after = self.snapshot()
+        if plan.routed:
+            self.reconcile(after)
+        staying = {r.id for r in after.get(plan.service, [])}
+        removed = tuple(r.name for r in plan.running if r.id not in staying)
+        return ScaleOutcome(plan.service, plan.before, plan.target, removed=removed)
 
     def _busyness(self, running: Collection[Replica], snapshot: Snapshot) -> dict[str, int]:
         nginx = self._nginx(snapshot)

@@ -38,6 +38,8 @@ def tcp_line(server_ip_last_octet: int) -> str:
 class FakeEngine:
     """Replicas in memory; records every action; nginx's connections are scripted."""
 
+    picks_what_stops = False
+
     def __init__(self, flowise: int, connections: list[list[int]] | None = None) -> None:
         self.containers = [container("nginx", 1)] + [
             container("flowise", n) for n in range(1, flowise + 1)
@@ -137,6 +139,31 @@ def test_scale_in_takes_victims_out_of_nginx_drains_then_removes_them(tmp_path) 
     ]
     assert servers(path) == ["172.18.1.1:3000"]
     assert clock.now >= 1.0, "the drain waited for the in-flight requests"
+
+
+class SwarmLikeEngine(FakeEngine):
+    """A scale-in stops the replicas this engine picks: the oldest."""
+
+    picks_what_stops = True
+
+    def scale_to(self, service: str, count: int) -> None:
+        mine = [r for r in self.containers if r.service == service]
+        if count >= len(mine):
+            return super().scale_to(service, count)
+        self._act(f"scale_to {service} {count}")
+        stopped = {r.id for r in mine[: len(mine) - count]}
+        self.containers = [r for r in self.containers if r.id not in stopped]
+
+
+def test_on_a_backend_that_picks_what_stops_the_upstream_follows_what_it_stopped(
+    tmp_path,
+) -> None:
+    engine = SwarmLikeEngine(3, connections=[[1, 1], [1, 1]])
+    scaler, path = scaler_for(engine, tmp_path, Clock())
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert outcome.removed == ("p-flowise-1",), "the engine picked it, busy as it was"
+    assert engine.actions == ["scale_to flowise 2", "nginx -t", "nginx -s reload"], "no drain"
+    assert servers(path) == ["172.18.1.2:3000", "172.18.1.3:3000"]
 
 
 def test_a_drain_that_times_out_reports_what_was_left(tmp_path) -> None:
