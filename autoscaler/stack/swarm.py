@@ -23,6 +23,7 @@ from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
+from autoscaler.shipped import shipped_path
 from autoscaler.stack.errors import StackError, failing_as
 from autoscaler.stack.files import ensure_upstream
 from autoscaler.stack.lifecycle import (
@@ -36,6 +37,7 @@ from autoscaler.stack.startup import ContainerState, first_start_scales, initial
 from autoscaler.stack.swarm_plan import (
     STACK_LABEL,
     StackService,
+    drain_script_variables,
     refuse_bound_address,
     replicas_override,
     resolve_image,
@@ -47,6 +49,9 @@ from autoscaler.stack.swarm_plan import (
 STACK_DIRECTORY_VARIABLE = "COMPOSE_FLOWISE_DIR"
 """The stack's folder, for the stack file's paths: Swarm resolves a relative one next to the
 first stack file, the shipped one."""
+DRAIN_SCRIPT = "compose/drain-on-sigterm.sh"
+"""What the mains run under on a Swarm: it holds SIGTERM until nginx has no request in flight
+to them."""
 _GONE_TIMEOUT_SECONDS = 120.0
 """How long `down` waits for Swarm to stop and forget the stack's tasks (a worker's grace
 period: 40 s)."""
@@ -137,7 +142,11 @@ def _deploy(
     """`docker stack deploy` of the configured files, then one that sets only the scaled
     services' replicas (`scales`), with the .env's values."""
     compose = settings.compose
-    variables = {**env_values, STACK_DIRECTORY_VARIABLE: str(compose.directory)}
+    variables = {
+        **env_values,
+        STACK_DIRECTORY_VARIABLE: str(compose.directory),
+        **_drain_script_variables(compose.project_name),
+    }
     with TemporaryDirectory(prefix="compose-flowise-") as folder:
         counts = Path(folder) / "replicas.yaml"
         counts.write_text(replicas_override(scales))
@@ -149,6 +158,13 @@ def _deploy(
                 resolve_image=resolve_image(env_values),
                 variables=variables,
             )
+
+
+def _drain_script_variables(stack: str) -> dict[str, str]:
+    script = shipped_path(DRAIN_SCRIPT)
+    with failing_as(f"read {script}"):
+        content = script.read_bytes()
+    return drain_script_variables(stack, script, content)
 
 
 def _services(docker: DockerClient, stack: str) -> dict[str, StackService]:

@@ -4,9 +4,11 @@ ready. Purely computational, no I/O here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from autoscaler.actuators.replicas import Snapshot
@@ -60,6 +62,17 @@ def replicas_override(counts: Mapping[str, int]) -> str:
     the counts given. JSON, which is YAML too."""
     services = {name: {"deploy": {"replicas": count}} for name, count in counts.items()}
     return json.dumps({"services": services}, indent=2) + "\n"
+
+
+def drain_script_variables(stack: str, script: Path, content: bytes) -> dict[str, str]:
+    """The stack file's variables for the mains' drain-on-SIGTERM script: its path, and the name
+    of the Swarm config that carries it to every node, after its `content` (Swarm refuses to
+    change a config's content under the same name)."""
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return {
+        "COMPOSE_FLOWISE_DRAIN_SCRIPT": str(script),
+        "COMPOSE_FLOWISE_DRAIN_CONFIG": f"{stack}_drain-on-sigterm-{digest}",
+    }
 
 
 def resolve_image(env_values: Mapping[str, str]) -> str:

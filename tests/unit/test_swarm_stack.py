@@ -20,6 +20,7 @@ from autoscaler.stack.backup_plan import CONFIG, DUMP, ENV, FILES, MANIFEST, Man
 from autoscaler.stack.startup import readiness
 from autoscaler.stack.swarm_plan import (
     StackService,
+    drain_script_variables,
     refuse_bound_address,
     replicas_override,
     resolve_image,
@@ -165,6 +166,28 @@ def test_the_shipped_stack_file_runs_the_compose_file_s_services_and_images() ->
 
     assert services(swarm) == services(compose)
     assert images(swarm) == images(compose) and len(images(swarm)) == 5
+
+
+def test_the_mains_drain_config_is_named_after_the_script_s_content() -> None:
+    script = Path("/site/compose/drain-on-sigterm.sh")
+    first = drain_script_variables(STACK, script, b"#!/bin/sh\n")
+    assert first["COMPOSE_FLOWISE_DRAIN_SCRIPT"] == str(script)
+    assert first == drain_script_variables(STACK, script, b"#!/bin/sh\n")
+    changed = drain_script_variables(STACK, script, b"#!/bin/sh\necho\n")
+    assert changed["COMPOSE_FLOWISE_DRAIN_CONFIG"] != first["COMPOSE_FLOWISE_DRAIN_CONFIG"]
+    assert first["COMPOSE_FLOWISE_DRAIN_CONFIG"].startswith(f"{STACK}_drain-on-sigterm-")
+
+
+def test_the_shipped_stack_s_mains_stop_only_after_their_drain_and_flowise_s_shutdown() -> None:
+    swarm = shipped_path("compose/swarm.yaml").read_text()
+    main = swarm.split("\n  flowise:\n", 1)[1].split("\n  flowise-worker:\n", 1)[0]
+    entrypoint = '["/bin/sh", "/usr/local/bin/drain-on-sigterm", "flowise", "start"]'
+    assert f"entrypoint: {entrypoint}" in main
+    script = shipped_path("compose/drain-on-sigterm.sh").read_text()
+    waits = sum(int(re.search(rf"{name}:-(\d+)", script)[1])  # type: ignore[index]
+                for name in ("DRAIN_SETTLE_SECONDS", "DRAIN_TIMEOUT_SECONDS"))  # fmt: skip
+    grace = int(re.search(r"stop_grace_period: (\d+)s", main)[1])  # type: ignore[index]
+    assert grace >= waits + 10, "Flowise's own shutdown needs time after the drain"
 
 
 def test_the_swarm_backend_deploys_the_shipped_stack_file_unless_the_config_lists_files() -> None:
