@@ -275,6 +275,42 @@ class SwarmFolder:
         output = self.cluster.manager.docker("service", "inspect", f"{self.project}_{service}")
         return json.loads(output)[0]["Spec"]["Mode"]["Replicated"]["Replicas"]
 
+    def daemon_config(self, folder: Path, services: dict) -> Path:
+        """The folder's config (init's) with `services`, its state in `folder`, a tick a
+        second and no metrics port."""
+        settings = tomllib.loads(self.config_file.read_text())
+        settings["daemon"] = {"interval_seconds": 1, "state_file": str(folder / "state.json"),
+                              "metrics_port": 0}  # fmt: skip
+        settings["services"] = services
+        path = folder / "daemon.toml"
+        path.write_text(tomli_w.dumps(settings))
+        path.chmod(0o600)
+        return path
+
+    def hostnames(self, service: str) -> dict[str, str]:
+        """Each running task of the service -> its container's hostname (the container's id,
+        shortened), which the stand-in answers with."""
+        each = "{{.ID}} {{.Status.ContainerStatus.ContainerID}}"
+        tasks = self.running_tasks(service)
+        output = self.cluster.manager.docker("inspect", "--type", "task", "--format", each, *tasks)
+        return {task: container[:12] for task, container in map(str.split, output.splitlines())}
+
+    def stopping(self, service: str, count: int, scale_in) -> tuple[set[str], float]:
+        """The tasks Swarm stops when `scale_in()` brings the service to `count`, and when."""
+        before = self.running_tasks(service)
+        since = time.monotonic()
+        scale_in()
+        return before - self.tasks_after(service, count), since
+
+    def tasks_after(self, service: str, count: int, timeout: float = 30) -> set[str]:
+        """The service's running tasks once Swarm wants `count` of them running."""
+        deadline = time.monotonic() + timeout
+        while len(tasks := self.running_tasks(service)) != count:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{len(tasks)} tasks of {service} after {timeout}s")
+            time.sleep(0.2)
+        return tasks
+
     def running_tasks(self, service: str) -> set[str]:
         """The ids of the service's tasks Swarm wants running."""
         output = self.cluster.manager.docker(
@@ -373,6 +409,60 @@ def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autos
     worker_nodes = re.findall(r"  flowise-worker\.\d+  running  -  on (\S+)", status.stdout)
     assert len(worker_nodes) == 3 and len(set(worker_nodes)) > 1, status.stdout
     assert set(worker_nodes) <= {node.name for node in swarm_folder.cluster.nodes}
+
+
+def test_mains_swarm_stops_under_load_finish_their_requests_first(
+    swarm_folder: SwarmFolder, tmp_path: Path
+) -> None:
+    """Swarm, not compose-flowise, picks the mains a scale-in stops: a `docker service scale` by
+    hand (as an operator or a node drain would), then the transaction's own scale-in. Those it
+    picks hold SIGTERM (the shipped stack's drain-on-sigterm) until the daemon, or the scale-in
+    itself, has taken them out of the upstream and their requests in flight have ended; Flowise
+    on its own would cut them."""
+    up = swarm_folder.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    scaler = wiring.transaction(swarm_folder.settings)
+    scaler.scale("flowise", 3, scaler.snapshot())
+    hostnames = swarm_folder.hostnames("flowise")
+    by_hand = f"{swarm_folder.project}_flowise=2"
+    daemon = Daemon(swarm_folder.daemon_config(tmp_path, {"flowise": False}))
+    url = f"http://127.0.0.1:{swarm_folder.http_port}"
+    try:
+        daemon.wait_for(r"tick \(leading")
+        with Load(url, hold_ms=3000, clients=9) as load:
+            time.sleep(4)  # every main has requests in flight
+            stops = [
+                swarm_folder.stopping("flowise", 2, lambda: swarm_folder.cluster.manager.docker(
+                    "service", "scale", "--detach", by_hand)),
+                swarm_folder.stopping("flowise", 1, lambda: scaler.scale(
+                    "flowise", 1, scaler.snapshot())),
+            ]  # fmt: skip
+            time.sleep(15)  # past the stopped mains' drain
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-5:]
+    for stopped, since in stops:
+        assert len(stopped) == 1, "the premise: Swarm stopped one main"
+        (task,) = stopped
+        served = [a for a in load.answers if a.hostname == hostnames[task] and a.ended > since + 1]
+        assert served, "the premise: the stopped main still had requests in flight"
+    assert load.answers and not load.failures, load.failures[:3]
+    assert _left_after_stop(swarm_folder, {t for s, _ in stops for t in s}) == set()
+
+
+def _left_after_stop(swarm_folder: SwarmFolder, tasks: set[str], seconds: float = 90) -> set[str]:
+    """Those of `tasks` still running after `seconds`; none once each has stopped (Swarm
+    forgets the tasks of a scale-in once they stopped)."""
+    service = f"{swarm_folder.project}_flowise"
+    deadline = time.monotonic() + seconds
+    while True:
+        output = swarm_folder.cluster.manager.docker(
+            "service", "ps", service, "--no-trunc", "--format", "{{.ID}} {{.CurrentState}}"
+        )
+        running = {task for task, state in (line.split(maxsplit=1) for line in output.splitlines())
+                   if task in tasks and state.startswith("Running")}  # fmt: skip
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(1)
 
 
 def test_down_leaves_nothing_of_the_stack_on_any_node(swarm_folder: SwarmFolder) -> None:
