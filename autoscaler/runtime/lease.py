@@ -10,7 +10,7 @@ from contextlib import suppress
 
 import redis
 
-from autoscaler.runtime.lease_key import lease_key
+from autoscaler.runtime.redis_keys import lease_key
 
 # Renew only our own lease: a GET then PEXPIRE could extend one another daemon just took.
 _TAKE_OR_RENEW = """

@@ -1,8 +1,10 @@
 """The daemon's memory across restarts: each service's policy history (manual overrides
-included) and a record of the last tick, in one JSON file. Talks to the disk only.
+included) and a record of the last tick, as JSON. `StateStore` is what its users need of where
+it is kept: `StateFile`, one file on this host (Compose), talks to the disk only;
+`runtime/redis_state.py` keeps it in Redis, for the managers of a Swarm.
 
 `compose-flowise scale` and the daemon both change it, so every read-modify-write holds an
-exclusive lock on a file beside it.
+exclusive lock (here, on a file beside it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -128,14 +131,54 @@ _FORMAT = TypeAdapter(State)
 _log = logging.getLogger(__name__)
 
 
+class StateStore(Protocol):
+    """Where the state is kept, and its locks: what the daemon, `scale`, `status` and `doctor`
+    need of it. Each lock is held for a `with` block; none is taken twice by one holder."""
+
+    @property
+    def where(self) -> str:
+        """Where it is, for messages: a path, or a Redis key."""
+        ...
+
+    def read(self) -> State:
+        """The saved state; an empty one when there is none yet. StateError when it cannot
+        be read."""
+        ...
+
+    def write(self, state: State) -> None: ...
+
+    def locked(self) -> AbstractContextManager[bool]:
+        """Hold the state's lock: one read-modify-write at a time, across processes."""
+        ...
+
+    def acting(self, service: str) -> AbstractContextManager[bool]:
+        """Hold the right to change `service`'s replicas: the daemon's action on it or a
+        `scale`. For the service behind nginx, the right to write the upstream too."""
+        ...
+
+    def acting_if_free(self, service: str) -> AbstractContextManager[bool]:
+        """`acting`, taken only if nobody holds it now: True inside when it was taken."""
+        ...
+
+    def refilling(self, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the right to refill the warm pools (`wait=False`: True inside when taken)."""
+        ...
+
+
 class StateFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
     def read(self) -> State:
         """The saved state; an empty one when there is none yet."""
         try:
-            return self._without_impossible_pins(_FORMAT.validate_json(self.path.read_bytes()))
+            return without_impossible_pins(
+                _FORMAT.validate_json(self.path.read_bytes()), str(self.path)
+            )
         except FileNotFoundError:
             return State()
         except (OSError, ValidationError, ValueError) as error:
@@ -144,23 +187,8 @@ class StateFile:
                 "move it aside to start afresh"
             ) from None
 
-    def _without_impossible_pins(self, state: State) -> State:
-        """A pin whose end is no date (beyond the year 9999, not a number) is dropped, with a
-        warning, so that it cannot make every reader of the state fail."""
-        for service, history in state.histories.items():
-            override = history.override
-            if override is None or override.until is None or _is_a_date(override.until):
-                continue
-            _log.warning(
-                "%s: %s's pin at %d ends at no possible date (%s): ignored; "
-                "`compose-flowise scale` sets a new one",
-                self.path, service, override.replicas, override.until,
-            )  # fmt: skip
-            state = state.with_history(service, history.with_override(None))
-        return state
-
     def write(self, state: State) -> None:
-        write_atomically(self.path, _FORMAT.dump_json(state, indent=1), PRIVATE)
+        write_atomically(self.path, encoded(state), PRIVATE)
 
     def locked(self) -> AbstractContextManager[bool]:
         """Hold the state's lock: one read-modify-write at a time, across processes."""
@@ -183,6 +211,32 @@ class StateFile:
 
     def _actuation_lock(self, service: str) -> Path:
         return self.path.with_name(f"actuation.{service}.lock")
+
+
+def encoded(state: State) -> bytes:
+    """The state as JSON, as every store keeps it."""
+    return _FORMAT.dump_json(state, indent=1)
+
+
+def decoded(data: bytes | str) -> State:
+    """The state from its JSON; ValidationError or ValueError when it is not one."""
+    return _FORMAT.validate_json(data)
+
+
+def without_impossible_pins(state: State, where: str) -> State:
+    """A pin whose end is no date (beyond the year 9999, not a number) is dropped, with a
+    warning, so that it cannot make every reader of the state fail."""
+    for service, history in state.histories.items():
+        override = history.override
+        if override is None or override.until is None or _is_a_date(override.until):
+            continue
+        _log.warning(
+            "%s: %s's pin at %d ends at no possible date (%s): ignored; "
+            "`compose-flowise scale` sets a new one",
+            where, service, override.replicas, override.until,
+        )  # fmt: skip
+        state = state.with_history(service, history.with_override(None))
+    return state
 
 
 def _is_a_date(timestamp: float) -> bool:

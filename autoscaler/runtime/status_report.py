@@ -14,7 +14,7 @@ from typing import Any
 
 from autoscaler.actuators.replicas import PAUSED, WARMING
 from autoscaler.runtime import resp
-from autoscaler.runtime.lease_key import lease_key
+from autoscaler.runtime.redis_keys import lease_key
 
 FRESH_INTERVALS = 3
 """A tick at most this many intervals old still tells the stack as it is."""
