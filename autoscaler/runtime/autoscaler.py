@@ -36,7 +36,7 @@ from autoscaler.runtime.state import (
     ReplicaView,
     ServiceRecord,
     State,
-    StateFile,
+    StateStore,
     TickRecord,
 )
 from autoscaler.signals import Reading
@@ -80,7 +80,7 @@ class Autoscaler:
     replicas: ReplicaSource
     transaction: ScaleTransaction
     lease: Lease
-    state_file: StateFile
+    state_store: StateStore
     wall_clock: Callable[[], float]
     monotonic: Callable[[], float]
     dry_run: bool = False
@@ -95,8 +95,8 @@ class Autoscaler:
         now = self.wall_clock()
         leading = self.lease.hold(self.monotonic())
         acting = leading and not self.dry_run
-        with self.state_file.locked():
-            state = self.state_file.read()
+        with self.state_store.locked():
+            state = self.state_store.read()
         acting = acting and not state.held(now)  # an upgrade changes the replicas meanwhile
         finished = self.actions.collect()
         observed = observe(self.sensors, self.replicas, now)
@@ -116,9 +116,9 @@ class Autoscaler:
         finished = self.actions.collect()
         restarted = _deaf_main_events(finished)
         if restarted:
-            with self.state_file.locked():
-                state = self.state_file.read()
-                self.state_file.write(state.with_deaf_mains(restarted, self.wall_clock()))
+            with self.state_store.locked():
+                state = self.state_store.read()
+                self.state_store.write(state.with_deaf_mains(restarted, self.wall_clock()))
         return finished
 
     def _keep_upstream(self, observed: Observed, now: float) -> tuple[str | None, WatchOutcome]:
@@ -131,7 +131,7 @@ class Autoscaler:
             return None, self._watch_mains(observed, now)
         if self.actions.busy(routed):
             return None, WatchOutcome()
-        with self.state_file.acting_if_free(routed) as free:
+        with self.state_store.acting_if_free(routed) as free:
             if not free:
                 return None, WatchOutcome()
             return self._reconcile(observed.snapshot), self._watch_mains(observed, now)
@@ -241,8 +241,8 @@ class Autoscaler:
 
         def act() -> object:
             try:
-                with self.state_file.acting(plan.service):
-                    hold = self.state_file.read().hold
+                with self.state_store.acting(plan.service):
+                    hold = self.state_store.read().hold
                     if hold is not None and hold.until > now:  # came while it waited for the lock
                         raise ActuatorError(plan.service, f"plan dropped, held: {hold.reason}")
                     return apply()
@@ -255,15 +255,15 @@ class Autoscaler:
     def _save(self, histories: dict[str, ServiceHistory], record: TickRecord, now: float) -> State:
         """Write the new histories, keeping an override that `scale` set meanwhile; the state
         written."""
-        with self.state_file.locked():
-            state = self.state_file.read()
+        with self.state_store.locked():
+            state = self.state_store.read()
             for service, history in histories.items():
                 override = state.history(service).override
                 if override is not None and not override.active(now):
                     override = None
                 state = state.with_history(service, history.with_override(override))
             saved = replace(state.with_deaf_mains(record.deaf_mains, now), last_tick=record)
-            self.state_file.write(saved)
+            self.state_store.write(saved)
         return saved
 
 

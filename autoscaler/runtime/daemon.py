@@ -31,7 +31,6 @@ from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.runtime import wiring
 from autoscaler.runtime.actions import Actions, Finished
 from autoscaler.runtime.autoscaler import Autoscaler, TickReport
-from autoscaler.runtime.state import StateFile
 from autoscaler.runtime.telemetry import (
     Metrics,
     log_event,
@@ -207,7 +206,7 @@ class Daemon:
         while an upgrade holds the counts. Without a warm pool, reads nothing."""
         if self._refill is None or self._dry_run or not self._leading:
             return
-        state_file = StateFile(self._settings.daemon.state_file)
+        state_file = wiring.state_store(self._settings)
         try:
             with state_file.refilling(wait=False) as free:
                 if free and not state_file.read().held(time.time()):

@@ -1,8 +1,9 @@
 """`compose-flowise scale`: pin a count by hand, act on it now, or hand control back.
 
 Acts through the same scaler and nginx transaction as the daemon, and records the pin in the
-state file, where the daemon's next tick finds it, once the scale succeeded: a failed `scale`
-leaves no pin behind. Works with or without a daemon running.
+daemon's state (`wiring.state_store`: the state file, or Redis on a Swarm), where the daemon's
+next tick finds it, once the scale succeeded: a failed `scale` leaves no pin behind. Works with
+or without a daemon running.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from autoscaler.config import Settings
 from autoscaler.errors import BadInput, Interrupted, OperatorError
 from autoscaler.policy import Override
 from autoscaler.runtime import wiring
-from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.state import StateStore
 from autoscaler.stopping import StopSignal, stopped_by_ctrl_c
 
 
@@ -63,7 +64,7 @@ def pin(
     settings: Settings, service: str, replicas: int, duration: float | None, force: bool
 ) -> Pinned:
     check_count(settings, service, replicas, force)
-    state_file = StateFile(settings.daemon.state_file)
+    state_file = wiring.state_store(settings)
     state_file.read()  # an unreadable state stops it before anything is scaled
     stop = StopSignal()
     transaction = wiring.transaction(settings, stop)
@@ -83,7 +84,7 @@ def pin(
     return Pinned(service, override, outcome)
 
 
-def _record(state_file: StateFile, service: str, override: Override | None) -> None:
+def _record(state_file: StateStore, service: str, override: Override | None) -> None:
     with state_file.locked():
         state = state_file.read()
         state_file.write(
@@ -93,7 +94,7 @@ def _record(state_file: StateFile, service: str, override: Override | None) -> N
 
 def release(settings: Settings, service: str) -> Override | None:
     """Drop the service's pin; the daemon decides again from its next tick. The old pin."""
-    state_file = StateFile(settings.daemon.state_file)
+    state_file = wiring.state_store(settings)
     with state_file.locked():
         state = state_file.read()
         history = state.history(service)

@@ -17,7 +17,7 @@ from autoscaler.policy import Unavailable
 from autoscaler.runtime import wiring
 from autoscaler.runtime.lease import lease_holder
 from autoscaler.runtime.observe import Observed, ReplicaSource, Sensors, observed_with
-from autoscaler.runtime.state import State, StateError, StateFile, TickRecord
+from autoscaler.runtime.state import State, StateError, TickRecord
 from autoscaler.runtime.status_report import FROM_THE_DAEMON, READ_TIMEOUT_SECONDS, is_fresh, report
 
 # Rates need two reads; without a daemon, status waits this long between them, and only when
@@ -62,7 +62,7 @@ def _bounded(settings: Settings) -> Settings:
 
 def _state(settings: Settings) -> tuple[State | None, str | None]:
     try:
-        return StateFile(settings.daemon.state_file).read(), None
+        return wiring.state_store(settings).read(), None
     except StateError as error:
         return None, str(error)
 

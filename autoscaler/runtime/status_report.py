@@ -1,7 +1,7 @@
-"""`status`'s report, made from plain data: the config's (its snapshot's) and the state file's,
-as the daemon writes them. Light to import: from a fresh tick `status` needs nothing more (no
-config models, no Redis client: the lease is one GET over a socket). Reads the state file and
-the lease only; never shows a secret.
+"""`status`'s report, made from plain data: the config's (its snapshot's) and the state's, as
+the daemon writes them. Light to import: from a fresh tick `status` needs nothing more (no
+config models, no Redis client: the lease, and on a Swarm the state, are one GET over a socket
+each). Reads the state (its file, or its key in Redis) and the lease only; never shows a secret.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from autoscaler.actuators.replicas import PAUSED, WARMING
 from autoscaler.runtime import resp
-from autoscaler.runtime.redis_keys import lease_key
+from autoscaler.runtime.redis_keys import lease_key, state_key
 
 FRESH_INTERVALS = 3
 """A tick at most this many intervals old still tells the stack as it is."""
@@ -31,22 +31,39 @@ def is_fresh(tick_at: float, settings: Data, now: float) -> bool:
 
 
 def from_fresh_tick(settings: Data, now: float) -> dict[str, Any] | None:
-    """The report from the daemon's last tick when it is fresh, the state file read as the daemon
-    writes it. None when there is no fresh tick, the state is anything else (`status.gather`
-    reads it validated then, and says what is wrong), or Redis is reached over TLS (its client
-    library's)."""
+    """The report from the daemon's last tick when it is fresh, the state read as the daemon
+    writes it. None when there is no fresh tick, the state is anything else or cannot be read
+    (`status.gather` reads it validated then, and says what is wrong), or Redis is reached over
+    TLS (its client library's)."""
     if not settings["redis"]["url"].startswith("redis://"):
         return None
     try:
-        state = json.loads(Path(settings["daemon"]["state_file"]).read_bytes())
+        state = json.loads(_state(settings))
         last = state["last_tick"]
         if last is None or not is_fresh(last["at"], settings, now):
             return None
         down = dict(last["down"])
         holder = _lease_holder(settings, down)
         return report(settings, state, last, FROM_THE_DAEMON, now, holder, down)
-    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+    except (OSError, resp.RespError, ValueError, KeyError, TypeError, OverflowError):
         return None
+
+
+def _state(settings: Data) -> bytes:
+    """The state as the daemon wrote it: on a Swarm, its key in Redis (KeyError when there is
+    none yet), else the state file."""
+    if settings["compose"]["backend"] != "swarm":
+        return Path(settings["daemon"]["state_file"]).read_bytes()
+    key = state_key(settings["compose"]["project_name"])
+    value = resp.get(settings["redis"]["url"], key, _read_timeout(settings))
+    if value is None:
+        raise KeyError(key)
+    return value
+
+
+def _read_timeout(settings: Data) -> float:
+    timeout: float = min(settings["redis"]["timeout_seconds"], READ_TIMEOUT_SECONDS)
+    return timeout
 
 
 def report(
@@ -88,10 +105,9 @@ def _lease_holder(settings: Data, down: dict[str, str]) -> str | None:
     """Who holds the lease; "unknown" when Redis is down (recorded in `down` if newly seen)."""
     if "redis" in down:
         return "unknown"
-    timeout = min(settings["redis"]["timeout_seconds"], READ_TIMEOUT_SECONDS)
     key = lease_key(settings["compose"]["project_name"])
     try:
-        value = resp.get(settings["redis"]["url"], key, timeout)
+        value = resp.get(settings["redis"]["url"], key, _read_timeout(settings))
     except (OSError, resp.RespError) as error:
         down["redis"] = f"the lease in Redis: {type(error).__name__}: {error}"
         return "unknown"

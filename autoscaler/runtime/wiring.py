@@ -27,8 +27,9 @@ from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.lease import Lease
 from autoscaler.runtime.main_watch import MainWatch
 from autoscaler.runtime.observe import ListedEachTime, ReplicaSource, Sensors
+from autoscaler.runtime.redis_state import RedisState
 from autoscaler.runtime.replica_watch import ReplicaWatch
-from autoscaler.runtime.state import StateFile
+from autoscaler.runtime.state import StateFile, StateStore
 from autoscaler.runtime.warm_refill import PoolSpec, WarmRefill
 from autoscaler.runtime.worker_jobs import WorkerJobs
 from autoscaler.signals import Connections, Reader
@@ -150,6 +151,16 @@ def redis_client(settings: Settings, timeout_seconds: float | None = None) -> re
     )
 
 
+def state_store(settings: Settings) -> StateStore:
+    """Where the daemon's state is kept: in Redis on a Swarm, where every manager's daemon,
+    `scale` and `status` must see the same (the configured state file, if any, taken over on
+    the first use); else in the state file on this host."""
+    if settings.compose.backend == "swarm":
+        client = redis_client(settings)
+        return RedisState(client, settings.compose.project_name, settings.daemon.state_file)
+    return StateFile(settings.daemon.state_file)
+
+
 def connections(settings: Settings) -> Connections:
     import requests
 
@@ -245,7 +256,7 @@ def autoscaler(
         replicas=replicas or ListedEachTime(scaling.snapshot),
         transaction=scaling,
         lease=Lease(opened.redis, settings.compose.project_name, holder, lease_ttl),
-        state_file=StateFile(settings.daemon.state_file),
+        state_store=state_store(settings),
         wall_clock=time.time,
         monotonic=time.monotonic,
         dry_run=dry_run,

@@ -14,7 +14,7 @@ from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
 from autoscaler.runtime import wiring
 from autoscaler.runtime.redis_ping import redis_down
-from autoscaler.runtime.state import DeafMainEvent, StateError, StateFile, recent_deaf_mains
+from autoscaler.runtime.state import DeafMainEvent, StateError, recent_deaf_mains
 from autoscaler.signals.bullmq_queue import QueueSignal
 from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
 from autoscaler.stack.errors import StackError, compose_only, failing_as
@@ -101,7 +101,7 @@ def _deaf_mains(settings: Settings) -> tuple[DeafMainEvent, ...]:
     """What the daemon's state file holds of the last day's deaf mains; none without one (an
     unreadable state file is `status`'s to report)."""
     try:
-        state = StateFile(settings.daemon.state_file).read()
+        state = wiring.state_store(settings).read()
     except StateError:
         return ()
     return recent_deaf_mains(state.deaf_mains, time.time())

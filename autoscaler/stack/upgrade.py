@@ -34,7 +34,7 @@ from autoscaler.envfile import with_value
 from autoscaler.errors import Interrupted, OperatorError
 from autoscaler.files import PRIVATE, write_atomically
 from autoscaler.runtime import wiring
-from autoscaler.runtime.state import Hold, StateFile
+from autoscaler.runtime.state import Hold, StateStore
 from autoscaler.stack.errors import failing_as
 from autoscaler.stack.upgrade_plan import Image, Replacement, UpgradePlan, plan_upgrade
 from autoscaler.stopping import StopSignal, stopped_by_ctrl_c
@@ -71,7 +71,7 @@ def upgrade(settings: Settings, image: str | None, progress: Progress) -> Upgrad
     stack = _Stack.read(settings, image)
     _pull_if_missing(stack.docker, stack.target.ref, progress)
     target = stack.image(stack.target.ref)
-    state_file = StateFile(settings.daemon.state_file)
+    state_file = wiring.state_store(settings)
     stop = StopSignal()
     with (
         _held(state_file, f"upgrade to {target.ref}", settings) as renew,
@@ -310,7 +310,7 @@ def _pull_if_missing(docker: DockerClient, image: str, progress: Progress) -> No
 
 
 @contextmanager
-def _held(state_file: StateFile, reason: str, settings: Settings) -> Iterator[Callable[[], None]]:
+def _held(state_file: StateStore, reason: str, settings: Settings) -> Iterator[Callable[[], None]]:
     """The daemon's counts held for the block; inside, `renew()` extends the hold by one
     replacement's bound. It ends at the block's end (and by itself, should this process die)."""
     bound = (
@@ -320,7 +320,7 @@ def _held(state_file: StateFile, reason: str, settings: Settings) -> Iterator[Ca
     )
 
     def hold_until(until: float) -> None:
-        with failing_as(f"hold the daemon's counts in {state_file.path}"), state_file.locked():
+        with failing_as(f"hold the daemon's counts in {state_file.where}"), state_file.locked():
             state = state_file.read()
             state_file.write(replace(state, hold=Hold(reason, until)))
 
@@ -333,7 +333,7 @@ def _held(state_file: StateFile, reason: str, settings: Settings) -> Iterator[Ca
 
 
 @contextmanager
-def _acting(state_file: StateFile, settings: Settings, progress: Progress) -> Iterator[None]:
+def _acting(state_file: StateStore, settings: Settings, progress: Progress) -> Iterator[None]:
     """Every scaled service's actuation lock, taken once the action in progress on it ends,
     and the warm pools' refill lock: a refill under way ends first, the next one sees the hold."""
     with ExitStack() as locks:

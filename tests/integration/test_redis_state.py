@@ -17,7 +17,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from autoscaler.config import Settings
 from autoscaler.policy import Override, ServiceHistory
+from autoscaler.runtime import manual, wiring
 from autoscaler.runtime.redis_keys import state_key
 from autoscaler.runtime.redis_state import RedisState
 from autoscaler.runtime.state import Hold, State, StateError, StateFile
@@ -202,6 +204,34 @@ def test_two_managers_starting_at_once_take_one_file_over_and_lose_no_write(
     assert final.history("flowise").override == Override(2, None)
     taken = (tmp_path / "a" / "state.json.taken-over").exists()
     assert (final.history("flowise-worker").override is not None) == taken
+
+
+def test_a_pin_set_by_scale_on_one_manager_is_seen_by_another(
+    redis_server, project, tmp_path, monkeypatch
+) -> None:
+    settings = Settings.model_validate({
+        "redis": {"url": redis_server},
+        "compose": {"backend": "swarm", "project_name": project, "directory": str(tmp_path)},
+        "daemon": {"state_file": str(tmp_path / "a" / "state.json")},
+    })  # fmt: skip
+    assert isinstance(wiring.state_store(settings), RedisState)
+
+    class Scaled:
+        def snapshot(self) -> dict:
+            return {}
+
+        def reconcile(self, snapshot) -> bool:
+            return False
+
+        def scale(self, service, replicas, snapshot):
+            return None
+
+    monkeypatch.setattr(wiring, "transaction", lambda settings, stop: Scaled())
+    manual.pin(settings, "flowise-worker", 4, duration=None, force=False)
+    other = RedisState(redis.Redis.from_url(redis_server), project, tmp_path / "b" / "state.json")
+    assert other.read().history("flowise-worker").override == Override(4, None)
+    assert manual.release(settings, "flowise-worker") == Override(4, None)
+    assert other.read().history("flowise-worker").override is None
 
 
 def test_redis_gone_is_a_state_error_that_says_where(unused_port, tmp_path) -> None:

@@ -90,9 +90,9 @@ def draining_main(tmp_path: Path) -> tuple[Autoscaler, DrainingEngine, StopSigna
 
 
 def pin(run: Autoscaler, service: str, replicas: int) -> None:
-    state = run.state_file.read()
+    state = run.state_store.read()
     pinned = state.history(service).with_override(Override(replicas, until=None))
-    run.state_file.write(state.with_history(service, pinned))
+    run.state_store.write(state.with_history(service, pinned))
 
 
 def tick_in_a_thread(run: Autoscaler) -> TickReport:
@@ -248,7 +248,7 @@ def test_a_deaf_main_restart_holds_its_service_not_the_ticks(tmp_path) -> None:
     tick_in_a_thread(run)
     assert engine.restarting.wait(GUARD_SECONDS), "the restart runs in the service's thread"
     assert servers(tmp_path / "flowise.conf") == ["172.18.1.2:3000"], "out of nginx first"
-    with run.state_file.acting_if_free("flowise") as free:
+    with run.state_store.acting_if_free("flowise") as free:
         assert not free, "the mains' actuation lock is held: a `scale` by hand waits"
     during = tick_in_a_thread(run).record
     assert (during.services["flowise"].in_progress or "").startswith(
@@ -270,7 +270,7 @@ def test_a_restart_that_ends_as_the_daemon_stops_is_kept_in_the_state(tmp_path) 
     assert engine.restarting.wait(GUARD_SECONDS)
     engine.restart_ends.set()
     run.finish_actions()
-    kept = run.state_file.read().deaf_mains
+    kept = run.state_store.read().deaf_mains
     assert [(e.replica, e.action) for e in kept] == [("p-flowise-1", "restarted")]
 
 

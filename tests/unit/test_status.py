@@ -17,6 +17,8 @@ import redis
 from autoscaler import config as config_module
 from autoscaler.cli import main
 from autoscaler.runtime import status, wiring
+from autoscaler.runtime.redis_keys import state_key
+from autoscaler.runtime.redis_state import RedisState
 from autoscaler.runtime.state import Hold, ServiceRecord, State, StateFile, TickRecord
 
 
@@ -115,9 +117,22 @@ def test_the_text_says_what_is_down_and_never_zero_replicas_when_docker_is_unrea
     assert "lease: unknown" in out
 
 
-def fresh_tick(tmp_path: Path, down: dict[str, str], services: dict[str, ServiceRecord]) -> None:
+def fresh_tick(
+    tmp_path: Path, down: dict[str, str], services: dict[str, ServiceRecord], redis_url: str = ""
+) -> None:
+    """A tick just written by the daemon: in the state file, or in Redis (on a Swarm)."""
     tick = TickRecord(time.time(), "host:1", True, services, down=down)
-    StateFile(tmp_path / "state.json").write(State(last_tick=tick))
+    store = StateFile(tmp_path / "state.json")
+    if redis_url:
+        store = RedisState(redis.Redis.from_url(redis_url), "status-test", tmp_path / "none.json")
+    store.write(State(last_tick=tick))
+
+
+@pytest.fixture
+def swarm_state(redis_server: str) -> Iterator[str]:
+    """The URL of the Redis that keeps the state on a Swarm; the state deleted afterwards."""
+    yield redis_server
+    redis.Redis.from_url(redis_server).delete(state_key("status-test"))
 
 
 def test_a_fresh_tick_is_told_without_observing_again(
@@ -203,6 +218,20 @@ def test_from_a_fresh_tick_status_imports_neither_the_config_models_nor_a_redis_
     assert "from the daemon's last tick" in printed
 
 
+def test_on_swarm_a_fresh_tick_is_read_from_redis_without_a_redis_client(
+    tmp_path, swarm_state, capsys, heavy_imports_of
+) -> None:
+    config = config_file(tmp_path, redis_port=0, nginx_port=1, redis_url=swarm_state,
+                         backend="swarm")  # fmt: skip
+    fresh_tick(tmp_path, {}, {}, swarm_state)
+    assert status_json(config, capsys)[0] == 0  # validates the config, and keeps its snapshot
+    fresh_tick(tmp_path, {}, {}, swarm_state)
+    printed, imported = heavy_imports_of("status", "--config", str(config))
+    assert imported == []
+    assert "from the daemon's last tick" in printed
+    assert not (tmp_path / "state.json").exists(), "on a Swarm, no state file is written"
+
+
 def test_a_state_file_not_as_the_daemon_writes_it_is_named_not_read_past(
     tmp_path, unused_port, monkeypatch, capsys
 ) -> None:
@@ -225,15 +254,16 @@ def test_a_hold_in_force_is_shown(tmp_path, monkeypatch, capsys) -> None:
 
 
 def test_on_swarm_each_service_shows_its_tasks_running_of_those_wanted_and_each_task_s_node(
-    tmp_path, monkeypatch, capsys
+    tmp_path, swarm_state, monkeypatch, capsys
 ) -> None:
     monkeypatch.setattr(wiring, "autoscaler", None)  # never called: the tick answers
     tasks = (("flowise-worker.1", "running", None, "node-a"),
              ("flowise-worker.2", "running", "starting", "node-b"),
              ("flowise-worker.3", "running", "pending", ""))  # fmt: skip
     seen = ServiceRecord(3, 1, 3, "flowise-worker 3 -> 3", acted=False, replicas=tasks)
-    fresh_tick(tmp_path, {"redis": "refused"}, {"flowise-worker": seen})
-    main(["status", "--config", str(config_file(tmp_path, 1, 1, backend="swarm"))])
+    fresh_tick(tmp_path, {"redis": "refused"}, {"flowise-worker": seen}, swarm_state)
+    config = config_file(tmp_path, 1, 1, redis_url=swarm_state, backend="swarm")
+    main(["status", "--config", str(config)])
     out = capsys.readouterr().out
     assert "project status-test on Docker Swarm" in out
     assert "flowise-worker: 1/3 tasks running (min 1" in out

@@ -140,7 +140,7 @@ def test_a_missing_queue_never_scales_down(tmp_path) -> None:
 
 def test_an_override_set_during_the_tick_survives_it(tmp_path) -> None:
     run, scaler = tick(tmp_path, BUSY, FakeTransaction(workers=4))
-    state_file = run.state_file
+    state_file = run.state_store
     original_apply = scaler.apply
 
     def pin_meanwhile(plan, snapshot):
@@ -160,11 +160,11 @@ def test_an_override_set_during_the_tick_survives_it(tmp_path) -> None:
 
 def test_an_expired_override_is_dropped(tmp_path) -> None:
     run, _ = tick(tmp_path, IDLE)
-    state = run.state_file.read()
+    state = run.state_store.read()
     expired = state.history("flowise-worker").with_override(Override(3, until=NOW - 1))
-    run.state_file.write(state.with_history("flowise-worker", expired))
+    run.state_store.write(state.with_history("flowise-worker", expired))
     run.tick()
-    assert run.state_file.read().history("flowise-worker").override is None
+    assert run.state_store.read().history("flowise-worker").override is None
 
 
 @dataclass
