@@ -43,6 +43,9 @@ from autoscaler.signals import Reading
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_stub_status import HttpLoad
 
+LEASE_LOST = (
+    "the lease may have passed to another daemon (not renewed in time, or Redis names another)"
+)
 _REPLICAS_UNKNOWN = ServiceRecord(0, 0, 0, "replicas unknown: holding", acted=False)
 
 
@@ -134,6 +137,8 @@ class Autoscaler:
         with self.state_store.acting_if_free(routed) as free:
             if not free:
                 return None, WatchOutcome()
+            if self.lease.lost(self.monotonic()):
+                return f"nginx upstream not kept: {LEASE_LOST}", WatchOutcome()
             return self._reconcile(observed.snapshot), self._watch_mains(observed, now)
 
     def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
@@ -237,7 +242,8 @@ class Autoscaler:
 
     def _start(self, plan: Plan, apply: Callable[[], object], now: float) -> None:
         """`apply` run in the service's own thread, holding the service's actuation lock
-        (a `scale` by hand on it waits, and is waited for)."""
+        (a `scale` by hand on it waits, and is waited for). Dropped when, by the time it has
+        the lock, an upgrade holds the counts or this daemon may lead no more."""
 
         def act() -> object:
             try:
@@ -245,6 +251,8 @@ class Autoscaler:
                     hold = self.state_store.read().hold
                     if hold is not None and hold.until > now:  # came while it waited for the lock
                         raise ActuatorError(plan.service, f"plan dropped, held: {hold.reason}")
+                    if self.lease.lost(self.monotonic()):
+                        raise ActuatorError(plan.service, f"plan dropped: {LEASE_LOST}")
                     return apply()
             finally:
                 self.replicas.invalidate()

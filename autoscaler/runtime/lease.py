@@ -1,5 +1,6 @@
 """Only one daemon acts per compose project: a lease in Redis, taken with SET NX and a
-time-to-live, renewed every tick. A second daemon stands by until the lease is free.
+time-to-live, renewed every tick. A second daemon stands by until the lease is free. A leader
+asks `lost` right before it acts: one deposed meanwhile acts on nothing (fencing).
 
 Talks to Redis only.
 """
@@ -57,6 +58,22 @@ class Lease:
             return now < self._valid_until
         self._valid_until = now + self._ttl_ms / 1000 if taken else float("-inf")
         return bool(taken)
+
+    def lost(self, now: float) -> bool:
+        """True once the lease may have passed to someone else: it was not renewed within its
+        time-to-live, or Redis names another holder. Asked right before an action applies, so
+        that a deposed leader never acts. When Redis cannot be asked, a lease renewed before
+        is still ours until its time-to-live runs out: nobody else can have it sooner."""
+        if now >= self._valid_until:
+            return True
+        try:
+            holder = self._client.get(self.key)
+        except redis.RedisError:
+            return False
+        if holder != self.holder.encode():
+            self._valid_until = float("-inf")
+            return True
+        return False
 
     def release(self) -> None:
         """Give the lease up at once, so a standby daemon takes over on its next tick."""

@@ -48,6 +48,9 @@ if TYPE_CHECKING:  # imported where used: python-on-whales and requests take a g
 PROBE_TIMEOUT_SECONDS = 10.0
 """A healthcheck run by hand is ended after this: a main that accepts and never answers must
 not hold a scale-out forever (the shipped healthcheck's own timeout is 3 s)."""
+SWARM_LEASE_SECONDS = 20.0
+"""The lease's shortest time-to-live on a Swarm: a standby takes over within about this (and
+one interval) of the leader's death."""
 
 
 def docker_client(
@@ -161,6 +164,21 @@ def state_store(settings: Settings) -> StateStore:
     return StateFile(settings.daemon.state_file)
 
 
+def lease_ttl_seconds(settings: Settings) -> float:
+    """How long the lease stays ours unrenewed. On Compose, longer than the longest action (a
+    scale-out waits for readiness, a scale-in drains): the ticks renew it meanwhile, but should
+    they stop with an action under way, a standby still never acts on top of it. On a Swarm,
+    short (`SWARM_LEASE_SECONDS`, or 3 intervals if longer), so that a standby on another manager
+    takes over soon after the leader died; there, an action under way on a service holds the
+    service's lock in Redis, which a new leader's action on it waits for."""
+    interval = settings.daemon.interval_seconds
+    if settings.compose.backend == "swarm":
+        return max(SWARM_LEASE_SECONDS, 3 * interval)
+    return (
+        3 * interval + settings.compose.ready_timeout_seconds + settings.nginx.drain_timeout_seconds
+    )
+
+
 def connections(settings: Settings) -> Connections:
     import requests
 
@@ -240,14 +258,7 @@ def autoscaler(
     command ended after `docker_timeout_seconds` when given. `actions`: the actions in progress
     (the daemon's, across config reloads); by default none yet."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    # Longer than the longest action (a scale-out waits for readiness, a scale-in drains): the
-    # ticks renew it meanwhile, but should they stop with an action under way, a standby still
-    # never acts on top of it.
-    lease_ttl = (
-        3 * settings.daemon.interval_seconds
-        + settings.compose.ready_timeout_seconds
-        + settings.nginx.drain_timeout_seconds
-    )
+    lease_ttl = lease_ttl_seconds(settings)
     opened = connections(settings)
     scaling = transaction(settings, stop, opened, docker_timeout_seconds)
     return Autoscaler(

@@ -79,8 +79,14 @@ class FakeLease:
     leading: bool = True
     holder: str = "host:1"
 
+    deposed: bool = False
+    """Lost by the time an action applies (`lost`), though held at the tick's start."""
+
     def hold(self, now: float) -> bool:
         return self.leading
+
+    def lost(self, now: float) -> bool:
+        return self.deposed or not self.leading
 
 
 def tick(
@@ -309,3 +315,39 @@ def test_an_action_planned_before_a_hold_is_dropped(tmp_path) -> None:
     assert "plan dropped, held: upgrade to flowise:3.2.0" in (
         finished["flowise-worker"].error or ""
     )
+
+
+def test_a_leader_deposed_before_its_action_applies_drops_it(tmp_path) -> None:
+    """Leading at the tick's start, the lease lost by the time the action has the service's
+    lock: a deposed leader never acts, and says why."""
+    run, scaler = tick(tmp_path, BUSY)
+    run.lease.deposed = True
+    result = run.tick()
+    finished = run.finish_actions()
+    assert result.record.services["flowise-worker"].acted is True, "started, as the tick led"
+    assert scaler.scaled == []
+    assert "plan dropped: the lease may have passed to another daemon" in (
+        finished["flowise-worker"].error or ""
+    )
+
+
+class Reconciled(FakeTransaction):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reconciled = 0
+
+    def reconcile(self, snapshot) -> bool:
+        self.reconciled += 1
+        return False
+
+
+def test_a_leader_deposed_before_it_keeps_the_upstream_leaves_it_and_says_so(tmp_path) -> None:
+    scaler = Reconciled()
+    run, _ = tick(tmp_path, IDLE, scaler)
+    run.tick()
+    assert scaler.reconciled == 1
+    run.lease.deposed = True
+    result = run.tick()
+    run.finish_actions()
+    assert scaler.reconciled == 1, "the upstream left to whoever leads now"
+    assert any(e.startswith("nginx upstream not kept: the lease may") for e in result.record.errors)

@@ -138,3 +138,20 @@ def test_a_configured_warm_pool_gets_the_refill_of_its_own_clients() -> None:
     settings = Settings.model_validate({"services": {"flowise-worker": {"warm_replicas": 1}}})
     refill = wiring.warm_refill(settings, StopSignal(), WarmPool(), lambda _: None)
     assert isinstance(refill, WarmRefill)
+
+
+LEASE_TTLS = {
+    "compose: the longest action and 3 intervals": ("compose", 2, 3 * 2 + 300 + 60),
+    "swarm: 20 s at the default interval": ("swarm", 2, 20),
+    "swarm: 3 intervals when longer": ("swarm", 10, 30),
+}
+
+
+@pytest.mark.parametrize(("backend", "interval", "ttl"), LEASE_TTLS.values(), ids=LEASE_TTLS.keys())
+def test_the_lease_ttl(backend: str, interval: float, ttl: float) -> None:
+    settings = Settings.model_validate({
+        "compose": {"backend": backend, "ready_timeout_seconds": 300},
+        "nginx": {"drain_timeout_seconds": 60},
+        "daemon": {"interval_seconds": interval},
+    })  # fmt: skip
+    assert wiring.lease_ttl_seconds(settings) == ttl
