@@ -178,7 +178,9 @@ class DaemonSettings(Section):
     )
     state_file: Path = Field(
         default=STATE_DIR / "state.json",
-        description="Where the daemon keeps its history and manual overrides across restarts.",
+        description="Where the daemon keeps its history and manual overrides across restarts. "
+        "On the swarm backend they are in Redis instead, for every manager: a file here is "
+        "taken over on the first use and renamed `<name>.taken-over`.",
     )
     metrics_port: int = Field(
         default=9464,
