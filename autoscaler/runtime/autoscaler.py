@@ -39,6 +39,7 @@ from autoscaler.runtime.state import (
     StateStore,
     TickRecord,
 )
+from autoscaler.runtime.status_report import FRESH_INTERVALS
 from autoscaler.signals import Reading
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_stub_status import HttpLoad
@@ -262,17 +263,28 @@ class Autoscaler:
 
     def _save(self, histories: dict[str, ServiceHistory], record: TickRecord, now: float) -> State:
         """Write the new histories, keeping an override that `scale` set meanwhile; the state
-        written."""
+        written. Only the leader's histories are written: in a state several daemons share (a
+        Swarm's managers), a standby's, made from a state read before the leader's last save,
+        would wipe the leader's scale events, and its cooldowns with them. Nor is a standby's
+        record written over a leader's fresh one, which `status` tells."""
         with self.state_store.locked():
             state = self.state_store.read()
-            for service, history in histories.items():
-                override = state.history(service).override
-                if override is not None and not override.active(now):
-                    override = None
-                state = state.with_history(service, history.with_override(override))
-            saved = replace(state.with_deaf_mains(record.deaf_mains, now), last_tick=record)
+            if record.leading:
+                for service, history in histories.items():
+                    override = state.history(service).override
+                    if override is not None and not override.active(now):
+                        override = None
+                    state = state.with_history(service, history.with_override(override))
+            if record.leading or not self._led_lately(state.last_tick, now):
+                state = replace(state, last_tick=record)
+            saved = state.with_deaf_mains(record.deaf_mains, now)
             self.state_store.write(saved)
         return saved
+
+    def _led_lately(self, last: TickRecord | None, now: float) -> bool:
+        """`last` is a leader's, and still fresh enough for `status` to tell."""
+        fresh = FRESH_INTERVALS * self.settings.daemon.interval_seconds
+        return last is not None and last.leading and now - last.at <= fresh
 
 
 def _with_watch(

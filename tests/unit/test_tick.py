@@ -351,3 +351,25 @@ def test_a_leader_deposed_before_it_keeps_the_upstream_leaves_it_and_says_so(tmp
     run.finish_actions()
     assert scaler.reconciled == 1, "the upstream left to whoever leads now"
     assert any(e.startswith("nginx upstream not kept: the lease may") for e in result.record.errors)
+
+
+def test_a_standby_sharing_the_state_leaves_the_leaders_histories_and_fresh_record(
+    tmp_path,
+) -> None:
+    """Two daemons, one state (a Swarm's managers): a standby's history, made from a state read
+    before the leader's last save, would wipe the leader's scale event and its cooldown."""
+    leader, scaler = tick(tmp_path, BUSY)
+    led = leader.tick()
+    leader.finish_actions()
+    assert scaler.scaled == [("flowise-worker", 8)]
+    standby, _ = tick(tmp_path, IDLE, leading=False)
+    standby.wall_clock = lambda: NOW + 1
+    standby.tick()
+    kept = standby.state_store.read()
+    assert kept.histories == led.state.histories, "the leader's, scale event included"
+    assert kept.last_tick == led.record, "the leader's fresh record"
+
+    standby.wall_clock = lambda: NOW + 3600  # the leader gone for long: the standby's is best
+    later = standby.tick()
+    assert standby.state_store.read().last_tick == later.record
+    assert standby.state_store.read().histories == led.state.histories
