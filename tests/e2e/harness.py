@@ -29,7 +29,6 @@ from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
 from autoscaler.runtime import wiring
-from autoscaler.runtime.state import StateFile
 from autoscaler.shipped import shipped_path
 
 E2E = Path(__file__).resolve().parent
@@ -290,7 +289,7 @@ class Daemon:
     as they come and kept."""
 
     def __init__(self, config: Path) -> None:
-        self._state_file = config_module.load(config, {}).settings.daemon.state_file
+        self._state = wiring.state_store(config_module.load(config, {}).settings)
         self.process = subprocess.Popen(
             [str(COMPOSE_FLOWISE), "daemon", "--config", str(config)],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
@@ -320,7 +319,7 @@ class Daemon:
 
     def ticks_from_now(self, count: int, timeout: float = 60) -> None:
         """Until `count` ticks more have ended: the first may have begun before this call. Each
-        tick records itself in the state file (a quiet tick writes no log line)."""
+        tick records itself in the state (a quiet tick writes no log line)."""
         seen = self._last_tick_at()
         deadline = time.monotonic() + timeout * count
         while count:
@@ -333,7 +332,7 @@ class Daemon:
                 seen, count = now, count - 1
 
     def _last_tick_at(self) -> float | None:
-        last = StateFile(self._state_file).read().last_tick
+        last = self._state.read().last_tick
         return None if last is None else last.at
 
     def stop(self) -> int:
