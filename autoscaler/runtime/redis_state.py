@@ -135,9 +135,7 @@ class RedisState:
         try:
             return call()
         except redis.RedisError as error:
-            raise StateError(
-                f"{self.where}: Redis did not answer ({type(error).__name__}: {error})"
-            ) from None
+            raise StateError(f"{self.where}: no answer ({type(error).__name__}: {error})") from None
 
     def _take_over_once(self) -> None:
         """On the first use: a state file kept before, taken over if Redis has no state yet

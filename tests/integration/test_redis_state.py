@@ -237,7 +237,7 @@ def test_a_pin_set_by_scale_on_one_manager_is_seen_by_another(
 def test_redis_gone_is_a_state_error_that_says_where(unused_port, tmp_path) -> None:
     client = redis.Redis(port=unused_port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     store = RedisState(client, "p", tmp_path / "state.json")
-    with pytest.raises(StateError, match=r"Redis \(compose-flowise:state:p\): Redis did not"):
+    with pytest.raises(StateError, match=r"Redis \(compose-flowise:state:p\): no answer"):
         store.read()
     with pytest.raises(StateError), store.acting("flowise"):
         pass
