@@ -97,8 +97,9 @@ class RedisState:
     def acting(self, service: str) -> AbstractContextManager[bool]:
         """Hold the right to change `service`'s replicas, on any manager: the daemon's action
         on it or a `scale`; behind nginx, the right to write the upstream too. Held for the
-        whole action and renewed meanwhile: what bounds it is the action's own timeouts
-        (readiness, drain), and `LOCK_SECONDS` after its holder died."""
+        whole action and renewed meanwhile, so what bounds it is the action's own bounds (the
+        readiness and drain timeouts, the docker commands'), as a file lock's; and its holder's
+        life: `LOCK_SECONDS` after the holder died or lost Redis, it is free."""
         return self._held(actuation_lock_key(self._project, service))
 
     def acting_if_free(self, service: str) -> AbstractContextManager[bool]:
@@ -120,7 +121,10 @@ class RedisState:
             return
         ended = threading.Event()
         renewal = threading.Thread(
-            target=_renew, args=(lock, self._lock_seconds / 3, ended), name=f"renew {name}"
+            target=_renew,
+            args=(lock, self._lock_seconds / 3, ended),
+            name=f"renew {name}",
+            daemon=True,  # a process that ends anyhow leaves the lock to its time-to-live
         )
         renewal.start()
         try:
