@@ -126,3 +126,28 @@ def _wait_for_redis(url: str) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+LONGEST_FIRST = ("real-flowise", "tests/e2e/test_swarm.py")
+"""The groups that take the longest (about 13 and 11 minutes), handed out first so that the
+two workers end together."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For pytest-xdist's `--dist loadgroup` (.ci/run runs two workers): each module runs whole
+    on one worker, its module-scoped stack or cluster set up once; the real-Flowise modules run
+    one after the other on one worker, as two real Flowise stacks at once would starve two
+    cores."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    items.sort(key=lambda item: _rank(_group(item)))
+
+
+def _group(item: pytest.Item) -> str:
+    if item.get_closest_marker("real_flowise"):
+        return "real-flowise"
+    return item.nodeid.split("::")[0]
+
+
+def _rank(group: str) -> int:
+    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
