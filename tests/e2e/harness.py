@@ -253,17 +253,23 @@ class Answer:
 
 
 class Load(Clients):
-    """Requests through nginx that each stay in flight `hold_ms` at a stand-in main."""
+    """Requests through nginx that each stay in flight `hold_ms` at a stand-in main, plus up to
+    `spread_ms` more at random (so that the clients' requests do not all end at once)."""
 
-    def __init__(self, url: str, hold_ms: int, clients: int = 6, max_seconds: float = 240):
+    def __init__(
+        self, url: str, hold_ms: int, clients: int = 6, max_seconds: float = 240,
+        spread_ms: int = 0,
+    ) -> None:  # fmt: skip
         super().__init__(clients, max_seconds)
         self.url = url
         self.hold_ms = hold_ms
+        self.spread_ms = spread_ms
 
     def send(self, session: requests.Session) -> Answer:
         started = time.monotonic()
+        hold_ms = self.hold_ms + random.randint(0, self.spread_ms)
         try:
-            response = session.post(f"{self.url}/hold?ms={self.hold_ms}", timeout=60)
+            response = session.post(f"{self.url}/hold?ms={hold_ms}", timeout=60)
             hostname = response.json().get("hostname") if response.ok else None
             return Answer(started, time.monotonic(), response.status_code, hostname)
         except (requests.RequestException, ValueError) as error:
