@@ -243,15 +243,14 @@ def _a_worker_node_with_a_main(stack: SwarmStack) -> tuple[Node, set[str]]:
 def _wait_for_upstream(stack: SwarmStack, done, timeout: float = 180) -> None:
     """Until the upstream the daemon writes lists servers such that `done(servers)`."""
     deadline = time.monotonic() + timeout
-    while not done(servers := _upstream_servers(stack)):
+    while not done(servers := _listed_servers(stack.settings.nginx.upstream_file)):
         if time.monotonic() > deadline:
             raise HarnessError(f"the upstream lists {sorted(servers)} after {timeout}s")
         time.sleep(0.5)
 
 
-def _upstream_servers(stack: SwarmStack) -> set[str]:
-    text = stack.settings.nginx.upstream_file.read_text()
-    return set(re.findall(r"server (\d+\.\d+\.\d+\.\d+:3000)", text))
+def _listed_servers(upstream_file: Path) -> set[str]:
+    return set(re.findall(r"server (\d+\.\d+\.\d+\.\d+:3000)", upstream_file.read_text()))
 
 
 @dataclass
@@ -317,6 +316,15 @@ class SwarmFolder:
             "service", "ps", f"{self.project}_{service}", "--no-trunc", "--quiet",
             "--filter", "desired-state=running")  # fmt: skip
         return set(output.split())
+
+    def a_worker_node_running(self, service: str) -> tuple[str, set[str]]:
+        """A node other than the manager that runs tasks of the service, and those tasks."""
+        output = self.cluster.manager.docker(
+            "service", "ps", f"{self.project}_{service}", "--no-trunc",
+            "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}")  # fmt: skip
+        nodes = dict(map(str.split, output.splitlines()))
+        node = next(n for n in nodes.values() if n != self.cluster.manager.name)
+        return node, {task for task, on in nodes.items() if on == node}
 
     def volumes(self) -> list[str]:
         """The stack's volumes on the manager."""
@@ -448,6 +456,59 @@ def test_mains_swarm_stops_under_load_finish_their_requests_first(
                         f"flight; failures: {load.failures[:3]}")  # fmt: skip
     assert load.answers and not load.failures, load.failures[:3]
     assert _left_after_stop(swarm_folder, {t for s, _ in stops for t in s}) == set()
+
+
+def test_a_node_drained_under_load_moves_its_main_without_a_failed_request(
+    swarm_folder: SwarmFolder, tmp_path: Path
+) -> None:
+    """`docker node update --availability drain`, as before a host's maintenance: Swarm stops
+    the node's tasks and starts others elsewhere. The drained main holds SIGTERM until the daemon
+    has taken it out of the upstream and its requests in flight have ended; its replacement is
+    routed once fit."""
+    up = swarm_folder.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    scaler = wiring.transaction(swarm_folder.settings)
+    scaler.scale("flowise", 3, scaler.snapshot())
+    hostnames = swarm_folder.hostnames("flowise")
+    node, on_node = swarm_folder.a_worker_node_running("flowise")
+    steady = {"min_replicas": 3, "max_replicas": 3,
+              "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]}  # fmt: skip
+    daemon = Daemon(
+        swarm_folder.daemon_config(tmp_path, {"flowise": steady, "flowise-worker": False})
+    )
+    url = f"http://127.0.0.1:{swarm_folder.http_port}"
+    try:
+        daemon.wait_for(r"tick \(leading")
+        with Load(url, hold_ms=4000, spread_ms=4000, clients=9) as load:
+            time.sleep(6)  # every main has requests in flight, ending at scattered times
+            since = time.monotonic()
+            swarm_folder.cluster.manager.docker("node", "update", "--availability", "drain", node)
+            moved = swarm_folder.tasks_after("flowise", 3, timeout=60) - on_node
+            _wait_for_routed(swarm_folder, 3, timeout=90)
+            time.sleep(3)  # requests through the replacement too
+    finally:
+        swarm_folder.cluster.manager.docker("node", "update", "--availability", "active", node)
+        assert daemon.stop() == 0, daemon.lines[-5:]
+    assert len(moved) == 3 and not moved & on_node, "Swarm runs the drained node's mains elsewhere"
+    served = [a for a in load.answers
+              if a.hostname in {hostnames[t] for t in on_node} and a.ended > since + 1]  # fmt: skip
+    assert served, f"the premise: the drained main had requests in flight; {load.failures[:3]}"
+    assert load.answers and not load.failures, load.failures[:3]
+    assert _left_after_stop(swarm_folder, on_node) == set()
+
+
+def _wait_for_routed(swarm_folder: SwarmFolder, count: int, timeout: float) -> None:
+    """Until the upstream lists `count` mains, each a task Swarm wants running and fit."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = wiring.transaction(swarm_folder.settings).snapshot()
+        fit = {f"{r.address_on(r.addresses)}:3000" for r in snapshot["flowise"] if r.routable}
+        listed = _listed_servers(swarm_folder.settings.nginx.upstream_file)
+        if listed == fit and len(fit) == count:
+            return
+        if time.monotonic() > deadline:
+            raise HarnessError(f"the upstream lists {sorted(listed)}, fit: {sorted(fit)}")
+        time.sleep(0.5)
 
 
 def _left_after_stop(swarm_folder: SwarmFolder, tasks: set[str], seconds: float = 90) -> set[str]:
