@@ -36,8 +36,11 @@ from autoscaler.stack.lifecycle import (
 from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales
 from autoscaler.stack.swarm_plan import (
     STACK_LABEL,
+    LocalPorts,
     StackService,
     drain_script_variables,
+    local_ports,
+    local_ports_name,
     refuse_bound_address,
     replicas_override,
     resolve_image,
@@ -49,6 +52,9 @@ from autoscaler.stack.swarm_plan import (
 STACK_DIRECTORY_VARIABLE = "COMPOSE_FLOWISE_DIR"
 """The stack's folder, for the stack file's paths: Swarm resolves a relative one next to the
 first stack file, the shipped one."""
+FORWARDER_SCRIPT = "compose/forward-ports.py"
+"""What publishes Redis and stub_status on the manager's 127.0.0.1 (`LocalPorts`)."""
+LOCAL_PORTS_DIGEST_LABEL = "compose-flowise.local-ports"
 DRAIN_SCRIPT = "compose/drain-on-sigterm.sh"
 """What the mains run under on a Swarm: it holds SIGTERM until nginx has no request in flight
 to them."""
@@ -83,10 +89,12 @@ def up(settings: Settings, progress: Progress) -> Started:
     listed = ", ".join(f"{name} x{replicas}" for name, replicas in scales.items())
     progress(f"deploying the stack {stack}: {listed}")
     _deploy_and_wait(docker, transaction, settings, env_values, scales, progress)
+    services = _services(docker, stack)
+    _publish_local_ports(docker, settings, env_values, services, progress)
     with failing_as("route nginx to the fit tasks"):
         snapshot = transaction.snapshot()
         transaction.reconcile(snapshot)
-    url, probe = _public_url(_services(docker, stack), settings.nginx.service)
+    url, probe = _public_url(services, settings.nginx.service)
     wait_until_serving(probe)
     return Started(url, {name: count(snapshot.get(name, [])).running for name in settings.services})
 
@@ -97,6 +105,8 @@ def down(settings: Settings, volumes: bool) -> list[str]:
     manager removed too, and their names returned (an engine sees only its own node's)."""
     docker = wiring.docker_client(settings)
     stack = settings.compose.project_name
+    with failing_as(f"remove {local_ports_name(stack)}"):
+        docker.container.remove(local_ports_name(stack), force=True)
     with failing_as(f"docker stack rm {stack}"):
         docker.stack.remove(stack)
     _wait_until_gone(docker, stack)
@@ -107,6 +117,58 @@ def down(settings: Settings, volumes: bool) -> list[str]:
         names = sorted(volume.name for volume in found)
         docker.volume.remove(list[Volume | str](names))
     return names
+
+
+def _publish_local_ports(
+    docker: DockerClient,
+    settings: Settings,
+    env_values: Mapping[str, str],
+    services: Mapping[str, StackService],
+    progress: Progress,
+) -> None:
+    """Redis and stub_status on this manager's 127.0.0.1, through a container of the stack's
+    Flowise image on the stack's network; one already running as wanted is kept."""
+    stack = settings.compose.project_name
+    main = services.get(settings.nginx.upstream_service)
+    if main is None:
+        raise StackError(f"the stack {stack} has no service {settings.nginx.upstream_service}")
+    with failing_as(f"read {shipped_path(FORWARDER_SCRIPT)}"):
+        source = shipped_path(FORWARDER_SCRIPT).read_text(encoding="utf-8")
+    wanted = local_ports(stack, env_values, main.image, source, settings.nginx.service)
+    with failing_as(f"start {wanted.name}"):
+        if _running_digest(docker, wanted.name) == wanted.digest:
+            return
+        docker.container.remove(wanted.name, force=True)
+        _run_local_ports(docker, stack, wanted)
+    listed = " and ".join(address for address, _ in wanted.published)
+    progress(f"Redis and nginx's stub_status published on {listed}, for compose-flowise "
+             f"(the container {wanted.name})")  # fmt: skip
+
+
+def _running_digest(docker: DockerClient, name: str) -> str | None:
+    """The LocalPorts digest of the container `name` if it runs, else None."""
+    if not docker.container.exists(name):
+        return None
+    container = docker.container.inspect(name)
+    if not container.state.running:
+        return None
+    return (container.config.labels or {}).get(LOCAL_PORTS_DIGEST_LABEL)
+
+
+def _run_local_ports(docker: DockerClient, stack: str, wanted: LocalPorts) -> None:
+    """Started again by its engine after a reboot; labelled as the stack's, so that what looks
+    for the stack's leftovers finds it."""
+    docker.container.run(
+        wanted.image,
+        list(wanted.arguments),
+        entrypoint=wanted.entrypoint,
+        name=wanted.name,
+        detach=True,
+        networks=[wanted.network],
+        publish=list(wanted.published),
+        restart="always",
+        labels={STACK_LABEL: stack, LOCAL_PORTS_DIGEST_LABEL: wanted.digest},
+    )
 
 
 def _env_values(settings: Settings) -> dict[str, str]:

@@ -33,6 +33,8 @@ class StackService:
     restart condition `on-failure` or `none`): its task, once ended well, is not replaced."""
     published: Mapping[int, int] = field(default_factory=dict)
     """Its target port -> the port published on the node."""
+    image: str = ""
+    """The image its tasks run, as the spec names it."""
 
 
 def stack_services(stack: str, inspected: Iterable[Mapping[str, Any]]) -> dict[str, StackService]:
@@ -42,13 +44,15 @@ def stack_services(stack: str, inspected: Iterable[Mapping[str, Any]]) -> dict[s
         spec = service.get("Spec") or {}
         name = str(spec.get("Name", "")).removeprefix(f"{stack}_")
         replicated = (spec.get("Mode") or {}).get("Replicated")
-        restart = ((spec.get("TaskTemplate") or {}).get("RestartPolicy") or {}).get("Condition")
+        template = spec.get("TaskTemplate") or {}
+        restart = (template.get("RestartPolicy") or {}).get("Condition")
         ports = ((service.get("Endpoint") or {}).get("Ports")) or []
         services[name] = StackService(
             name=name,
             replicas=int(replicated.get("Replicas", 1)) if replicated is not None else None,
             restarted=restart in (None, "any"),
             published=_published(ports),
+            image=str((template.get("ContainerSpec") or {}).get("Image", "")),
         )
     return services
 
@@ -73,6 +77,53 @@ def drain_script_variables(stack: str, script: Path, content: bytes) -> dict[str
         "COMPOSE_FLOWISE_DRAIN_SCRIPT": str(script),
         "COMPOSE_FLOWISE_DRAIN_CONFIG": f"{stack}_drain-on-sigterm-{digest}",
     }
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    """A plain container on the manager, outside the stack, attached to the stack's network:
+    it publishes Redis and nginx's stub_status on this host's 127.0.0.1 only, for the reads of
+    compose-flowise, which Swarm cannot do (it publishes a port on every address)."""
+
+    name: str
+    image: str
+    network: str
+    published: tuple[tuple[str, int], ...]
+    """(127.0.0.1:PORT on the host, the port inside), as python-on-whales' `publish` takes."""
+    arguments: tuple[str, ...]
+    """Python's (the entrypoint's): the forwarder's source, then LISTEN_PORT=SERVICE:PORT for
+    each port."""
+    entrypoint: str = "python3"
+
+    @property
+    def digest(self) -> str:
+        """Changes with anything above: a container with another one is started anew."""
+        described = json.dumps(
+            [self.image, self.network, self.published, self.entrypoint, self.arguments]
+        )
+        return hashlib.sha256(described.encode()).hexdigest()[:12]
+
+
+def local_ports_name(stack: str) -> str:
+    return f"{stack}_local-ports"
+
+
+def local_ports(
+    stack: str, env_values: Mapping[str, str], image: str, forwarder_source: str,
+    nginx_service: str,
+) -> LocalPorts:  # fmt: skip
+    """The stack's LocalPorts: Redis at REDIS_HOST_PORT and stub_status at NGINX_STATUS_PORT,
+    the .env's ports, as compose.yaml publishes them; run by `image`, the stack's Flowise image,
+    which has Python."""
+    redis_port = env_values.get("REDIS_HOST_PORT") or "6379"
+    status_port = env_values.get("NGINX_STATUS_PORT") or "8081"
+    return LocalPorts(
+        name=local_ports_name(stack),
+        image=image,
+        network=f"{stack}_default",
+        published=((f"127.0.0.1:{redis_port}", 6379), (f"127.0.0.1:{status_port}", 8081)),
+        arguments=("-c", forwarder_source, "6379=redis:6379", f"8081={nginx_service}:8081"),
+    )
 
 
 def resolve_image(env_values: Mapping[str, str]) -> str:

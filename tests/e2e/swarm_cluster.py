@@ -68,6 +68,8 @@ class SwarmCluster:
     """A port the manager node publishes -> its port on this host's 127.0.0.1."""
     shared: tuple[Path, ...]
     """Paths of this host the manager node mounts at the same path."""
+    loopback_ports: tuple[int, ...] = ()
+    """Ports of this host's 127.0.0.1 that reach the same port on the manager's 127.0.0.1."""
 
     @property
     def manager(self) -> Node:
@@ -89,11 +91,13 @@ def swarm_cluster(
     manager_images: Sequence[str] = (),
     shared: Sequence[Path] = (),
     ports: Mapping[int, int] | None = None,
+    loopback_ports: Sequence[int] = (),
 ) -> Iterator[SwarmCluster]:
     """`size` engines in one Swarm, each with `images` loaded, the manager with
     `manager_images` too. The manager node mounts each of `shared` at the same path as here
     (what its services bind-mount), and publishes each of its `ports` on this host's 127.0.0.1
-    at `ports[port]`."""
+    at `ports[port]`. Each of `loopback_ports` on this host's 127.0.0.1 reaches the same port on
+    the manager's own 127.0.0.1: what a manager's loopback is to the daemon that runs on it."""
     name = f"cf-swarm-{secrets.token_hex(4)}"
     ports = ports or {}
     engine = folder / "engine"
@@ -103,15 +107,19 @@ def swarm_cluster(
     _run("network", "create", name)
     try:
         for node in nodes:
-            extra = _manager_options(engine, shared, ports) if node == nodes[0] else ()
+            extra = (
+                _manager_options(engine, shared, ports, loopback_ports) if node == nodes[0] else ()
+            )
             started.append(node)
             _start(node, name, extra)
         for node in nodes:
             _wait_for_engine(node)
         _form_swarm(nodes)
+        _forward_to_loopback(nodes[0], loopback_ports)
         _load(nodes[:1], manager_images, folder / "manager-images.tar")
         _load(nodes, images, folder / "images.tar")
-        yield SwarmCluster(nodes, engine / "docker.sock", dict(ports), tuple(shared))
+        yield SwarmCluster(nodes, engine / "docker.sock", dict(ports), tuple(shared),
+                           tuple(loopback_ports))  # fmt: skip
     finally:
         for node in started:
             _run("rm", "--force", "--volumes", node.name, check=False)
@@ -119,14 +127,23 @@ def swarm_cluster(
 
 
 def _manager_options(
-    engine: Path, shared: Sequence[Path], ports: Mapping[int, int]
+    engine: Path, shared: Sequence[Path], ports: Mapping[int, int], loopback_ports: Sequence[int]
 ) -> tuple[str, ...]:
     options = ["-v", f"{engine}:{Path(ENGINE_SOCKET).parent}"]
     for path in shared:
         options += ["-v", f"{path}:{path}"]
-    for port, host_port in ports.items():
+    for port, host_port in [*ports.items(), *((port, port) for port in loopback_ports)]:
         options += ["-p", f"127.0.0.1:{host_port}:{port}"]
+    # lets a connection from outside the node be sent to its loopback (_forward_to_loopback)
+    options += ["--sysctl", "net.ipv4.conf.all.route_localnet=1"]
     return tuple(options)
+
+
+def _forward_to_loopback(manager: Node, ports: Sequence[int]) -> None:
+    for port in ports:
+        _run("exec", manager.name, "iptables", "-t", "nat", "-I", "PREROUTING", "-i", "eth0",
+             "-p", "tcp", "--dport", str(port), "-j", "DNAT",
+             "--to-destination", f"127.0.0.1:{port}")  # fmt: skip
 
 
 def _start(node: Node, network: str, extra: Sequence[str]) -> None:

@@ -3,12 +3,9 @@ Flowise services spread over the nodes, nginx on the manager routing to the task
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import subprocess
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,22 +13,20 @@ from pathlib import Path
 import pytest
 import requests
 import tomli_w
-from flowise_stack import local_site, set_env
 from harness import (
     E2E,
     Daemon,
     HarnessError,
     Load,
     add_jobs,
-    free_port,
     local_images,
     run_cli,
     wait_until_routable,
     wait_until_serving,
 )
-from swarm_cluster import Node, SwarmCluster, swarm_cluster
+from swarm_cluster import Node, SwarmCluster
+from swarm_site import NODES, PUBLISHED, SwarmFolder, site_cluster, site_folder, wait_until_gone
 
-from autoscaler import config as config_module
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
@@ -40,12 +35,8 @@ from autoscaler.shipped import shipped_path
 
 pytestmark = pytest.mark.e2e
 
-NODES = 3
 QUEUE = "flowise-queue-prediction"
 STACK_FILE = E2E / "swarm-stack.yaml"
-PUBLISHED = {"http": 80, "status": 8081, "redis": 6379}
-PORTS_OVER_SHIPPED = E2E / "swarm-ports.yaml"
-"""Laid over the shipped stack file: Redis and stub_status published on the manager node."""
 
 
 @dataclass
@@ -71,26 +62,19 @@ class SwarmStack:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmCluster]:
-    """Three engines in one Swarm, the stand-in Flowise image in each, the stack's other
-    images in the manager, which shares a folder (the upstream's, the stack folders') and the
-    shipped nginx.conf with this host. One more port is published at the same number here as
-    on the manager: where `up` finds nginx from this host."""
-    folder = tmp_path_factory.mktemp("swarm")
-    shared = folder / "shared"
-    (shared / "upstreams").mkdir(parents=True)
-    images = local_images()
-    on_the_manager = ("CF_IMAGE_NGINX", "CF_IMAGE_REDIS", "CF_IMAGE_POSTGRES", "CF_IMAGE_S3")
-    same_port = free_port()
     try:
-        with swarm_cluster(
-            folder,
-            NODES,
-            images=[images["CF_IMAGE_STANDIN"]],
-            manager_images=[images[name] for name in on_the_manager],
-            shared=[shared, shipped_path("nginx/nginx.conf")],
-            ports={**{port: free_port() for port in PUBLISHED.values()}, same_port: same_port},
-        ) as running:
+        with site_cluster(tmp_path_factory.mktemp("swarm")) as running:
             yield running
+    except HarnessError as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture
+def swarm_folder(cluster: SwarmCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[SwarmFolder]:
+    monkeypatch.setenv("DOCKER_HOST", cluster.docker_host)
+    try:
+        with site_folder(cluster) as folder:
+            yield folder
     except HarnessError as error:
         pytest.fail(str(error))
 
@@ -131,7 +115,7 @@ def stack(cluster: SwarmCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sw
         pytest.fail(str(error))
     finally:
         docker.stack.remove(name)
-        _wait_until_gone(cluster, name)
+        wait_until_gone(cluster, name)
 
 
 def _wait_for_nginx(scaler: ScaleTransaction, timeout: float = 120) -> None:
@@ -140,16 +124,6 @@ def _wait_for_nginx(scaler: ScaleTransaction, timeout: float = 120) -> None:
     while not any(r.routable for r in scaler.snapshot().get("nginx", [])):
         if time.monotonic() > deadline:
             raise HarnessError(f"nginx does not run after {timeout}s")
-        time.sleep(0.5)
-
-
-def _wait_until_gone(cluster: SwarmCluster, stack: str, timeout: float = 60) -> None:
-    """Until no container of the stack is left on the manager (its ports are free again)."""
-    deadline = time.monotonic() + timeout
-    label = f"label=com.docker.stack.namespace={stack}"
-    while cluster.manager.docker("ps", "--all", "--quiet", "--filter", label).strip():
-        if time.monotonic() > deadline:
-            raise HarnessError(f"the stack {stack} is still there after {timeout}s")
         time.sleep(0.5)
 
 
@@ -253,140 +227,6 @@ def _listed_servers(upstream_file: Path) -> set[str]:
     return set(re.findall(r"server (\d+\.\d+\.\d+\.\d+:3000)", upstream_file.read_text()))
 
 
-@dataclass
-class SwarmFolder:
-    """A stack folder of `init`'s on the manager's shared folder, set for the swarm backend."""
-
-    cluster: SwarmCluster
-    config_file: Path
-    project: str
-    http_port: int
-
-    @property
-    def settings(self) -> Settings:
-        return config_module.load(self.config_file, {}).settings
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return run_cli(*args, "--config", str(self.config_file))
-
-    def replicas(self, service: str) -> int:
-        """The count Swarm keeps for the service (its spec's)."""
-        output = self.cluster.manager.docker("service", "inspect", f"{self.project}_{service}")
-        return json.loads(output)[0]["Spec"]["Mode"]["Replicated"]["Replicas"]
-
-    def daemon_config(self, folder: Path, services: dict) -> Path:
-        """The folder's config (init's) with `services`, its state in `folder`, a tick a
-        second and no metrics port."""
-        settings = tomllib.loads(self.config_file.read_text())
-        settings["daemon"] = {"interval_seconds": 1, "state_file": str(folder / "state.json"),
-                              "metrics_port": 0}  # fmt: skip
-        settings["services"] = services
-        path = folder / "daemon.toml"
-        path.write_text(tomli_w.dumps(settings))
-        path.chmod(0o600)
-        return path
-
-    def hostnames(self, service: str) -> dict[str, str]:
-        """Each running task of the service -> its container's hostname (the container's id,
-        shortened), which the stand-in answers with."""
-        each = "{{.ID}} {{.Status.ContainerStatus.ContainerID}}"
-        tasks = self.running_tasks(service)
-        output = self.cluster.manager.docker("inspect", "--type", "task", "--format", each, *tasks)
-        return {task: container[:12] for task, container in map(str.split, output.splitlines())}
-
-    def stopping(self, service: str, count: int, scale_in) -> tuple[set[str], float]:
-        """The tasks Swarm stops when `scale_in()` brings the service to `count`, and when."""
-        before = self.running_tasks(service)
-        since = time.monotonic()
-        scale_in()
-        return before - self.tasks_after(service, count), since
-
-    def tasks_after(self, service: str, count: int, timeout: float = 30) -> set[str]:
-        """The service's running tasks once Swarm wants `count` of them running."""
-        deadline = time.monotonic() + timeout
-        while len(tasks := self.running_tasks(service)) != count:
-            if time.monotonic() > deadline:
-                raise HarnessError(f"{len(tasks)} tasks of {service} after {timeout}s")
-            time.sleep(0.2)
-        return tasks
-
-    def running_tasks(self, service: str) -> set[str]:
-        """The ids of the service's tasks Swarm wants running."""
-        output = self.cluster.manager.docker(
-            "service", "ps", f"{self.project}_{service}", "--no-trunc", "--quiet",
-            "--filter", "desired-state=running")  # fmt: skip
-        return set(output.split())
-
-    def a_worker_node_running(self, service: str) -> tuple[str, set[str]]:
-        """A node other than the manager that runs tasks of the service, and those tasks."""
-        output = self.cluster.manager.docker(
-            "service", "ps", f"{self.project}_{service}", "--no-trunc",
-            "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}")  # fmt: skip
-        nodes = dict(map(str.split, output.splitlines()))
-        node = next(n for n in nodes.values() if n != self.cluster.manager.name)
-        return node, {task for task, on in nodes.items() if on == node}
-
-    def volumes(self) -> list[str]:
-        """The stack's volumes on the manager."""
-        label = f"label=com.docker.stack.namespace={self.project}"
-        return self.cluster.manager.docker("volume", "ls", "--quiet", "--filter", label).split()
-
-    def left_on(self, nodes: tuple[Node, ...]) -> list[str]:
-        """Whatever of the stack these nodes still have: containers, networks, volumes; and
-        the services and tasks Swarm still knows."""
-        label = f"label=com.docker.stack.namespace={self.project}"
-        manager = self.cluster.manager
-        left = [f"service {name}" for name in manager.docker(
-            "service", "ls", "--quiet", "--filter", label).split()]  # fmt: skip
-        left += [f"task {task}" for task in self.tasks_swarm_knows()]
-        for node in nodes:
-            for kind in (("ps", "--all"), ("network", "ls"), ("volume", "ls")):
-                names = node.docker(*kind, "--quiet", "--filter", label).split()
-                left += [f"{node.name}: {kind[0]} {name}" for name in names]
-        return left
-
-    def tasks_swarm_knows(self) -> list[str]:
-        """The stack's tasks in Swarm's store, on any node, whatever their state."""
-        try:
-            return self.cluster.manager.docker("stack", "ps", self.project, "--quiet").split()
-        except HarnessError as error:
-            if "nothing found in stack" in str(error):
-                return []
-            raise
-
-
-@pytest.fixture
-def swarm_folder(cluster: SwarmCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[SwarmFolder]:
-    """`init` of a folder the manager shares, its .env at the local images, its config on the
-    swarm backend (the shipped stack file, and Redis and stub_status published for the reads);
-    whatever `up` deployed is removed at the end, volumes and all, even on failure."""
-    monkeypatch.setenv("DOCKER_HOST", cluster.docker_host)
-    project = f"cfup{secrets.token_hex(3)}"
-    folder = cluster.shared[0] / project
-    http_port = next(port for port, here in cluster.published.items() if port == here)
-    init = run_cli("init", str(folder), "--project-name", project, "--http-port", str(http_port),
-                   "--redis-port", str(cluster.published[PUBLISHED["redis"]]),
-                   "--status-port", str(cluster.published[PUBLISHED["status"]]))  # fmt: skip
-    if init.returncode != 0:
-        pytest.fail(f"compose-flowise init failed: {init.stderr}")
-    set_env(folder / ".env", {**local_site(), "FLOWISE_HTTP_ADDRESS": ""})  # Swarm: every address
-    config_file = folder / "config.toml"
-    written = tomllib.loads(config_file.read_text())
-    files = [str(shipped_path("compose/swarm.yaml")), str(PORTS_OVER_SHIPPED)]
-    written["compose"] |= {"backend": "swarm", "ready_timeout_seconds": 180, "files": files}
-    config_file.write_text(tomli_w.dumps(written))
-    swarm = SwarmFolder(cluster, config_file, project, http_port)
-    try:
-        yield swarm
-    finally:
-        cluster.client().stack.remove(project)
-        try:
-            _wait_until_gone(cluster, project, timeout=120)
-        finally:
-            if volumes := swarm.volumes():
-                cluster.manager.docker("volume", "rm", *volumes)
-
-
 def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autoscaler_set(
     swarm_folder: SwarmFolder,
 ) -> None:
@@ -396,6 +236,11 @@ def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autos
     assert f"Flowise is up at {url} (flowise: 2, flowise-worker: 1)" in first.stdout  # the mins
     assert "one flowise alone first" in first.stdout
     assert requests.get(f"http://127.0.0.1:{swarm_folder.http_port}/api/v1/ping", timeout=10).ok
+    redis_port, status_port = swarm_folder.cluster.loopback_ports
+    published = f"published on 127.0.0.1:{redis_port} and 127.0.0.1:{status_port}"
+    assert published in first.stdout
+    forwarder = swarm_folder.local_ports()
+    assert set(forwarder["bindings"]) == {f"127.0.0.1:{redis_port}", f"127.0.0.1:{status_port}"}
 
     scaler = wiring.transaction(swarm_folder.settings)
     scaler.scale("flowise-worker", 3, scaler.snapshot())
@@ -410,6 +255,7 @@ def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autos
     assert (swarm_folder.replicas("flowise"), swarm_folder.replicas("flowise-worker")) == (3, 3)
     assert swarm_folder.running_tasks("flowise-worker") == workers, "no worker was replaced"
     assert swarm_folder.running_tasks("flowise") == mains, "no main was replaced"
+    assert swarm_folder.local_ports()["id"] == forwarder["id"], "the forwarder was kept"
 
     status = swarm_folder.cli("status")
     assert status.returncode == 0, status.stdout + status.stderr

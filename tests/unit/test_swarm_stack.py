@@ -21,6 +21,7 @@ from autoscaler.stack.startup import readiness
 from autoscaler.stack.swarm_plan import (
     StackService,
     drain_script_variables,
+    local_ports,
     refuse_bound_address,
     replicas_override,
     resolve_image,
@@ -59,10 +60,10 @@ def test_the_services_are_read_by_compose_name_with_their_counts_and_published_p
         inspected("agent", {"Global": {}}, restart=None),
     ])  # fmt: skip
     assert services == {
-        "flowise": StackService("flowise", 3),
-        "nginx": StackService("nginx", 1, published={80: 8080}),
-        "minio-bucket": StackService("minio-bucket", 1, restarted=False),
-        "agent": StackService("agent", None),
+        "flowise": StackService("flowise", 3, image="img"),
+        "nginx": StackService("nginx", 1, published={80: 8080}, image="img"),
+        "minio-bucket": StackService("minio-bucket", 1, restarted=False, image="img"),
+        "agent": StackService("agent", None, image="img"),
     }
 
 
@@ -176,6 +177,34 @@ def test_the_mains_drain_config_is_named_after_the_script_s_content() -> None:
     changed = drain_script_variables(STACK, script, b"#!/bin/sh\necho\n")
     assert changed["COMPOSE_FLOWISE_DRAIN_CONFIG"] != first["COMPOSE_FLOWISE_DRAIN_CONFIG"]
     assert first["COMPOSE_FLOWISE_DRAIN_CONFIG"].startswith(f"{STACK}_drain-on-sigterm-")
+
+
+def test_redis_and_stub_status_are_published_on_127_0_0_1_only_at_the_env_s_ports() -> None:
+    env = {"REDIS_HOST_PORT": "16379", "NGINX_STATUS_PORT": "18081"}
+    ports = local_ports(STACK, env, "flowise:3.1.4", "source", "nginx")
+    assert ports.published == (("127.0.0.1:16379", 6379), ("127.0.0.1:18081", 8081))
+    assert (ports.name, ports.network, ports.image) == (
+        f"{STACK}_local-ports",
+        f"{STACK}_default",
+        "flowise:3.1.4",
+    )
+    assert (ports.entrypoint, *ports.arguments) == (
+        "python3", "-c", "source", "6379=redis:6379", "8081=nginx:8081")  # fmt: skip
+    defaults = local_ports(STACK, {}, "flowise:3.1.4", "source", "nginx").published
+    assert defaults == (("127.0.0.1:6379", 6379), ("127.0.0.1:8081", 8081)), "compose.yaml's"
+
+
+def test_the_local_ports_container_is_started_anew_when_anything_of_it_changes() -> None:
+    env = {"REDIS_HOST_PORT": "6379"}
+    same = local_ports(STACK, env, "flowise:3.1.4", "source", "nginx")
+    assert same.digest == local_ports(STACK, env, "flowise:3.1.4", "source", "nginx").digest
+    changed = [
+        local_ports(STACK, {"REDIS_HOST_PORT": "6380"}, "flowise:3.1.4", "source", "nginx"),
+        local_ports(STACK, env, "flowise:3.1.5", "source", "nginx"),
+        local_ports(STACK, env, "flowise:3.1.4", "source, edited", "nginx"),
+        local_ports(STACK, env, "flowise:3.1.4", "source", "proxy"),
+    ]
+    assert same.digest not in {other.digest for other in changed}
 
 
 def test_the_shipped_stack_s_mains_stop_only_after_their_drain_and_flowise_s_shutdown() -> None:
