@@ -218,6 +218,8 @@ def _deploy(
                 compose.project_name,
                 files,
                 resolve_image=resolve_image(env_values),
+                # the other nodes pull with this manager's registry login, if any
+                with_registry_auth=True,
                 variables=variables,
             )
 
