@@ -55,6 +55,7 @@ first stack file, the shipped one."""
 FORWARDER_SCRIPT = "compose/forward-ports.py"
 """What publishes Redis and stub_status on the manager's 127.0.0.1 (`LocalPorts`)."""
 LOCAL_PORTS_DIGEST_LABEL = "compose-flowise.local-ports"
+"""Carries the `LocalPorts.digest` a forwarder was started with."""
 DRAIN_SCRIPT = "compose/drain-on-sigterm.sh"
 """What the mains run under on a Swarm: it holds SIGTERM until nginx has no request in flight
 to them."""
