@@ -1,5 +1,6 @@
-"""Where compose-flowise looks for its config and keeps its state by default. Light to import:
-`--help` names them, and `locate` finds the config, without loading the config's models."""
+"""Where compose-flowise looks for its config and keeps its state by default, and, on a Swarm,
+what it reads Redis and stub_status through. Light to import: `--help` names them, and
+`locate` finds the config, without loading the config's models."""
 
 from __future__ import annotations
 
@@ -26,3 +27,9 @@ def locate(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
     if SYSTEM_CONFIG.exists():
         return SYSTEM_CONFIG
     return None
+
+
+def local_ports_name(project: str) -> str:
+    """The container on a Swarm manager that publishes the stack's Redis and stub_status on its
+    127.0.0.1 (`up` starts it: stack/swarm_plan.py's LocalPorts)."""
+    return f"{project}_local-ports"

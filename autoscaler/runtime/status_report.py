@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autoscaler.actuators.replicas import PAUSED, WARMING
+from autoscaler.locations import local_ports_name
 from autoscaler.runtime import resp
 from autoscaler.runtime.redis_keys import lease_key, state_key
 
@@ -190,7 +191,7 @@ def _what_it_means(source: str, project: str, backend: str) -> list[str]:
         return []
     logs = {"compose": f"docker compose -p {project} logs redis",
             "swarm": f"docker service logs {project}_redis"}[backend]  # fmt: skip
-    return [
+    meaning = [
         "Redis is the problem: it holds the queues. Predictions cannot be queued, and those "
         "queued before it dropped may never be answered (Flowise issue #5126): their clients "
         "get nginx's 504 at the prediction timeout. The daemon holds the services it scales "
@@ -200,6 +201,13 @@ def _what_it_means(source: str, project: str, backend: str) -> list[str]:
         "prediction again: the daemon restarts such a main (deaf_mains); without it, restart "
         "the mains by hand",
     ]
+    if backend == "swarm":
+        forwarder = local_ports_name(project)
+        meaning.append(
+            f"on a Swarm this manager reaches Redis through {forwarder}, which `up` starts: "
+            f"if Redis runs, see `docker logs {forwarder}`"
+        )
+    return meaning
 
 
 def render(report: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from autoscaler.actuators.replicas import count
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
+from autoscaler.locations import local_ports_name
 from autoscaler.runtime import wiring
 from autoscaler.shipped import shipped_path
 from autoscaler.stack.errors import StackError, failing_as
@@ -40,7 +41,6 @@ from autoscaler.stack.swarm_plan import (
     StackService,
     drain_script_variables,
     local_ports,
-    local_ports_name,
     refuse_bound_address,
     replicas_override,
     resolve_image,

@@ -13,6 +13,7 @@ from typing import Any
 
 from autoscaler.actuators.replicas import Snapshot
 from autoscaler.errors import BadInput
+from autoscaler.locations import local_ports_name
 from autoscaler.stack.startup import ContainerState
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -102,10 +103,6 @@ class LocalPorts:
             [self.image, self.network, self.published, self.entrypoint, self.arguments]
         )
         return hashlib.sha256(described.encode()).hexdigest()[:12]
-
-
-def local_ports_name(stack: str) -> str:
-    return f"{stack}_local-ports"
 
 
 def local_ports(

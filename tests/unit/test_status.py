@@ -271,6 +271,8 @@ def test_on_swarm_each_service_shows_its_tasks_running_of_those_wanted_and_each_
     assert "  flowise-worker.2  running  starting  on node-b\n" in out
     assert "  flowise-worker.3  running  pending  on no node yet\n" in out
     assert "`docker service logs status-test_redis`" in out
+    assert "through status-test_local-ports, which `up` starts" in out
+    assert "`docker logs status-test_local-ports`" in out
 
 
 def test_on_compose_a_replica_has_no_node_and_a_record_written_before_nodes_still_reads(
