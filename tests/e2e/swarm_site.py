@@ -21,6 +21,7 @@ from swarm_cluster import Node, SwarmCluster, swarm_cluster
 
 from autoscaler import config as config_module
 from autoscaler.config import Settings
+from autoscaler.locations import local_ports_name
 from autoscaler.shipped import shipped_path
 
 NODES = 3
@@ -138,7 +139,7 @@ class SwarmFolder:
     def local_ports(self) -> dict:
         """The container `up` publishes Redis and stub_status with on the manager: its id, and
         the addresses its ports are bound to (HostIp:HostPort)."""
-        name = f"{self.project}_local-ports"
+        name = local_ports_name(self.project)
         inspected = json.loads(self.cluster.manager.docker("container", "inspect", name))[0]
         ports = inspected["HostConfig"]["PortBindings"].values()
         bindings = [f"{b['HostIp']}:{b['HostPort']}" for listed in ports for b in listed]
@@ -197,7 +198,7 @@ def site_folder(cluster: SwarmCluster) -> Iterator[SwarmFolder]:
     try:
         yield swarm
     finally:
-        cluster.client().container.remove(f"{project}_local-ports", force=True)
+        cluster.client().container.remove(local_ports_name(project), force=True)
         cluster.client().stack.remove(project)
         try:
             wait_until_gone(cluster, project, timeout=120)
