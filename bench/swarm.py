@@ -5,8 +5,8 @@ Compose stack), both in this run, with the stand-in Flowise:
 - reaction: from a surge of requests (12 clients holding 2-4 s, 4 per main wanted) until a new
   main takes one through nginx, the daemon deciding on nginx's requests in flight (a tick a
   second); the median of 3 rounds, each from one main;
-- scale cycles: the mains 1 -> 3 -> 1 ten times through the scale transaction, under load (6
-  clients holding 1-2 s), the daemon keeping the upstream: the requests that failed;
+- scale cycles: the mains 1 -> 3 -> 1 ten times by `compose-flowise scale`, under load (6
+  clients holding 1-2 s), the daemon keeping the upstream in between: the requests that failed;
 - stale upstream: meanwhile, sampled without pause, the longest a main stayed in nginx's
   upstream once it was no longer among the backend's replicas (Swarm: a task it no longer wants
   running; Compose: a container that no longer runs), against the daemon's tick.
@@ -20,7 +20,6 @@ of .ci/build-images)
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -30,11 +29,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import Daemon, Load, run_cli, running_stack
+from harness import Daemon, Load, run_cli, running_stack, upstream_servers
 from swarm_site import site_cluster, site_folder
 from timing import write_section
 
@@ -63,15 +63,6 @@ class Site:
     """(a folder, the services' config) -> a daemon's config file there: a tick a second."""
 
 
-@dataclass
-class Figures:
-    reactions: list[Reaction] = field(default_factory=list)
-    answers: int = 0
-    failures: list[str] = field(default_factory=list)
-    stale_seconds: float = 0.0
-    samples: int = 0
-
-
 @dataclass(frozen=True)
 class Reaction:
     """Seconds from a surge's first requests until..."""
@@ -82,6 +73,15 @@ class Reaction:
     """the upstream lists it (fit);"""
     served: float
     """it took a request through nginx."""
+
+
+@dataclass
+class Figures:
+    reactions: list[Reaction] = field(default_factory=list)
+    answers: int = 0
+    failures: list[str] = field(default_factory=list)
+    stale_seconds: float = 0.0
+    samples: int = 0
 
 
 def reaction(site: Site, folder: Path) -> Reaction:
@@ -99,7 +99,7 @@ def reaction(site: Site, folder: Path) -> Reaction:
                     raise RuntimeError(f"{site.name}: no new main took a request in 180 s")
                 if len(scaler.snapshot().get("flowise", [])) > 1:
                     seen.setdefault("made", time.monotonic())
-                if len(_listed(site)) > 1:
+                if len(upstream_servers(site.settings.nginx.upstream_file)) > 1:
                     seen.setdefault("routed", time.monotonic())
     finally:
         daemon.stop()
@@ -159,9 +159,7 @@ def _watch(site: Site, figures: Figures, done: threading.Event) -> None:
         read_at = time.monotonic()
         replicas = scaler.snapshot().get("flowise", [])
         present = {f"{r.address_on(r.addresses)}:3000" for r in replicas if r.state == "running"}
-        listed = set(
-            re.findall(r"server (\S+:3000)", site.settings.nginx.upstream_file.read_text())
-        )
+        listed = upstream_servers(site.settings.nginx.upstream_file)
         now = time.monotonic()
         for server in list(stale_since):
             if server not in listed:
@@ -171,10 +169,6 @@ def _watch(site: Site, figures: Figures, done: threading.Event) -> None:
         figures.samples += 1
     for since in stale_since.values():
         figures.stale_seconds = max(figures.stale_seconds, time.monotonic() - since)
-
-
-def _listed(site: Site) -> set[str]:
-    return set(re.findall(r"server (\S+:3000)", site.settings.nginx.upstream_file.read_text()))
 
 
 def measure(site: Site, folder: Path) -> Figures:
@@ -203,7 +197,7 @@ def on_one_host(folder: Path) -> Figures:
 def on_the_swarm(folder: Path) -> Figures:
     with (
         site_cluster(folder / "cluster") as cluster,
-        docker_host(cluster.docker_host),
+        mock.patch.dict(os.environ, {"DOCKER_HOST": cluster.docker_host}),  # as on a manager
         site_folder(cluster) as swarm,
     ):
         up = swarm.cli("up")
@@ -218,18 +212,10 @@ def on_the_swarm(folder: Path) -> Figures:
         return measure(Site("swarm", swarm.settings, url, config), folder)
 
 
-@contextmanager
-def docker_host(host: str) -> Iterator[None]:
-    """The manager's engine for everything run meanwhile, as on a manager."""
-    before = os.environ.get("DOCKER_HOST")
-    os.environ["DOCKER_HOST"] = host
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["DOCKER_HOST"]
-        else:
-            os.environ["DOCKER_HOST"] = before
+REACTION_STEPS = (
+    ("made", "a new main among the replicas (decided, made)"),
+    ("routed", "it is fit and in the upstream"),
+)
 
 
 def report(one_host: Figures, swarm: Figures) -> str:
@@ -268,12 +254,6 @@ def report(one_host: Figures, swarm: Figures) -> str:
         "a node whose engine it does not reach, so it waits for Swarm's.",
         END,
     ])  # fmt: skip
-
-
-REACTION_STEPS = (
-    ("made", "a new main among the replicas (decided, made)"),
-    ("routed", "it is fit and in the upstream"),
-)
 
 
 def _median(figures: Figures, step: str) -> float:

@@ -145,6 +145,11 @@ def add_jobs(settings: Settings, queue_name: str, count: int) -> None:
     asyncio.run(add())
 
 
+def upstream_servers(upstream_file: Path) -> set[str]:
+    """The mains' ADDRESS:3000 the upstream file lists."""
+    return set(re.findall(r"server (\S+:3000)", upstream_file.read_text()))
+
+
 def wait_until_routable(scaler: ScaleTransaction, count: int, timeout: float = 60) -> None:
     """Reconcile until the upstream routes to `count` fit replicas, like the daemon's ticks."""
     deadline = time.monotonic() + timeout

@@ -21,6 +21,7 @@ from harness import (
     add_jobs,
     local_images,
     run_cli,
+    upstream_servers,
     wait_until_routable,
     wait_until_serving,
 )
@@ -217,14 +218,10 @@ def _a_worker_node_with_a_main(stack: SwarmStack) -> tuple[Node, set[str]]:
 def _wait_for_upstream(stack: SwarmStack, done, timeout: float = 180) -> None:
     """Until the upstream the daemon writes lists servers such that `done(servers)`."""
     deadline = time.monotonic() + timeout
-    while not done(servers := _listed_servers(stack.settings.nginx.upstream_file)):
+    while not done(servers := upstream_servers(stack.settings.nginx.upstream_file)):
         if time.monotonic() > deadline:
             raise HarnessError(f"the upstream lists {sorted(servers)} after {timeout}s")
         time.sleep(0.5)
-
-
-def _listed_servers(upstream_file: Path) -> set[str]:
-    return set(re.findall(r"server (\d+\.\d+\.\d+\.\d+:3000)", upstream_file.read_text()))
 
 
 def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autoscaler_set(
@@ -349,7 +346,7 @@ def _wait_for_routed(swarm_folder: SwarmFolder, count: int, timeout: float) -> N
     while True:
         snapshot = wiring.transaction(swarm_folder.settings).snapshot()
         fit = {f"{r.address_on(r.addresses)}:3000" for r in snapshot["flowise"] if r.routable}
-        listed = _listed_servers(swarm_folder.settings.nginx.upstream_file)
+        listed = upstream_servers(swarm_folder.settings.nginx.upstream_file)
         if listed == fit and len(fit) == count:
             return
         if time.monotonic() > deadline:
