@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -133,14 +134,27 @@ LONGEST_FIRST = ("real-flowise", "tests/e2e/test_swarm.py")
 two workers end together."""
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """For pytest-xdist's `--dist loadgroup` (.ci/run runs two workers): each module runs whole
     on one worker, its module-scoped stack or cluster set up once; the real-Flowise modules run
     one after the other on one worker, as two real Flowise stacks at once would starve two
-    cores."""
+    cores. First of the hooks: xdist reads the groups in its own, which would otherwise run
+    before this one and hand out every test on its own."""
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
     items.sort(key=lambda item: _rank(_group(item)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Stops a `--dist loadgroup` run whose tests pytest-xdist did not group (it marks each
+    test's id with its group): it would hand out every test on its own and set a module's stack
+    or cluster up on both workers at once."""
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid]
+    if ungrouped and node.config.getvalue("dist") == "loadgroup":
+        pytest.exit(f"pytest-xdist did not group {ungrouped[0]} (and {len(ungrouped) - 1} "
+                    "more): see pyproject.toml's pytest", returncode=pytest.ExitCode.USAGE_ERROR)  # fmt: skip
 
 
 def _group(item: pytest.Item) -> str:

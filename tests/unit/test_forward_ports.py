@@ -97,7 +97,9 @@ def test_a_connection_to_a_target_that_does_not_answer_is_closed_and_said() -> N
     )  # fmt: skip
     try:
         assert process.stdout is not None and process.stdout.readline()
-        assert exchange(port, b"anyone?") == b""
+        # says nothing: the forwarder may close before a word said could be read (a reset)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            assert connection.recv(65536) == b""
     finally:
         process.terminate()
         _, errors = process.communicate(timeout=10)
