@@ -33,3 +33,9 @@ def local_ports_name(project: str) -> str:
     """The container on a Swarm manager that publishes the stack's Redis and stub_status on its
     127.0.0.1 (`up` starts it: stack/swarm_plan.py's LocalPorts)."""
     return f"{project}_local-ports"
+
+
+def stack_network_name(project: str) -> str:
+    """The network of a Swarm stack named `project` that its services share, as `docker stack
+    deploy` names the compose file's default network; the local-ports container joins it."""
+    return f"{project}_default"

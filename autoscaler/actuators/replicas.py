@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,19 +99,22 @@ def replica_from_inspection(inspected: Any) -> Replica:
         health=state.health.status if state.health else None,
         started_at=_started_at(state.started_at),
         addresses={name: net.ip_address or "" for name, net in networks.items()},
-        probe=_probe_command(inspected.config.healthcheck),
+        probe=probe_command(_test(inspected.config.healthcheck)),
         image=inspected.config.image or "",
         image_id=inspected.image or "",
     )
 
 
-def _probe_command(healthcheck: Any) -> tuple[str, ...]:
+def probe_command(test: Sequence[str] | None) -> tuple[str, ...]:
     """A healthcheck's test (`CMD ...`, `CMD-SHELL ...`) as a command to run; none when there
     is no test."""
-    test = healthcheck.test if healthcheck else None
     if not test or test[0] not in ("CMD", "CMD-SHELL"):
         return ()
     return tuple(test[1:]) if test[0] == "CMD" else ("sh", "-c", test[1])
+
+
+def _test(healthcheck: Any) -> Sequence[str] | None:
+    return healthcheck.test if healthcheck else None
 
 
 def _started_at(moment: datetime | None) -> datetime:

@@ -2,7 +2,8 @@
 replicas read from the services' tasks.
 
 Talks to a manager's engine through python-on-whales. nginx must run on that manager's node
-(the stack places it there): `execute` reaches only the containers of the engine it talks to.
+(the stack places it there): `execute` reaches only the containers of the engine it talks to;
+`probe` asks tasks on any node through the local-ports container `up` started on it.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ from typing import Any
 from python_on_whales import DockerClient
 from python_on_whales.utils import run
 
+from autoscaler.actuators.answers import ProbeAnswers
 from autoscaler.actuators.docker_calls import call
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.tasks import (
+    STARTED,
+    asked_at,
     container_id,
     listed_tasks,
     snapshot_from_tasks,
     task_nodes,
 )
+from autoscaler.locations import local_ports_name, stack_network_name
 
 # What `docker stack ps` says, exiting 1, for a stack without any task
 _NOTHING_IN_STACK = "nothing found in stack"
@@ -37,17 +42,22 @@ class SwarmBackend:
     """Swarm stops the tasks it picks; the shipped stack's mains drain on SIGTERM, workers
     finish their jobs."""
 
-    def __init__(self, docker: DockerClient, stack: str) -> None:
+    def __init__(
+        self, docker: DockerClient, stack: str, prober: DockerClient | None = None
+    ) -> None:
+        """`prober` runs the healthchecks by hand: a client whose commands end after a bound."""
         self._docker = docker
         self._stack = stack
+        self._prober = prober or docker
         self._containers: dict[str, str] = {}
+        self._answers = ProbeAnswers()
 
     def replicas(self) -> Snapshot:
         listing = self._stack_ps()
         services = listed_tasks(self._stack, listing)
         inspected = self._inspect_tasks(list(services))
         self._containers = {t["ID"]: c for t in inspected if (c := container_id(t))}
-        return snapshot_from_tasks(services, inspected, task_nodes(listing))
+        return self._answers.mark(snapshot_from_tasks(services, inspected, task_nodes(listing)))
 
     def scale_to(self, service: str, count: int) -> None:
         """Swarm starts or stops tasks until `count` run; detached: the transaction waits for
@@ -56,8 +66,23 @@ class SwarmBackend:
         call(lambda: self._docker.service.scale({name: count}, detach=True))
 
     def probe(self, replica: Replica) -> None:
-        """Nothing: a task's container may run on another node, out of this engine's reach, so
-        a task counts healthy only once Swarm reports it so."""
+        """Runs the task's healthcheck test from the local-ports container, on the stack's
+        network, asking the task's address instead of its own loopback: the task may run on
+        another node, out of this engine's reach. When it passes, the task counts healthy until
+        Swarm reports it so (Swarm probes a new task only an interval after it starts). A test
+        that asks no URL on the loopback, or a manager without that container: Swarm's word.
+        Only a task whose container runs (Swarm's `starting`): the address of one still being
+        prepared does not refuse a connection but lets it wait."""
+        address = replica.addresses.get(stack_network_name(self._stack))
+        probe = asked_at(replica.probe, address) if address else ()
+        if not probe or replica.health != STARTED:
+            return
+        forwarder = local_ports_name(self._stack)
+        try:
+            call(lambda: self._prober.container.execute(forwarder, list(probe)))
+        except ActuatorError:
+            return
+        self._answers.answered(replica.id)
 
     def remove(self, replicas: Sequence[Replica]) -> None:
         """As many fewer tasks of each service. Swarm, not we, picks which tasks stop: it

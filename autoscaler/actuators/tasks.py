@@ -4,16 +4,20 @@ report, read into the same `Replica` the Compose backend gives. No I/O here."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.actuators.replicas import Replica, Snapshot, probe_command
 
 _NEVER_STARTED = datetime.min.replace(tzinfo=UTC)
 # The states a task passes through before it runs. A task with a healthcheck stays `starting`
 # until its first healthy probe, so Swarm's `running` already means fit.
-_STARTING = {"new", "pending", "assigned", "accepted", "ready", "preparing", "starting"}
+STARTED = "starting"
+"""The last of `_STARTING`: the task's container runs, Swarm waits for its first healthy probe."""
+_STARTING = {"new", "pending", "assigned", "accepted", "ready", "preparing", STARTED}
+_LOOPBACK_URL_HOST = re.compile(r"(?<=://)(127\.0\.0\.1|localhost)(?=[:/]|$)")
 
 
 def listed_tasks(stack: str, stack_ps: str) -> dict[str, str]:
@@ -72,7 +76,21 @@ def replica_from_task(task: Mapping[str, Any], service: str, node: str = "") -> 
         started_at=_since(status.get("Timestamp")),
         addresses=task_addresses(task),
         node=node,
+        probe=probe_command(_healthcheck_test(task)),
     )
+
+
+def asked_at(probe: Sequence[str], address: str) -> tuple[str, ...]:
+    """A task's healthcheck test that asks a URL on the task's own loopback, asking the task's
+    `address` instead, to be run from another container on the same network; none when the
+    test asks no such URL."""
+    asked = tuple(_LOOPBACK_URL_HOST.sub(address, argument) for argument in probe)
+    return asked if asked != tuple(probe) else ()
+
+
+def _healthcheck_test(task: Mapping[str, Any]) -> Sequence[str] | None:
+    container_spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
+    return (container_spec.get("Healthcheck") or {}).get("Test")
 
 
 def task_addresses(task: Mapping[str, Any]) -> dict[str, str]:

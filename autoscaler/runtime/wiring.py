@@ -117,7 +117,8 @@ def swarm_backend(
     """The stack named `project_name`; Swarm keeps no warm pool."""
     from autoscaler.actuators.swarm import SwarmBackend
 
-    return SwarmBackend(docker, settings.compose.project_name)
+    prober = docker_client(settings, timeout_seconds=PROBE_TIMEOUT_SECONDS)
+    return SwarmBackend(docker, settings.compose.project_name, prober)
 
 
 BACKENDS: dict[str, Callable[[Settings, DockerClient, WarmPool | None], ReplicaBackend]] = {

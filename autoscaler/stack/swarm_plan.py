@@ -13,7 +13,7 @@ from typing import Any
 
 from autoscaler.actuators.replicas import Snapshot
 from autoscaler.errors import BadInput
-from autoscaler.locations import local_ports_name
+from autoscaler.locations import local_ports_name, stack_network_name
 from autoscaler.stack.startup import ContainerState
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -117,7 +117,7 @@ def local_ports(
     return LocalPorts(
         name=local_ports_name(stack),
         image=image,
-        network=f"{stack}_default",
+        network=stack_network_name(stack),
         published=((f"127.0.0.1:{redis_port}", 6379), (f"127.0.0.1:{status_port}", 8081)),
         arguments=("-c", forwarder_source, "6379=redis:6379", f"8081={nginx_service}:8081"),
     )

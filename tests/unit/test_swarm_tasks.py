@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from autoscaler.actuators.tasks import (
+    asked_at,
     container_id,
     listed_tasks,
     snapshot_from_tasks,
@@ -25,6 +26,7 @@ def task(
     desired: str = "running",
     address: str | None = None,
     container: str | None = "c",
+    healthcheck: list[str] | None = None,
 ) -> dict:
     """A task as `docker inspect --type task` shows it (the fields the backend reads)."""
     status: dict = {"Timestamp": "2026-12-01T08:00:01.123456789Z", "State": state}
@@ -34,7 +36,8 @@ def task(
     if address:
         network = {"ID": "n1", "Spec": {"Name": OVERLAY, "Driver": "overlay"}}
         attachments.append({"Network": network, "Addresses": [f"{address}/24"]})
-    return {"ID": task_id, "Slot": slot, "NodeID": "node-a", "ServiceID": "s1",
+    spec = {"ContainerSpec": {"Healthcheck": {"Test": healthcheck}} if healthcheck else {}}
+    return {"ID": task_id, "Slot": slot, "NodeID": "node-a", "ServiceID": "s1", "Spec": spec,
             "DesiredState": desired, "Status": status, "NetworksAttachments": attachments}  # fmt: skip
 
 
@@ -132,3 +135,29 @@ def test_addresses_drop_the_prefix_length_and_skip_networks_without_one() -> Non
 def test_a_task_has_a_container_only_once_a_node_made_it() -> None:
     assert container_id(task("t", 1)) == "c-t"
     assert container_id(task("t", 1, state="pending", container=None)) is None
+
+
+def test_a_task_s_healthcheck_test_is_its_probe_as_for_a_container() -> None:
+    tests = {"t1": ["CMD", "curl", "-f", "http://127.0.0.1:3000/api/v1/ping"],
+             "t2": ["CMD-SHELL", "redis-cli ping"], "t3": ["NONE"]}  # fmt: skip
+    inspected = [task(task_id, 1, healthcheck=test) for task_id, test in tests.items()]
+    inspected.append(task("t4", 1))
+    snapshot = snapshot_from_tasks(dict.fromkeys(["t1", "t2", "t3", "t4"], "flowise"), inspected)
+    assert [r.probe for r in snapshot["flowise"]] == [
+        ("curl", "-f", "http://127.0.0.1:3000/api/v1/ping"), ("sh", "-c", "redis-cli ping"), (), (),
+    ]  # fmt: skip
+
+
+def test_a_probe_of_the_task_s_own_loopback_asks_its_address_instead() -> None:
+    assert asked_at(("curl", "-fsS", "http://127.0.0.1:3000/api/v1/ping"), "10.0.1.7") == (
+        "curl", "-fsS", "http://10.0.1.7:3000/api/v1/ping",
+    )  # fmt: skip
+    assert asked_at(("sh", "-c", "wget -q -O- http://localhost/ready || exit 1"), "10.0.1.7") == (
+        "sh", "-c", "wget -q -O- http://10.0.1.7/ready || exit 1",
+    )  # fmt: skip
+
+
+def test_a_probe_that_asks_no_url_on_the_loopback_cannot_be_asked_from_elsewhere() -> None:
+    assert asked_at(("pg_isready", "-h", "127.0.0.1"), "10.0.1.7") == ()
+    assert asked_at(("curl", "http://127.0.0.10:3000/"), "10.0.1.7") == ()
+    assert asked_at(("curl", "http://localhost.example/"), "10.0.1.7") == ()
