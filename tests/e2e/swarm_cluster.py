@@ -22,13 +22,15 @@ from pathlib import Path
 from harness import HarnessError, local_images
 from python_on_whales import DockerClient
 
-# As checked on these machines: --privileged is refused, and this is enough for an engine
-# with the vfs storage driver (tests/e2e/images/dind: no overlay on top of overlay).
+# As checked on these machines: --privileged is refused, and this is enough for an engine in a
+# container (tests/e2e/images/dind).
 NODE_OPTIONS = (
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run",
-    # the engine's data on disk, not in memory: vfs copies every layer in full
+    # the engine's data in a volume, on the host's disk: overlay2 works there (not on top of
+    # the container's own overlay), so a task starts in a second, not in the 20 s vfs takes to
+    # copy a Flowise image
     "-v", "/var/lib/docker",
     # a task starts from the image loaded into its node, without trying a registry first
     "-e", "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1",
