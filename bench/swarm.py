@@ -247,11 +247,11 @@ def report(one_host: Figures, swarm: Figures) -> str:
         "stack ps` and an inspect of each task, about 0.3-0.5 s).",
         "",
         "Between made and fit a Swarm task is `preparing` (its node's engine creates the",
-        "container: on these test nodes' vfs storage driver, a full copy of the image; seen at 18 s",
-        "with a load average of 7 on 2 cores) and then `starting` until its first healthcheck,",
-        "which Docker runs one interval (5 s in swarm.yaml) after the start. On one host the",
-        "daemon runs a new main's healthcheck itself every 0.5 s; on a Swarm the task may run on",
-        "a node whose engine it does not reach, so it waits for Swarm's.",
+        "container; these test nodes' engines use overlay2, where vfs took about 20 s to copy the",
+        "image) and then `starting` until its first healthcheck, which Docker runs one interval",
+        "(5 s in swarm.yaml) after the start. The daemon does not wait for that one: as on one host,",
+        "it runs a new main's healthcheck itself every 0.5 s, on a Swarm from `<project>_local-ports`",
+        "at the task's address, since the task may run on a node whose engine it does not reach.",
         END,
     ])  # fmt: skip
 
