@@ -75,6 +75,8 @@ hold 0.125 slots: one worker."""
 LONG_AFTER_SCALE_OUT_SECONDS = 60
 """Long jobs go on this long after the scale-out: every job the daemon timed in its last minute
 is then a long one, and the scale-in starts from the job time at its longest."""
+UPSTREAM_SETTLES_SECONDS = 10
+"""Five of the test daemons' 2 s ticks."""
 NEW_WORKER_BOUND_SECONDS = 240
 """The most the long jobs go on for a worker the scale-out added to take some (a real Flowise
 worker starts in 10-50 s, slower while the machine is busy)."""
@@ -124,8 +126,13 @@ def main_servers(flowise: RealFlowise, routable_only: bool = True) -> dict[str, 
 
 
 def assert_routed_to_every_main(flowise: RealFlowise, count: int) -> None:
-    assert upstream_servers(flowise) == set(main_servers(flowise))
-    assert len(upstream_servers(flowise)) == count
+    """The upstream lists exactly the fit mains, `count` of them, within a few of the daemon's
+    ticks: a main turns fit (Docker's probe) between two of its reads."""
+    deadline = time.monotonic() + UPSTREAM_SETTLES_SECONDS
+    while (routed := upstream_servers(flowise)) != (fit := set(main_servers(flowise))):
+        assert time.monotonic() < deadline, f"upstream {routed}, fit mains {fit}"
+        time.sleep(0.5)
+    assert len(routed) == count
 
 
 def unfit(scaler, name: str) -> bool:
