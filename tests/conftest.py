@@ -129,17 +129,21 @@ def _wait_for_redis(url: str) -> None:
             time.sleep(0.05)
 
 
-LONGEST_FIRST = ("real-flowise", "tests/e2e/test_swarm.py")
-"""The groups that take the longest (about 13 and 11 minutes), handed out first so that the
-two workers end together."""
+REAL_FLOWISE_GROUP = "real-flowise"
+WITH_THE_REAL_FLOWISE_GROUP = ("tests/e2e/test_swarm.py",)
+"""Modules that run real Flowise in some of their tests (on a cluster of their own) and whose
+tests share a module-scoped fixture: whole, in the real-Flowise group."""
+LONGEST_FIRST = (REAL_FLOWISE_GROUP,)
+"""The group that takes the longest (about 20 minutes), handed out first so that the two
+workers end together."""
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """For pytest-xdist's `--dist loadgroup` (.ci/run runs two workers): each module runs whole
-    on one worker, its module-scoped stack or cluster set up once; the real-Flowise modules run
-    one after the other on one worker, as two real Flowise stacks at once would starve two
-    cores. First of the hooks: xdist reads the groups in its own, which would otherwise run
+    on one worker, its module-scoped stack or cluster set up once; the real-Flowise modules and
+    the Swarm's run one after the other on one worker, as two real Flowise stacks at once would
+    starve two cores. First of the hooks: xdist reads the groups in its own, which would otherwise run
     before this one and hand out every test on its own."""
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
@@ -158,9 +162,10 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 
 def _group(item: pytest.Item) -> str:
-    if item.get_closest_marker("real_flowise"):
-        return "real-flowise"
-    return item.nodeid.split("::")[0]
+    module = item.nodeid.split("::")[0]
+    if item.get_closest_marker("real_flowise") or module in WITH_THE_REAL_FLOWISE_GROUP:
+        return REAL_FLOWISE_GROUP
+    return module
 
 
 def _rank(group: str) -> int:

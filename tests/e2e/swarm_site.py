@@ -9,7 +9,7 @@ import secrets
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +30,9 @@ PUBLISHED = {"http": 80, "status": 8081, "redis": 6379}
 
 
 @contextmanager
-def site_cluster(folder: Path) -> Iterator[SwarmCluster]:
-    """Three engines in one Swarm, the stand-in Flowise image in each, the stack's other
-    images in the manager, which shares a folder (the upstream's, the stack folders') and the
+def site_cluster(folder: Path, flowise_images: Sequence[str] = ()) -> Iterator[SwarmCluster]:
+    """Three engines in one Swarm, the stand-in Flowise image and `flowise_images` in each, the
+    stack's other images in the manager, which shares a folder (the upstream's, the stack folders') and the
     shipped nginx.conf with this host. One more port is published at the same number here as
     on the manager: where `up` finds nginx from this host; two more reach the manager's own
     127.0.0.1, where `up` publishes Redis and stub_status."""
@@ -44,7 +44,7 @@ def site_cluster(folder: Path) -> Iterator[SwarmCluster]:
     with swarm_cluster(
         folder,
         NODES,
-        images=[images["CF_IMAGE_STANDIN"]],
+        images=[images["CF_IMAGE_STANDIN"], *flowise_images],
         manager_images=[images[name] for name in on_the_manager],
         shared=[shared, shipped_path("nginx/nginx.conf")],
         ports={**{port: free_port() for port in PUBLISHED.values()}, same_port: same_port},
@@ -71,6 +71,10 @@ class SwarmFolder:
     config_file: Path
     project: str
     http_port: int
+
+    @property
+    def folder(self) -> Path:
+        return self.config_file.parent
 
     @property
     def settings(self) -> Settings:
@@ -129,12 +133,16 @@ class SwarmFolder:
 
     def a_worker_node_running(self, service: str) -> tuple[str, set[str]]:
         """A node other than the manager that runs tasks of the service, and those tasks."""
+        nodes = self.task_nodes(service)
+        node = next(n for n in nodes.values() if n != self.cluster.manager.name)
+        return node, {task for task, on in nodes.items() if on == node}
+
+    def task_nodes(self, service: str) -> dict[str, str]:
+        """Each task of the service Swarm wants running -> the name of its node."""
         output = self.cluster.manager.docker(
             "service", "ps", f"{self.project}_{service}", "--no-trunc",
             "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}")  # fmt: skip
-        nodes = dict(map(str.split, output.splitlines()))
-        node = next(n for n in nodes.values() if n != self.cluster.manager.name)
-        return node, {task for task, on in nodes.items() if on == node}
+        return dict(map(str.split, output.splitlines()))
 
     def local_ports(self) -> dict:
         """The container `up` publishes Redis and stub_status with on the manager: its id, and

@@ -1,5 +1,7 @@
 """The stack and the daemon on a real three-node Docker Swarm (swarm_cluster.py): stand-in
-Flowise services spread over the nodes, nginx on the manager routing to the tasks' addresses."""
+Flowise services spread over the nodes, nginx on the manager routing to the tasks' addresses;
+and real Flowise 3.1.4 (the local image of .ci/build-flowise-image) with its mains and workers
+on every node."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import tomli_w
+from flowise_stack import FlowiseStack, set_env
 from harness import (
     E2E,
     Daemon,
@@ -24,6 +27,14 @@ from harness import (
     upstream_servers,
     wait_until_routable,
     wait_until_serving,
+)
+from real_flowise_stack import (
+    WORKER_CONCURRENCY,
+    PredictionArrivals,
+    RealFlowise,
+    bootstrap,
+    flowise_image,
+    sleep_flow,
 )
 from swarm_cluster import Node, SwarmCluster
 from swarm_site import NODES, PUBLISHED, SwarmFolder, site_cluster, site_folder, wait_until_gone
@@ -64,7 +75,8 @@ class SwarmStack:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmCluster]:
     try:
-        with site_cluster(tmp_path_factory.mktemp("swarm")) as running:
+        folder, image = tmp_path_factory.mktemp("swarm"), flowise_image()
+        with site_cluster(folder, flowise_images=[image]) as running:
             yield running
     except HarnessError as error:
         pytest.fail(str(error))
@@ -368,6 +380,115 @@ def _left_after_stop(swarm_folder: SwarmFolder, tasks: set[str], seconds: float 
         if not running or time.monotonic() >= deadline:
             return running
         time.sleep(1)
+
+
+SCALE_DOWN_SOON = {"scale_down": {"stabilization_window_seconds": 20, "cooldown_seconds": 20,
+                                   "surplus_replica_seconds": 40}}  # fmt: skip
+"""Shortened from the shipped behavior, so that the test sees the scale-in soon."""
+REAL_FLOWISE_SERVICES = {
+    "flowise": {"min_replicas": 2, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON,
+                "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]},
+    "flowise-worker": {"min_replicas": 1, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON},
+}  # fmt: skip
+"""The workers on the shipped signals (both queues, WORKER_CONCURRENCY from the stack's .env)."""
+PREDICTION_MS = 3000
+"""How long a prediction sleeps on a worker: one worker of WORKER_CONCURRENCY=2 takes 0.67/s."""
+PREDICTIONS_PER_SECOND = 1.5
+"""Started through nginx whatever their answers take: more than one worker takes, less than
+three; dozens in flight through nginx while the backlog lasts."""
+TRICKLE_PER_SECOND = 0.2
+"""While the stack scales back in: one worker, and mains with a request in flight now and then."""
+SPREAD_BOUND_SECONDS = 300
+"""The most the predictions go on for the mains and workers Swarm started on the other nodes to
+take their share (a real Flowise process starts in 20-60 s on a busy machine)."""
+SCALE_IN_BOUND_SECONDS = 240
+
+
+@pytest.fixture
+def real_flowise(swarm_folder: SwarmFolder) -> RealFlowise:
+    """`up` of the shipped stack on real Flowise, bootstrapped (flow, API key)."""
+    set_env(swarm_folder.folder / ".env",
+            {"FLOWISE_IMAGE": flowise_image(), "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY)})  # fmt: skip
+    up = swarm_folder.cli("up")
+    if up.returncode != 0:
+        pytest.fail(f"up: {up.stdout}{up.stderr}")
+    url = f"http://127.0.0.1:{swarm_folder.http_port}"
+    stack = FlowiseStack(swarm_folder.folder, swarm_folder.config_file, swarm_folder.settings, url)
+    try:
+        return RealFlowise(stack, bootstrap(url, sleep_flow()))
+    except HarnessError as error:
+        pytest.fail(str(error))
+
+
+@pytest.mark.real_flowise
+def test_real_flowise_scaled_over_every_node_answers_every_prediction(
+    real_flowise: RealFlowise, swarm_folder: SwarmFolder, tmp_path: Path
+) -> None:
+    """Real Flowise 3.1.4 on the three nodes, Postgres, Redis and nginx on the manager: under a
+    stream of predictions the daemon scales the mains and the workers out, Swarm spreads them
+    over the nodes, a main on each node serves requests through nginx and a worker on each node
+    takes jobs at once; then the stack scales back in under a trickle. No prediction fails."""
+    daemon = Daemon(swarm_folder.daemon_config(tmp_path, REAL_FLOWISE_SERVICES))
+    try:
+        daemon.wait_for(r"tick \(leading", timeout=60)
+        with PredictionArrivals(real_flowise, str(PREDICTION_MS), PREDICTIONS_PER_SECOND,
+                                max_seconds=SPREAD_BOUND_SECONDS) as arrivals:  # fmt: skip
+            spread = _spread_under_load(real_flowise, SPREAD_BOUND_SECONDS)
+            arrivals.stop_starting()
+        with PredictionArrivals(real_flowise, str(PREDICTION_MS), TRICKLE_PER_SECOND,
+                                max_seconds=SCALE_IN_BOUND_SECONDS) as trickle:  # fmt: skip
+            scaled_in = _wait_for_counts(real_flowise, {"flowise": 2, "flowise-worker": 1},
+                                         SCALE_IN_BOUND_SECONDS)  # fmt: skip
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-5:]
+    nodes = {node.name for node in swarm_folder.cluster.nodes}
+    assert spread.serving_nodes == nodes, f"mains served through nginx only on {spread}"
+    assert spread.busy_worker_nodes == nodes, f"workers took jobs at once only on {spread}"
+    assert scaled_in, (
+        f"not back to 2 mains and 1 worker in {SCALE_IN_BOUND_SECONDS}s: {daemon.lines[-3:]}"
+    )
+    for predictions in (arrivals, trickle):
+        assert predictions.outcomes and not predictions.failures, [
+            (o.status, o.text[:100]) for o in predictions.failures
+        ]
+
+
+@dataclass
+class Spread:
+    serving_nodes: set[str]
+    """The nodes of the mains nginx had a request in flight to."""
+    busy_worker_nodes: set[str]
+    """The nodes of the workers running while every worker there was had a job at once."""
+
+
+def _spread_under_load(flowise: RealFlowise, timeout: float) -> Spread:
+    """Until a main on every node served and a worker on every node took jobs, or `timeout`."""
+    scaler = wiring.transaction(flowise.stack.settings)
+    spread = Spread(set(), set())
+    deadline = time.monotonic() + timeout
+    while len(spread.serving_nodes) < NODES or len(spread.busy_worker_nodes) < NODES:
+        if time.monotonic() > deadline:
+            break
+        snapshot = scaler.snapshot()
+        mains = {f"{r.address_on(r.addresses)}:3000": r.node
+                 for r in snapshot["flowise"] if r.routable}  # fmt: skip
+        open_to = scaler.upstream.open_connections(snapshot["nginx"][0], mains)
+        spread.serving_nodes |= {mains[server] for server, count in open_to.items() if count}
+        workers = [r for r in snapshot["flowise-worker"] if r.state == "running"]
+        if flowise.queue()[1] == len(workers) * WORKER_CONCURRENCY:
+            spread.busy_worker_nodes |= {r.node for r in workers}
+        time.sleep(1)
+    return spread
+
+
+def _wait_for_counts(flowise: RealFlowise, counts: dict[str, int], timeout: float) -> bool:
+    """Whether the services came to run `counts` replicas within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(len(flowise.running(service)) == n for service, n in counts.items()):
+            return True
+        time.sleep(2)
+    return False
 
 
 def test_down_leaves_nothing_of_the_stack_on_any_node(swarm_folder: SwarmFolder) -> None:
