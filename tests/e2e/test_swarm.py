@@ -407,8 +407,15 @@ SCALE_IN_BOUND_SECONDS = 240
 @pytest.fixture
 def real_flowise(swarm_folder: SwarmFolder) -> RealFlowise:
     """`up` of the shipped stack on real Flowise, bootstrapped (flow, API key)."""
-    set_env(swarm_folder.folder / ".env",
-            {"FLOWISE_IMAGE": flowise_image(), "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY)})  # fmt: skip
+    try:
+        swarm_folder.cluster.wait_for_images()
+    except HarnessError as error:
+        pytest.fail(str(error))
+    real_flowise_env = {
+        "FLOWISE_IMAGE": flowise_image(),
+        "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+    }
+    set_env(swarm_folder.folder / ".env", real_flowise_env)
     up = swarm_folder.cli("up")
     if up.returncode != 0:
         pytest.fail(f"up: {up.stdout}{up.stderr}")
