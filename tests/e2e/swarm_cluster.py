@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,23 +72,10 @@ class SwarmCluster:
     """Paths of this host the manager node mounts at the same path."""
     loopback_ports: tuple[int, ...] = ()
     """Ports of this host's 127.0.0.1 that reach the same port on the manager's 127.0.0.1."""
-    loading: Future[None] | None = None
-    """The load of the images that go in while the cluster is used."""
 
     @property
     def manager(self) -> Node:
         return self.nodes[0]
-
-    def wait_for_images(self, timeout: float = LOAD_SECONDS) -> None:
-        """Until the images loaded while the cluster was used are in every node."""
-        if self.loading is None:
-            return
-        try:
-            self.loading.result(timeout)
-        except TimeoutError:
-            raise HarnessError(
-                f"the images are not loaded into the nodes after {timeout}s"
-            ) from None
 
     @property
     def docker_host(self) -> str:
@@ -107,22 +94,18 @@ def swarm_cluster(
     shared: Sequence[Path] = (),
     ports: Mapping[int, int] | None = None,
     loopback_ports: Sequence[int] = (),
-    later_images: Sequence[str] = (),
 ) -> Iterator[SwarmCluster]:
     """`size` engines in one Swarm, each with `images` loaded, the manager with
-    `manager_images` too; `later_images` go into each while the cluster is used already
-    (`SwarmCluster.wait_for_images`): a Flowise image takes minutes. The manager node mounts
-    each of `shared` at the same path as here (what its services bind-mount), and publishes each
-    of its `ports` on this host's 127.0.0.1 at `ports[port]`. Each of `loopback_ports` on this
-    host's 127.0.0.1 reaches the same port on the manager's own 127.0.0.1: what a manager's
-    loopback is to the daemon that runs on it."""
+    `manager_images` too. The manager node mounts each of `shared` at the same path as here
+    (what its services bind-mount), and publishes each of its `ports` on this host's 127.0.0.1
+    at `ports[port]`. Each of `loopback_ports` on this host's 127.0.0.1 reaches the same port on
+    the manager's own 127.0.0.1: what a manager's loopback is to the daemon that runs on it."""
     name = f"cf-swarm-{secrets.token_hex(4)}"
     ports = ports or {}
     engine = folder / "engine"
     engine.mkdir(parents=True)
     nodes = tuple(Node(f"{name}-{number}") for number in range(size))
     started: list[Node] = []
-    later = ThreadPoolExecutor(1)
     _run("network", "create", name)
     try:
         for node in nodes:
@@ -137,13 +120,11 @@ def swarm_cluster(
         _forward_to_loopback(nodes[0], loopback_ports)
         _load(nodes[:1], manager_images, folder / "manager-images.tar")
         _load(nodes, images, folder / "images.tar")
-        loading = later.submit(_load, nodes, later_images, folder / "later-images.tar")
         yield SwarmCluster(nodes, engine / "docker.sock", dict(ports), tuple(shared),
-                           tuple(loopback_ports), loading)  # fmt: skip
+                           tuple(loopback_ports))  # fmt: skip
     finally:
-        later.shutdown(wait=True)
-        for node in started:  # a node's copy of the Flowise image takes a minute to delete
-            _run("rm", "--force", "--volumes", node.name, timeout=LOAD_SECONDS, check=False)
+        for node in started:
+            _run("rm", "--force", "--volumes", node.name, check=False)
         _run("network", "rm", name, check=False)
 
 

@@ -31,12 +31,11 @@ PUBLISHED = {"http": 80, "status": 8081, "redis": 6379}
 
 @contextmanager
 def site_cluster(folder: Path, flowise_images: Sequence[str] = ()) -> Iterator[SwarmCluster]:
-    """Three engines in one Swarm, the stand-in Flowise image in each (and `flowise_images`,
-    loaded while the cluster is used already: `SwarmCluster.wait_for_images`), the stack's other
-    images in the manager, which shares a folder (the upstream's, the stack folders') and
-    the shipped nginx.conf with this host. One more port is published at the same number here as
-    on the manager: where `up` finds nginx from this host; two more reach the manager's own
-    127.0.0.1, where `up` publishes Redis and stub_status."""
+    """Three engines in one Swarm, the stand-in Flowise image and `flowise_images` in each, the
+    stack's other images in the manager, which shares a folder (the upstream's, the stack
+    folders') and the shipped nginx.conf with this host. One more port is published at the same
+    number here as on the manager: where `up` finds nginx from this host; two more reach the
+    manager's own 127.0.0.1, where `up` publishes Redis and stub_status."""
     shared = folder / "shared"
     (shared / "upstreams").mkdir(parents=True)
     images = local_images()
@@ -45,8 +44,7 @@ def site_cluster(folder: Path, flowise_images: Sequence[str] = ()) -> Iterator[S
     with swarm_cluster(
         folder,
         NODES,
-        images=[images["CF_IMAGE_STANDIN"]],
-        later_images=flowise_images,
+        images=[images["CF_IMAGE_STANDIN"], *flowise_images],
         manager_images=[images[name] for name in on_the_manager],
         shared=[shared, shipped_path("nginx/nginx.conf")],
         ports={**{port: free_port() for port in PUBLISHED.values()}, same_port: same_port},

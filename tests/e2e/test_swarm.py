@@ -407,10 +407,6 @@ SCALE_IN_BOUND_SECONDS = 240
 @pytest.fixture
 def real_flowise(swarm_folder: SwarmFolder) -> RealFlowise:
     """`up` of the shipped stack on real Flowise, bootstrapped (flow, API key)."""
-    try:
-        swarm_folder.cluster.wait_for_images()
-    except HarnessError as error:
-        pytest.fail(str(error))
     real_flowise_env = {
         "FLOWISE_IMAGE": flowise_image(),
         "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
