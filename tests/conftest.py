@@ -143,8 +143,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """For pytest-xdist's `--dist loadgroup` (.ci/run runs two workers): each module runs whole
     on one worker, its module-scoped stack or cluster set up once; the real-Flowise modules and
     the Swarm's run one after the other on one worker, as two real Flowise stacks at once would
-    starve two cores. First of the hooks: xdist reads the groups in its own, which would otherwise run
-    before this one and hand out every test on its own."""
+    starve two cores. First of the hooks: xdist reads the groups in its own, which would
+    otherwise run before this one and hand out every test on its own."""
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
     items.sort(key=lambda item: _rank(_group(item)))

@@ -133,16 +133,12 @@ class SwarmFolder:
 
     def a_worker_node_running(self, service: str) -> tuple[str, set[str]]:
         """A node other than the manager that runs tasks of the service, and those tasks."""
-        nodes = self.task_nodes(service)
-        node = next(n for n in nodes.values() if n != self.cluster.manager.name)
-        return node, {task for task, on in nodes.items() if on == node}
-
-    def task_nodes(self, service: str) -> dict[str, str]:
-        """Each task of the service Swarm wants running -> the name of its node."""
         output = self.cluster.manager.docker(
             "service", "ps", f"{self.project}_{service}", "--no-trunc",
             "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}")  # fmt: skip
-        return dict(map(str.split, output.splitlines()))
+        nodes = dict(map(str.split, output.splitlines()))
+        node = next(n for n in nodes.values() if n != self.cluster.manager.name)
+        return node, {task for task, on in nodes.items() if on == node}
 
     def local_ports(self) -> dict:
         """The container `up` publishes Redis and stub_status with on the manager: its id, and
