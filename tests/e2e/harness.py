@@ -164,6 +164,16 @@ def wait_until_routable(scaler: ScaleTransaction, count: int, timeout: float = 6
         time.sleep(0.5)
 
 
+def wait_for(condition, timeout: float, what: str, every: float = 1.0):
+    """`condition()`'s first true value, asked every `every` s; fails the test as `what` after
+    `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(every)
+    return value
+
+
 def wait_until_serving(url: str, timeout: float = 30) -> None:
     """Until nginx's workers all route to a replica: right after a reload, old ones may not, and
     right after a restart Docker's port forwarder accepts and resets until nginx listens."""

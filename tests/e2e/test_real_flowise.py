@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from harness import Daemon, HarnessError, run_cli, wait_until_serving
+from harness import Daemon, HarnessError, run_cli, wait_for, wait_until_serving
 from real_flowise_stack import (
     ADMIN_PASSWORD,
     QUEUE,
@@ -138,14 +138,6 @@ def assert_routed_to_every_main(flowise: RealFlowise, count: int) -> None:
 def unfit(scaler, name: str) -> bool:
     """Whether the engine says the main `name` is no longer fit to route to."""
     return not any(r.name == name and r.routable for r in scaler.snapshot()[MAINS])
-
-
-def wait_for(condition, timeout: float, what: str, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        time.sleep(every)
-    return value
 
 
 def test_up_runs_real_flowise_and_predictions_answer_through_nginx(flowise) -> None:

@@ -25,6 +25,7 @@ from harness import (
     local_images,
     run_cli,
     upstream_servers,
+    wait_for,
     wait_until_routable,
     wait_until_serving,
 )
@@ -440,16 +441,13 @@ def test_real_flowise_scaled_over_every_node_answers_every_prediction(
             arrivals.stop_starting()
         with PredictionArrivals(real_flowise, str(PREDICTION_MS), TRICKLE_PER_SECOND,
                                 max_seconds=SCALE_IN_BOUND_SECONDS) as trickle:  # fmt: skip
-            scaled_in = _wait_for_counts(real_flowise, {"flowise": 2, "flowise-worker": 1},
-                                         SCALE_IN_BOUND_SECONDS)  # fmt: skip
+            wait_for(lambda: _running(real_flowise) == (2, 1), SCALE_IN_BOUND_SECONDS,
+                     "back to 2 mains and 1 worker", every=2)  # fmt: skip
     finally:
         assert daemon.stop() == 0, daemon.lines[-5:]
     nodes = {node.name for node in swarm_folder.cluster.nodes}
     assert spread.serving_nodes == nodes, f"mains served through nginx only on {spread}"
     assert spread.busy_worker_nodes == nodes, f"workers took jobs at once only on {spread}"
-    assert scaled_in, (
-        f"not back to 2 mains and 1 worker in {SCALE_IN_BOUND_SECONDS}s: {daemon.lines[-3:]}"
-    )
     for predictions in (arrivals, trickle):
         assert predictions.outcomes and not predictions.failures, [
             (o.status, o.text[:100]) for o in predictions.failures
@@ -469,9 +467,9 @@ def _spread_under_load(flowise: RealFlowise, timeout: float) -> Spread:
     scaler = wiring.transaction(flowise.stack.settings)
     spread = Spread(set(), set())
     deadline = time.monotonic() + timeout
-    while len(spread.serving_nodes) < NODES or len(spread.busy_worker_nodes) < NODES:
-        if time.monotonic() > deadline:
-            break
+    while (
+        len(spread.serving_nodes) < NODES or len(spread.busy_worker_nodes) < NODES
+    ) and time.monotonic() < deadline:
         snapshot = scaler.snapshot()
         mains = {f"{r.address_on(r.addresses)}:3000": r.node
                  for r in snapshot["flowise"] if r.routable}  # fmt: skip
@@ -484,14 +482,9 @@ def _spread_under_load(flowise: RealFlowise, timeout: float) -> Spread:
     return spread
 
 
-def _wait_for_counts(flowise: RealFlowise, counts: dict[str, int], timeout: float) -> bool:
-    """Whether the services came to run `counts` replicas within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(len(flowise.running(service)) == n for service, n in counts.items()):
-            return True
-        time.sleep(2)
-    return False
+def _running(flowise: RealFlowise) -> tuple[int, int]:
+    """How many mains and workers run."""
+    return len(flowise.running("flowise")), len(flowise.running("flowise-worker"))
 
 
 def test_down_leaves_nothing_of_the_stack_on_any_node(swarm_folder: SwarmFolder) -> None:
