@@ -37,6 +37,10 @@ class ReplicaBackend(Protocol):
         """Stop (with its grace period) and start again this replica, the same container."""
         ...
 
+    def reaches(self, replica: Replica) -> bool:
+        """`execute` can run a command inside it: an engine reaches only its own containers."""
+        ...
+
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
         """Run a command inside a replica; its standard output."""
         ...

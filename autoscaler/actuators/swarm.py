@@ -1,9 +1,9 @@
 """The Docker Swarm backend: a stack's services, scaled by `docker service scale`, their
 replicas read from the services' tasks.
 
-Talks to a manager's engine through python-on-whales. nginx must run on that manager's node
-(the stack places it there): `execute` reaches only the containers of the engine it talks to;
-`probe` asks tasks on any node through the local-ports container `up` started on it.
+Talks to a manager's engine through python-on-whales. `execute` reaches only the containers of
+that manager's node (`reaches`): nginx's upstream is kept by the daemon on nginx's node; `probe`
+asks tasks on any node through the local-ports container `up` started on it.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class SwarmBackend:
         self._prober = prober or docker
         self._containers: dict[str, str] = {}
         self._answers = ProbeAnswers()
+        self._node: str | None = None
 
     def replicas(self) -> Snapshot:
         listing = self._stack_ps()
@@ -96,6 +97,10 @@ class SwarmBackend:
         container = self._container(replica)
         call(lambda: self._docker.container.stop(container))
 
+    def reaches(self, replica: Replica) -> bool:
+        """The task runs on this manager's own node."""
+        return bool(replica.node) and replica.node == self._node_name()
+
     def execute(self, replica: Replica, command: Sequence[str]) -> str:
         container = self._container(replica)
         output = call(lambda: self._docker.container.execute(container, list(command)))
@@ -108,6 +113,12 @@ class SwarmBackend:
         command = [*self._docker.client_config.docker_cmd, "service", "logs", "--raw", replica.id]
         output, errors = call(lambda: run(command, return_stderr=True))
         return output + errors
+
+    def _node_name(self) -> str:
+        """This manager's node, named as `docker stack ps` names a task's (its hostname)."""
+        if self._node is None:
+            self._node = call(lambda: self._docker.system.info()).name or ""
+        return self._node
 
     def _container(self, replica: Replica) -> str:
         container = self._containers.get(replica.id)

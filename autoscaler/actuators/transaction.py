@@ -103,8 +103,11 @@ class ScaleTransaction:
         return self._running_jobs(service, replicas)
 
     def reconcile(self, snapshot: Snapshot, leaving: Collection[Replica] = ()) -> bool:
-        """Make the upstream list the fit replicas, less `leaving`. True when nginx reloaded."""
+        """Make the upstream list the fit replicas, less `leaving`. True when nginx reloaded.
+        An nginx out of this engine's reach is left to the daemon on its node."""
         nginx = self._nginx(snapshot)
+        if not self.upstream.reaches(nginx):
+            return False
         upstream_service = self._routing.upstream_service
         staying = [r for r in snapshot.get(upstream_service, []) if r not in leaving]
         servers = upstream_servers(staying, nginx.addresses, self._routing.upstream_port)
@@ -118,10 +121,11 @@ class ScaleTransaction:
 
     def plan(self, service: str, target: int, snapshot: Snapshot) -> ScalePlan:
         """The plan; for a scale-in it reads each replica's work in progress to pick victims:
-        nginx's open connections to a routed replica, the jobs a worker runs."""
+        nginx's open connections to a routed replica, the jobs a worker runs; none when the
+        backend picks what stops."""
         busyness: Mapping[str, int] | None = None
         running = running_replicas(snapshot, service)
-        if target < len(running):
+        if target < len(running) and not self._backend.picks_what_stops:
             if service == self._routing.upstream_service:
                 busyness = self._busyness(running, snapshot)
             else:
@@ -241,9 +245,10 @@ class ScaleTransaction:
         return f"{replica.address_on(nginx.addresses)}:{self._routing.upstream_port}"
 
     def _nginx(self, snapshot: Snapshot) -> Replica:
-        for replica in snapshot.get(self._routing.nginx_service, []):
-            if replica.state == "running":
-                return replica
-        raise ActuatorError(
-            "find nginx", f"no running container of the service {self._routing.nginx_service!r}"
-        )
+        """The running nginx, the one this engine reaches first."""
+        running = [r for r in snapshot.get(self._routing.nginx_service, []) if r.state == "running"]
+        if not running:
+            raise ActuatorError(
+                "find nginx", f"no running container of the service {self._routing.nginx_service!r}"
+            )
+        return next((r for r in running if self.upstream.reaches(r)), running[0])

@@ -101,6 +101,10 @@ class NginxUpstream:
         self._backend.execute(nginx, ["nginx", "-s", "reload"])
         return True
 
+    def reaches(self, nginx: Replica) -> bool:
+        """This nginx can be tested and reloaded from here (on a Swarm: it runs on this node)."""
+        return self._backend.reaches(nginx)
+
     def open_connections(self, nginx: Replica, servers: Collection[str]) -> Counter[str]:
         """nginx's open connections to each of `servers`: its requests in flight to them."""
         return open_connections(self._proc_net_tcp(nginx), servers)

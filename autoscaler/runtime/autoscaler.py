@@ -98,15 +98,17 @@ class Autoscaler:
     def tick(self) -> TickReport:
         now = self.wall_clock()
         leading = self.lease.hold(self.monotonic())
-        acting = leading and not self.dry_run
         with self.state_store.locked():
             state = self.state_store.read()
-        acting = acting and not state.held(now)  # an upgrade changes the replicas meanwhile
+        # an upgrade changes the replicas, and keeps the upstream, meanwhile
+        routing = not self.dry_run and not state.held(now)
+        acting = leading and routing
         finished = self.actions.collect()
         observed = observe(self.sensors, self.replicas, now)
         reconcile_error, watched = (None, WatchOutcome())
+        if routing:
+            reconcile_error, watched = self._keep_upstream(observed, now, watching=acting)
         if acting:
-            reconcile_error, watched = self._keep_upstream(observed, now)
             self._restart_deaf_main(watched.restart, observed.snapshot, now)
         report = self._decide(observed, state, leading, acting, reconcile_error, finished)
         report = _with_watch(report, watched, _deaf_main_events(finished))
@@ -125,25 +127,28 @@ class Autoscaler:
                 self.state_store.write(state.with_deaf_mains(restarted, self.wall_clock()))
         return finished
 
-    def _keep_upstream(self, observed: Observed, now: float) -> tuple[str | None, WatchOutcome]:
-        """The upstream made to match what really runs, before anything is decided, and the
-        deaf mains taken out of it: unless an action on the service behind nginx holds it (the
-        daemon's or a `scale`), which keeps the upstream itself meanwhile (its victims out of it
-        while they drain). One writer for the upstream at a time."""
+    def _keep_upstream(
+        self, observed: Observed, now: float, watching: bool
+    ) -> tuple[str | None, WatchOutcome]:
+        """The upstream made to match what really runs, before anything is decided, and, when
+        `watching` (leading), the deaf mains looked for: unless an action on the service behind
+        nginx holds it (the daemon's or a `scale`), which keeps the upstream itself meanwhile
+        (its victims out of it while they drain). One writer for the upstream at a time.
+        Leading or not: routing to what runs is no scaling, and with Redis away longer than
+        the lease, or the leader on another manager, nginx must still follow what runs."""
         routed = self.settings.nginx.upstream_service
         if observed.snapshot is None:
-            return None, self._watch_mains(observed, now)
+            return None, self._watch_mains(observed, now, watching)
         if self.actions.busy(routed):
             return None, WatchOutcome()
         with self.state_store.acting_if_free(routed) as free:
             if not free:
                 return None, WatchOutcome()
-            if self.lease.lost(self.monotonic()):
-                return f"nginx upstream not kept: {LEASE_LOST}", WatchOutcome()
-            return self._reconcile(observed.snapshot), self._watch_mains(observed, now)
+            reconciled = self._reconcile(observed.snapshot)
+            return reconciled, self._watch_mains(observed, now, watching)
 
-    def _watch_mains(self, observed: Observed, now: float) -> WatchOutcome:
-        if self.main_watch is None:
+    def _watch_mains(self, observed: Observed, now: float, watching: bool) -> WatchOutcome:
+        if self.main_watch is None or not watching:
             return WatchOutcome()
         return self.main_watch.check(
             observed.snapshot, now, _nginx_in_flight(observed), _queue_work(observed)

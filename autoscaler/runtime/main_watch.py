@@ -109,5 +109,6 @@ class MainWatch:
         return self._upstream.open_sockets(nginx, mains.keys())
 
     def _nginx(self, snapshot: Snapshot) -> Replica | None:
+        """The running nginx whose connections this engine can read (on a Swarm: on this node)."""
         running = (r for r in snapshot.get(self._routing.nginx_service, []) if r.state == "running")
-        return next(running, None)
+        return next((r for r in running if self._upstream.reaches(r)), None)

@@ -242,6 +242,38 @@ def test_redis_frozen_holds_the_workers_and_recovery_follows(stack, tmp_path, da
     daemon.wait_for(r"flowise-worker 3 -> 1.*\[acted\]", timeout=180)
 
 
+def test_with_redis_away_longer_than_the_lease_the_upstream_still_drops_a_stopped_main(
+    stack, tmp_path, daemons
+) -> None:
+    """Nobody leads without Redis (the lease runs out), so nothing scales; routing is no
+    scaling: nginx still stops sending requests to a main that is gone."""
+    settings = stack.settings.model_dump(mode="json", exclude_none=True)
+    short_lease = {  # the lease outlives the longest action: its timeouts, shortened here
+        "compose": {**settings["compose"], "ready_timeout_seconds": 10},
+        "nginx": {**settings["nginx"], "drain_timeout_seconds": 5},
+        "daemon": {"interval_seconds": 1, "state_file": str(tmp_path / "state.json"),
+                   "metrics_port": 0},
+        "services": {"flowise": {"min_replicas": 2, "max_replicas": 3}, "flowise-worker": False},
+    }  # fmt: skip
+    config = stack.config_file(tmp_path / "config.toml", **short_lease)
+    stack.scaler().scale("flowise", 2, stack.scaler().snapshot())
+    daemon = daemons(config)
+    daemon.wait_for(r"tick \(leading")
+    stack.docker.compose.stop(["redis"])
+    try:
+        daemon.wait_for(r"tick \(standing by", timeout=90)
+        gone = stack.running("flowise")[-1]
+        address = next(iter(gone.network_settings.networks.values())).ip_address
+        assert f"server {address}:3000 " in stack.upstream_text(), "the premise: it was routed"
+        stack.docker.container.stop(gone)
+        daemon.ticks_from_now(3)
+        assert f"server {address}:3000 " not in stack.upstream_text()
+        assert stack.upstream_text().count("max_fails") == 1
+    finally:
+        stack.docker.compose.start(["redis"])
+    daemon.wait_for(r"tick \(leading", timeout=90)
+
+
 def test_scale_pins_the_count_until_released(stack, config) -> None:
     pinned = run_cli("scale", "flowise=3", "--for", "1h", "--config", str(config))
     assert pinned.returncode == 0, pinned.stderr

@@ -40,6 +40,10 @@ class ScriptedNginx:
     failing_reads: set[int] = field(default_factory=set)
     reads: int = 0
     asked_for: list[set[str]] = field(default_factory=list)
+    on_this_node: bool = True
+
+    def reaches(self, nginx: Replica) -> bool:
+        return self.on_this_node
 
     def open_sockets(self, nginx: Replica, servers: Collection[str]) -> dict[str, str]:
         self.reads += 1
@@ -94,6 +98,13 @@ def test_no_replicas_seen_restarts_nothing() -> None:
     assert main_watch.check(None, 10).restart is None
     assert checks(main_watch, range(12, 20, 2)) == []
     assert restarts.restarted == []
+
+
+def test_an_nginx_on_another_node_is_not_read() -> None:
+    """On a Swarm, from a manager other than nginx's: its connections are out of reach."""
+    nginx = ScriptedNginx(on_this_node=False)
+    assert checks(watch(nginx, RecordedRestarts()), range(0, 20, 2)) == []
+    assert nginx.reads == 0
 
 
 def test_a_main_still_deaf_is_planned_again_on_new_evidence() -> None:

@@ -49,6 +49,8 @@ class FakeEngine:
         self.fail_on: str | None = None
         self.answers_after: dict[str, int] = {}
         """Replica name -> how many of its healthcheck's tests run by hand fail first."""
+        self.elsewhere: set[str] = set()
+        """Replica names out of this engine's reach (on another Swarm node)."""
 
     def replicas(self) -> dict[str, list[Replica]]:
         found: dict[str, list[Replica]] = {}
@@ -86,7 +88,11 @@ class FakeEngine:
         gone = {r.id for r in replicas}
         self.containers = [r for r in self.containers if r.id not in gone]
 
+    def reaches(self, replica: Replica) -> bool:
+        return replica.name not in self.elsewhere
+
     def execute(self, replica: Replica, command) -> str:
+        assert self.reaches(replica), f"{replica.name} is out of reach"
         if command[0] == "cat":
             open_to = self.connections.pop(0) if self.connections else []
             return "header\n" + "\n".join(tcp_line(octet) for octet in open_to)
@@ -164,6 +170,19 @@ def test_on_a_backend_that_picks_what_stops_the_upstream_follows_what_it_stopped
     assert outcome.removed == ("p-flowise-1",), "the engine picked it, busy as it was"
     assert engine.actions == ["scale_to flowise 2", "nginx -t", "nginx -s reload"], "no drain"
     assert servers(path) == ["172.18.1.2:3000", "172.18.1.3:3000"]
+
+
+def test_an_nginx_on_another_node_is_left_to_the_daemon_there(tmp_path) -> None:
+    """A Swarm manager's engine reaches only its own node's containers: a daemon leading from
+    another manager scales, and the daemon on nginx's node keeps the upstream."""
+    engine = SwarmLikeEngine(3)
+    scaler, path = scaler_for(engine, tmp_path, Clock())
+    engine.elsewhere = {"p-nginx-1"}
+    outcome = scaler.scale("flowise", 2, scaler.snapshot())
+    assert outcome.removed == ("p-flowise-1",)
+    assert engine.actions == ["scale_to flowise 2"], "no nginx -t, no reload"
+    assert scaler.reconcile(scaler.snapshot()) is False
+    assert len(servers(path)) == 3, "the file this daemon keeps is not nginx's"
 
 
 def test_a_drain_that_times_out_reports_what_was_left(tmp_path) -> None:

@@ -32,8 +32,8 @@ class Prober:
 class Stack(SwarmBackend):
     """The backend over tasks held in memory instead of a manager's answers."""
 
-    def __init__(self, tasks: list[dict[str, Any]], prober: Prober) -> None:
-        super().__init__(docker=None, stack=STACK, prober=prober)  # type: ignore[arg-type]
+    def __init__(self, tasks: list[dict[str, Any]], prober: Prober, docker: Any = None) -> None:
+        super().__init__(docker=docker, stack=STACK, prober=prober)
         self.tasks = tasks
 
     def _stack_ps(self) -> str:
@@ -74,3 +74,22 @@ def test_a_task_without_a_running_container_or_a_probe_from_outside_is_not_asked
         stack.probe(replica)
     assert prober.ran == []
     assert not any(r.routable for r in stack.replicas()["flowise"])
+
+
+class Engine:
+    """`docker info` of a manager's engine: the node it runs on."""
+
+    def __init__(self, node: str) -> None:
+        self.system = self
+        self.node = node
+
+    def info(self) -> Any:
+        return type("Info", (), {"name": self.node})()
+
+
+def test_only_tasks_on_the_manager_s_own_node_are_within_reach() -> None:
+    """`docker exec` through a manager's engine reaches only its own node's containers."""
+    tasks = [task("t1", 1, address="10.0.1.7")]
+    [replica] = Stack(tasks, Prober()).replicas()["flowise"]  # on node-a
+    assert Stack(tasks, Prober(), docker=Engine("node-a")).reaches(replica)
+    assert not Stack(tasks, Prober(), docker=Engine("node-b")).reaches(replica)

@@ -341,16 +341,46 @@ class Reconciled(FakeTransaction):
         return False
 
 
-def test_a_leader_deposed_before_it_keeps_the_upstream_leaves_it_and_says_so(tmp_path) -> None:
+KEEPING = {
+    "leading": (True, False, None, 1),
+    "standing by (Redis away longer than the lease, the leader elsewhere)": (False, False, None, 1),
+    "dry run": (True, True, None, 0),
+    "an upgrade holding the counts": (True, False, NOW + 60, 0),
+}
+
+
+@pytest.mark.parametrize("leading,dry_run,held_until,kept", KEEPING.values(), ids=KEEPING.keys())
+def test_who_keeps_the_upstream(tmp_path, leading, dry_run, held_until, kept) -> None:
+    """Routing to what runs is no scaling: a daemon keeps the upstream, leading or not; not in
+    a dry run, nor while an upgrade holds the counts (it keeps the upstream itself)."""
+    if held_until is not None:
+        hold(tmp_path, until=held_until)
     scaler = Reconciled()
-    run, _ = tick(tmp_path, IDLE, scaler)
-    run.tick()
-    assert scaler.reconciled == 1
-    run.lease.deposed = True
+    run, _ = tick(tmp_path, IDLE, scaler, leading=leading, dry_run=dry_run)
     result = run.tick()
     run.finish_actions()
-    assert scaler.reconciled == 1, "the upstream left to whoever leads now"
-    assert any(e.startswith("nginx upstream not kept: the lease may") for e in result.record.errors)
+    assert scaler.reconciled == kept
+    assert not result.record.errors
+
+
+def test_a_standby_keeps_the_upstream_but_neither_watches_nor_restarts_a_main(tmp_path) -> None:
+    scaler = Reconciled()
+    run, _ = tick(tmp_path, IDLE, scaler, leading=False)
+    run.main_watch = watch = FoundDeaf()  # type: ignore[assignment]
+    run.tick()
+    run.finish_actions()
+    assert scaler.reconciled == 1
+    assert watch.checked == watch.restarted == []
+
+
+def test_no_upstream_is_kept_while_an_action_holds_the_routed_service(tmp_path) -> None:
+    """A `scale` by hand, or another manager's daemon, acting on the mains: it keeps the
+    upstream itself meanwhile (its victims out of it while they drain)."""
+    scaler = Reconciled()
+    run, _ = tick(tmp_path, IDLE, scaler, leading=False)
+    with StateFile(tmp_path / "state.json").acting("flowise"):
+        run.tick()
+    assert scaler.reconciled == 0
 
 
 def test_a_standby_sharing_the_state_leaves_the_leaders_histories_and_fresh_record(
