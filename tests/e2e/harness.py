@@ -4,6 +4,7 @@ nginx.conf, Redis, and stand-in Flowise mains, under a project name of its own."
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import random
 import re
@@ -309,11 +310,13 @@ class Daemon:
     """`compose-flowise daemon` in its own process, as systemd runs it; its log lines are read
     as they come and kept."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, docker_host: str | None = None) -> None:
+        """`docker_host`: the engine it talks to, when not this process's DOCKER_HOST."""
         self._state = wiring.state_store(config_module.load(config, {}).settings)
+        env = {**os.environ, "DOCKER_HOST": docker_host} if docker_host else None
         self.process = subprocess.Popen(
             [str(COMPOSE_FLOWISE), "daemon", "--config", str(config)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
         )  # fmt: skip
         self.lines: list[str] = []
         self._new: queue.Queue[str] = queue.Queue()

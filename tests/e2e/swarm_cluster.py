@@ -1,7 +1,8 @@
 """A Docker Swarm of several engines on this one machine, for the e2e tests: each engine runs in
 a container of its own (the `dind` image of .ci/build-images), on a network of its own, and
-they join one Swarm. The first node is the manager; this host reaches its engine through a
-socket in the test's folder, as a daemon on a manager reaches its own.
+they join one Swarm. The first node is the manager; this host reaches each node's engine
+through a socket in the test's folder, as a daemon on a manager reaches its own (another node
+promoted, a second manager's).
 
 Everything is removed when the `with` block ends, even on failure: the nodes, their engines'
 data (anonymous volumes), the network.
@@ -64,8 +65,8 @@ class Node:
 class SwarmCluster:
     nodes: tuple[Node, ...]
     """The manager first."""
-    socket: Path
-    """The manager's engine, from this host."""
+    engines: Path
+    """A folder of this host with each node's engine socket: `<node name>/docker.sock`."""
     published: Mapping[int, int]
     """A port the manager node publishes -> its port on this host's 127.0.0.1."""
     shared: tuple[Path, ...]
@@ -79,7 +80,11 @@ class SwarmCluster:
 
     @property
     def docker_host(self) -> str:
-        return f"unix://{self.socket}"
+        """The manager's engine, from this host."""
+        return self.docker_host_of(self.manager)
+
+    def docker_host_of(self, node: Node) -> str:
+        return f"unix://{self.engines / node.name / Path(ENGINE_SOCKET).name}"
 
     def client(self) -> DockerClient:
         return DockerClient(host=self.docker_host)
@@ -102,26 +107,23 @@ def swarm_cluster(
     the manager's own 127.0.0.1: what a manager's loopback is to the daemon that runs on it."""
     name = f"cf-swarm-{secrets.token_hex(4)}"
     ports = ports or {}
-    engine = folder / "engine"
-    engine.mkdir(parents=True)
+    engines = folder / "engines"
     nodes = tuple(Node(f"{name}-{number}") for number in range(size))
     started: list[Node] = []
     _run("network", "create", name)
     try:
         for node in nodes:
-            extra = (
-                _manager_options(engine, shared, ports, loopback_ports) if node == nodes[0] else ()
-            )
+            (engines / node.name).mkdir(parents=True)
+            extra = _manager_options(shared, ports, loopback_ports) if node == nodes[0] else ()
             started.append(node)
-            _start(node, name, extra)
+            _start(node, name, engines / node.name, extra)
         for node in nodes:
             _wait_for_engine(node)
         _form_swarm(nodes)
         _forward_to_loopback(nodes[0], loopback_ports)
         _load(nodes[:1], manager_images, folder / "manager-images.tar")
         _load(nodes, images, folder / "images.tar")
-        yield SwarmCluster(nodes, engine / "docker.sock", dict(ports), tuple(shared),
-                           tuple(loopback_ports))  # fmt: skip
+        yield SwarmCluster(nodes, engines, dict(ports), tuple(shared), tuple(loopback_ports))
     finally:
         for node in started:
             _run("rm", "--force", "--volumes", node.name, check=False)
@@ -129,9 +131,9 @@ def swarm_cluster(
 
 
 def _manager_options(
-    engine: Path, shared: Sequence[Path], ports: Mapping[int, int], loopback_ports: Sequence[int]
+    shared: Sequence[Path], ports: Mapping[int, int], loopback_ports: Sequence[int]
 ) -> tuple[str, ...]:
-    options = ["-v", f"{engine}:{Path(ENGINE_SOCKET).parent}"]
+    options = []
     for path in shared:
         options += ["-v", f"{path}:{path}"]
     for port, host_port in [*ports.items(), *((port, port) for port in loopback_ports)]:
@@ -148,13 +150,13 @@ def _forward_to_loopback(manager: Node, ports: Sequence[int]) -> None:
              "--to-destination", f"127.0.0.1:{port}")  # fmt: skip
 
 
-def _start(node: Node, network: str, extra: Sequence[str]) -> None:
-    sockets = ["-H", "unix:///var/run/docker.sock"]
-    if extra:
-        sockets += ["-H", f"unix://{ENGINE_SOCKET}"]
+def _start(node: Node, network: str, engine: Path, extra: Sequence[str]) -> None:
+    """The node's engine listening on its own socket and on one in `engine`, for this host."""
+    sockets = ["-H", "unix:///var/run/docker.sock", "-H", f"unix://{ENGINE_SOCKET}"]
+    mount = ["-v", f"{engine}:{Path(ENGINE_SOCKET).parent}"]
     image = local_images()["CF_IMAGE_DIND"]
     _run("run", "--detach", "--name", node.name, "--hostname", node.name, "--network", network,
-         *NODE_OPTIONS, *extra, image, *sockets)  # fmt: skip
+         *NODE_OPTIONS, *mount, *extra, image, *sockets)  # fmt: skip
 
 
 def _wait_for_engine(node: Node) -> None:

@@ -155,6 +155,11 @@ def services() -> dict:
     }  # fmt: skip
 
 
+SCALE_DOWN_SOON = {"scale_down": {"stabilization_window_seconds": 20, "cooldown_seconds": 20,
+                                   "surplus_replica_seconds": 40}}  # fmt: skip
+"""Shortened from the shipped behavior, so that the test sees the scale-in soon."""
+
+
 def test_three_engines_form_one_swarm_each_with_the_images(cluster: SwarmCluster) -> None:
     for node in cluster.nodes:
         assert node.docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active"
@@ -353,6 +358,55 @@ def test_a_node_drained_under_load_moves_its_main_without_a_failed_request(
     assert _left_after_stop(swarm_folder, on_node) == set()
 
 
+def test_a_standby_on_another_manager_takes_over_with_the_pins_while_nginx_s_node_routes(
+    swarm_folder: SwarmFolder, tmp_path: Path
+) -> None:
+    """Two managers, a daemon on each, one state in Redis. The leader, on the node nginx does
+    not run on, scales the mains out under load; the standby, on nginx's node, routes them (an
+    engine reaches only its own node's nginx). The leader killed, holding the lease (no clean
+    stop), the standby takes over once the lease runs out, keeps the pin `scale` set before,
+    and scales the mains back in; no request fails."""
+    up = swarm_folder.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    cluster = swarm_folder.cluster
+    second = cluster.nodes[1]
+    mains = {"min_replicas": 1, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON,
+             "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]}  # fmt: skip
+    config = swarm_folder.daemon_config(tmp_path, {"flowise": mains, "flowise-worker": {
+        "min_replicas": 1, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON}})  # fmt: skip
+    url = f"http://127.0.0.1:{swarm_folder.http_port}"
+    cluster.manager.docker("node", "promote", second.name)
+    leader = standby = None
+    try:
+        pinned = swarm_folder.cli("scale", "flowise-worker=2")
+        assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+        leader = Daemon(config, docker_host=cluster.docker_host_of(second))
+        leader.wait_for(r"tick \(leading")
+        standby = Daemon(config, docker_host=cluster.docker_host)
+        standby.wait_for(r"tick \(standing by")
+        with Load(url, hold_ms=4000, spread_ms=4000, clients=9) as load:
+            _wait_for_routed(swarm_folder, NODES, timeout=120)
+            leader.process.kill()
+            leader.process.wait()
+            standby.wait_for(r"tick \(leading", timeout=90)
+        with Load(url, hold_ms=200, clients=2) as trickle:
+            _wait_for_routed(swarm_folder, 1, timeout=180)
+            standby.ticks_from_now(3)
+    finally:
+        cluster.manager.docker("node", "demote", second.name)
+        for daemon in (leader, standby):
+            if daemon is not None:
+                daemon.stop()
+    assert any(re.search(r"flowise \d -> 3", line) for line in leader.lines), leader.lines[-5:]
+    assert swarm_folder.replicas("flowise-worker") == 2, "the pin held through the takeover"
+    kept = wiring.state_store(swarm_folder.settings).read()
+    assert kept.history("flowise-worker").override is not None
+    assert kept.last_tick is not None and kept.last_tick.leading
+    assert kept.last_tick.services["flowise-worker"].desired == 2
+    assert load.answers and trickle.answers
+    assert not load.failures and not trickle.failures, (load.failures + trickle.failures)[:3]
+
+
 def _wait_for_routed(swarm_folder: SwarmFolder, count: int, timeout: float) -> None:
     """Until the upstream lists `count` mains, each a task Swarm wants running and fit."""
     deadline = time.monotonic() + timeout
@@ -383,9 +437,6 @@ def _left_after_stop(swarm_folder: SwarmFolder, tasks: set[str], seconds: float 
         time.sleep(1)
 
 
-SCALE_DOWN_SOON = {"scale_down": {"stabilization_window_seconds": 20, "cooldown_seconds": 20,
-                                   "surplus_replica_seconds": 40}}  # fmt: skip
-"""Shortened from the shipped behavior, so that the test sees the scale-in soon."""
 REAL_FLOWISE_SERVICES = {
     "flowise": {"min_replicas": 2, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON,
                 "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]},
