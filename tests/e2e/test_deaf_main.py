@@ -47,30 +47,33 @@ def check_a_deaf_main_is_found_and_restarted(stack: FlowiseStack) -> None:
     settings = stack.settings.model_copy(update={"services": {MAINS: POLICY}, "deaf_mains": WATCH})
     autoscaler = wiring.autoscaler(settings, dry_run=False)
     metrics = Metrics("test")
-    with Predictions(stack.http_url, "200", clients=6, max_seconds=240) as load:
-        tick(autoscaler, metrics)
-        both = answering_mains(load, since=time.monotonic(), seconds=5)
-        assert len(both) == 2, f"both mains answer before: {both}"
-        deaf, healthy = sorted(mains(stack), key=lambda c: c.name)
-        deaf_started = started_at(stack, deaf)
-        assert deafen(stack, deaf) == "deaf to predictions until restarted"
+    try:
+        with Predictions(stack.http_url, "200", clients=6, max_seconds=240) as load:
+            tick(autoscaler, metrics)
+            both = answering_mains(load, since=time.monotonic(), seconds=5)
+            assert len(both) == 2, f"both mains answer before: {both}"
+            deaf, healthy = sorted(mains(stack), key=lambda c: c.name)
+            deaf_started = started_at(stack, deaf)
+            assert deafen(stack, deaf) == "deaf to predictions until restarted"
 
-        events = []
-        for _ in range(TICKS):
-            report = tick(autoscaler, metrics)
-            events += report.record.deaf_mains
-            if events:
-                break
-            time.sleep(1)
-        assert [(e.replica, e.action) for e in events] == [(deaf.name, "restarted")], events
-        assert "is deaf" in events[0].reason and healthy.name in events[0].reason
-        assert started_at(stack, deaf) != deaf_started, "the same container, started again"
-        assert not routed(settings, stack, deaf), "out of nginx's upstream"
+            events = []
+            for _ in range(TICKS):
+                report = tick(autoscaler, metrics)
+                events += report.record.deaf_mains
+                if events:
+                    break
+                time.sleep(1)
+            assert [(e.replica, e.action) for e in events] == [(deaf.name, "restarted")], events
+            assert "is deaf" in events[0].reason and healthy.name in events[0].reason
+            assert started_at(stack, deaf) != deaf_started, "the same container, started again"
+            assert not routed(settings, stack, deaf), "out of nginx's upstream"
 
-        routed_again = wait_routed(autoscaler, metrics, settings, stack, deaf)
-        assert routed_again, "the restarted main is routed to again once healthy"
-        after = answering_mains(load, since=time.monotonic(), seconds=5)
-        assert after == {deaf.config.hostname, healthy.config.hostname}, after
+            routed_again = wait_routed(autoscaler, metrics, settings, stack, deaf)
+            assert routed_again, "the restarted main is routed to again once healthy"
+            after = answering_mains(load, since=time.monotonic(), seconds=5)
+            assert after == {deaf.config.hostname, healthy.config.hostname}, after
+    finally:  # a restart still under way would outlive the stack's teardown
+        autoscaler.finish_actions()
 
     scrape = generate_latest(metrics.registry).decode()
     assert 'compose_flowise_deaf_mains_total{outcome="restarted",service="flowise"} 1.0' in scrape

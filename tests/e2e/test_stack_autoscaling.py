@@ -54,29 +54,41 @@ class WorkerAutoscaler:
         assert not report.failed, report.record.errors
         return report.evaluations[WORKERS].decision.replicas
 
+    def finish(self) -> None:
+        """Wait for the scaling in progress: a worker started after the stack's teardown began
+        would keep its network."""
+        self._autoscaler.finish_actions()
+
 
 def test_a_burst_scales_the_workers_out_and_back_in(tmp_path: Path) -> None:
     try:
         with running_flowise_stack(tmp_path, WORKER_CONCURRENCY="2") as stack:
             autoscaler = WorkerAutoscaler(stack)
-            with ThreadPoolExecutor(24) as pool:
-                burst = [pool.submit(predict, stack.http_url, "1000") for _ in range(24)]
-                counts = []
-                while not all(f.done() for f in burst) and len(counts) < 60:
-                    counts.append(autoscaler.tick())
-                    time.sleep(1)
-            assert [f.result().status_code for f in burst] == [200] * 24
-            assert max(counts) >= 2, f"never scaled out: {counts}"
-            workers_seen = {f.result().json()["worker"] for f in burst}
-            assert len(workers_seen) >= 2, "the new workers took jobs of the burst"
-
-            for _ in range(30):
-                if autoscaler.tick() == 1 and len(running_workers(stack)) == 1:
-                    break
-                time.sleep(1)
-            assert len(running_workers(stack)) == 1, "back to min_replicas once idle"
+            try:
+                check_a_burst_scales_out_and_back_in(stack, autoscaler)
+            finally:
+                autoscaler.finish()
     except HarnessError as error:
         pytest.fail(str(error))
+
+
+def check_a_burst_scales_out_and_back_in(stack: FlowiseStack, autoscaler: WorkerAutoscaler) -> None:
+    with ThreadPoolExecutor(24) as pool:
+        burst = [pool.submit(predict, stack.http_url, "1000") for _ in range(24)]
+        counts = []
+        while not all(f.done() for f in burst) and len(counts) < 60:
+            counts.append(autoscaler.tick())
+            time.sleep(1)
+    assert [f.result().status_code for f in burst] == [200] * 24
+    assert max(counts) >= 2, f"never scaled out: {counts}"
+    workers_seen = {f.result().json()["worker"] for f in burst}
+    assert len(workers_seen) >= 2, "the new workers took jobs of the burst"
+
+    for _ in range(30):
+        if autoscaler.tick() == 1 and len(running_workers(stack)) == 1:
+            break
+        time.sleep(1)
+    assert len(running_workers(stack)) == 1, "back to min_replicas once idle"
 
 
 def running_workers(stack: FlowiseStack) -> list:
