@@ -68,6 +68,18 @@ class BucketProbe:
 
 
 @dataclass(frozen=True)
+class StackSeen:
+    """What a backend shows of the stack: its services as the files resolve, what runs."""
+
+    services: dict[str, Any]
+    compose_error: str | None
+    running: tuple[RunningContainer, ...]
+    docker_error: str | None
+    mains_within_reach: list[RunningContainer]
+    """The running mains a command can be run in from here (`docker exec`)."""
+
+
+@dataclass(frozen=True)
 class Setup:
     env_file: Path
     env_values: Mapping[str, str] | None

@@ -1,9 +1,11 @@
 """Gathers what `doctor` checks: the env file, the compose files as Docker Compose resolves
-them, and the running containers. Talks to the disk and the Docker engine; mock only here."""
+them, and the running containers (on a Swarm, `swarm_setup.py`: the stack's tasks on every
+node). Talks to the disk and the Docker engine; mock only here."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,15 @@ from autoscaler.runtime import wiring
 from autoscaler.runtime.redis_ping import redis_down
 from autoscaler.runtime.state import DeafMainEvent, StateError, recent_deaf_mains
 from autoscaler.signals.bullmq_queue import QueueSignal
-from autoscaler.stack.doctor import BucketProbe, Published, RunningContainer, Setup
-from autoscaler.stack.errors import StackError, compose_only, failing_as
+from autoscaler.stack.doctor import (
+    BucketProbe,
+    Published,
+    RunningContainer,
+    Setup,
+    StackSeen,
+)
+from autoscaler.stack.errors import StackError, failing_as
+from autoscaler.stack.swarm_setup import swarm_stack
 
 _SERVICE_LABEL = "com.docker.compose.service"
 # Run in a main by `sh -c`: its S3 settings and keys are read from its own environment, so they
@@ -36,31 +45,35 @@ _AWS_ENDPOINT = "https://s3.{region}.amazonaws.com"
 
 
 def read_setup(settings: Settings) -> Setup:
-    project = settings.compose.project_name
-    compose_only("doctor", settings.compose.backend,
-                 f"see `compose-flowise status` and `docker stack ps {project}`")  # fmt: skip
     env_file = settings.compose.env_path
     values, mode = _read_env_file(env_file)
     docker = wiring.docker_client(settings)
-    services, compose_error = _resolved_services(docker)
-    running, docker_error = _running_containers(docker, settings.compose.project_name)
+    seen = _READERS[settings.compose.backend](docker, settings)
     mains = settings.nginx.upstream_service
+    mains_run = any(c.service == mains for c in seen.running)
     return Setup(
         env_file=env_file,
         env_values=values,
         env_file_mode=mode,
-        services=services,
+        services=seen.services,
         mains=mains,
         workers=tuple(name for name in settings.services if name != mains),
         max_replicas={name: p.max_replicas for name, p in settings.services.items()},
-        running=running,
-        compose_error=compose_error,
-        docker_error=docker_error,
+        running=seen.running,
+        compose_error=seen.compose_error,
+        docker_error=seen.docker_error,
         deaf_mains=_deaf_mains(settings),
-        bucket_probe=_probe_bucket(docker, [c for c in running if c.service == mains]),
-        redis_error=redis_down(settings) if any(c.service == mains for c in running) else None,
+        bucket_probe=_probe_bucket(docker, seen.mains_within_reach),
+        redis_error=redis_down(settings) if mains_run else None,
         watched_queues=_watched_queues(settings),
     )
+
+
+def _compose_stack(docker: DockerClient, settings: Settings) -> StackSeen:
+    services, compose_error = _resolved_services(docker)
+    running, docker_error = _running_containers(docker, settings.compose.project_name)
+    mains = [c for c in running if c.service == settings.nginx.upstream_service]
+    return StackSeen(services, compose_error, running, docker_error, mains)
 
 
 def _watched_queues(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -144,3 +157,9 @@ def _running(container: Container) -> RunningContainer:
     )
     service = (container.config.labels or {}).get(_SERVICE_LABEL, "")
     return RunningContainer(container.name, service, environment, published)
+
+
+_READERS: dict[str, Callable[[DockerClient, Settings], StackSeen]] = {
+    "compose": _compose_stack,
+    "swarm": swarm_stack,
+}

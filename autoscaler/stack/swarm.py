@@ -39,6 +39,7 @@ from autoscaler.stack.swarm_plan import (
     STACK_LABEL,
     LocalPorts,
     StackService,
+    data_node,
     drain_script_variables,
     local_ports,
     refuse_bound_address,
@@ -52,6 +53,8 @@ from autoscaler.stack.swarm_plan import (
 STACK_DIRECTORY_VARIABLE = "COMPOSE_FLOWISE_DIR"
 """The stack's folder, for the stack file's paths: Swarm resolves a relative one next to the
 first stack file, the shipped one."""
+DATA_NODE_VARIABLE = "COMPOSE_FLOWISE_DATA_NODE"
+"""The id of the node Postgres, Redis, MinIO and nginx are placed on, with their volumes."""
 FORWARDER_SCRIPT = "compose/forward-ports.py"
 """What publishes Redis and stub_status on the manager's 127.0.0.1 (`LocalPorts`)."""
 LOCAL_PORTS_DIGEST_LABEL = "compose-flowise.local-ports"
@@ -69,8 +72,10 @@ _NOTHING_IN_STACK = "nothing found in stack"
 
 def up(settings: Settings, progress: Progress) -> Started:
     """The stack deployed with each scaled service at its min, or at the count Swarm keeps for
-    it now when that is more: a redeploy keeps the counts the autoscaler set. From nothing
-    deployed, one main alone first (it migrates the database)."""
+    it now when that is more: a redeploy keeps the counts the autoscaler set, and the data
+    node. From nothing deployed, one main alone first (it migrates the database). On another
+    manager than nginx's node, it also publishes Redis and stub_status there, for a daemon of
+    that manager: nothing deployed changes."""
     require_env_file(settings)
     env_values = _env_values(settings)
     refuse_bound_address(env_values, str(settings.compose.env_path))
@@ -79,24 +84,38 @@ def up(settings: Settings, progress: Progress) -> Started:
     docker = wiring.docker_client(settings)
     transaction = wiring.transaction(settings)
     stack = settings.compose.project_name
-    kept = {name: s.replicas for name, s in _services(docker, stack).items() if s.replicas}
+    deployed = deployed_services(docker, stack)
+    variables = {
+        **env_values,
+        **stack_file_variables(settings, data_node(deployed, this_node(docker))),
+    }
+    kept = {name: s.replicas for name, s in deployed.items() if s.replicas}
     scales = initial_scales(settings.services, kept)
     first = settings.nginx.upstream_service
     staged = first_start_scales(scales, kept, first)
     if staged:
         progress(f"deploying the stack {stack} with one {first} alone first, to migrate the "
                  "database")  # fmt: skip
-        _deploy_and_wait(docker, transaction, settings, env_values, staged, progress)
+        _deploy_and_wait(docker, transaction, settings, variables, staged, progress)
     listed = ", ".join(f"{name} x{replicas}" for name, replicas in scales.items())
     progress(f"deploying the stack {stack}: {listed}")
-    _deploy_and_wait(docker, transaction, settings, env_values, scales, progress)
-    services = _services(docker, stack)
+    _deploy_and_wait(docker, transaction, settings, variables, scales, progress)
+    services = deployed_services(docker, stack)
     _publish_local_ports(docker, settings, env_values, services, progress)
     with failing_as("route nginx to the fit tasks"):
         snapshot = transaction.snapshot()
         transaction.reconcile(snapshot)
-    url, probe = _public_url(services, settings.nginx.service)
-    wait_until_serving(probe)
+    nginx = next(
+        (r for r in snapshot.get(settings.nginx.service, []) if r.state == "running"), None
+    )
+    port = _public_port(services, settings.nginx.service)
+    if nginx is not None and not transaction.upstream.reaches(nginx):
+        progress(f"nginx runs on {nginx.node}, not on this manager: the daemon there routes it; "
+                 "here, the daemon scales when it leads")  # fmt: skip
+        url = f"http://{nginx.node}:{port}"  # published on nginx's node only: not probed here
+    else:
+        wait_until_serving(f"http://127.0.0.1:{port}")
+        url = f"http://localhost:{port}"
     return Started(url, {name: count(snapshot.get(name, [])).running for name in settings.services})
 
 
@@ -181,16 +200,18 @@ def _deploy_and_wait(
     docker: DockerClient,
     transaction: ScaleTransaction,
     settings: Settings,
-    env_values: Mapping[str, str],
+    variables: Mapping[str, str],
     scales: Mapping[str, int],
     progress: Progress,
 ) -> None:
     stack = settings.compose.project_name
-    _deploy(docker, settings, env_values, scales)
+    _deploy(docker, settings, variables, scales)
 
     def states() -> list[ContainerState]:
         with failing_as("read the stack's tasks"):
-            return task_states(tasks_wanted(_services(docker, stack)), transaction.snapshot())
+            return task_states(
+                tasks_wanted(deployed_services(docker, stack)), transaction.snapshot()
+            )
 
     hint = f"`docker service ps {stack}_SERVICE` and `docker service logs {stack}_SERVICE`"
     wait_until_ready(states, settings.compose.ready_timeout_seconds, progress, hint)
@@ -199,17 +220,12 @@ def _deploy_and_wait(
 def _deploy(
     docker: DockerClient,
     settings: Settings,
-    env_values: Mapping[str, str],
+    variables: Mapping[str, str],
     scales: Mapping[str, int],
 ) -> None:
     """`docker stack deploy` of the configured files, then one that sets only the scaled
-    services' replicas (`scales`), with the .env's values."""
+    services' replicas (`scales`), with `variables`: the .env's values and the stack file's."""
     compose = settings.compose
-    variables = {
-        **env_values,
-        STACK_DIRECTORY_VARIABLE: str(compose.directory),
-        **_drain_script_variables(compose.project_name),
-    }
     with TemporaryDirectory(prefix="compose-flowise-") as folder:
         counts = Path(folder) / "replicas.yaml"
         counts.write_text(replicas_override(scales))
@@ -218,21 +234,39 @@ def _deploy(
             docker.stack.deploy(
                 compose.project_name,
                 files,
-                resolve_image=resolve_image(env_values),
+                resolve_image=resolve_image(variables),
                 # the other nodes pull with this manager's registry login, if any
                 with_registry_auth=True,
-                variables=variables,
+                variables=dict(variables),
             )
 
 
-def _drain_script_variables(stack: str) -> dict[str, str]:
+def stack_file_variables(settings: Settings, data_node: str) -> dict[str, str]:
+    """What the stack file asks of `up` beside the .env's values: the stack's folder, the node
+    its data lives on, and the mains' drain-on-SIGTERM script and its Swarm config."""
+    stack = settings.compose.project_name
     script = shipped_path(DRAIN_SCRIPT)
     with failing_as(f"read {script}"):
         content = script.read_bytes()
-    return drain_script_variables(stack, script, content)
+    return {
+        STACK_DIRECTORY_VARIABLE: str(settings.compose.directory),
+        DATA_NODE_VARIABLE: data_node,
+        **drain_script_variables(stack, script, content),
+    }
 
 
-def _services(docker: DockerClient, stack: str) -> dict[str, StackService]:
+def this_node(docker: DockerClient) -> str:
+    """The id of this manager's node in the Swarm."""
+    with failing_as("docker info"):
+        swarm = docker.system.info().swarm
+    node = swarm.node_id if swarm else None
+    if not node:
+        raise StackError("this Docker engine is in no Swarm: run compose-flowise on a manager "
+                         "(`docker swarm init` makes this host one)")  # fmt: skip
+    return node
+
+
+def deployed_services(docker: DockerClient, stack: str) -> dict[str, StackService]:
     """The stack's services as Swarm keeps them; none before the first deploy. (python-on-whales'
     Service model leaves out the restart policy.)"""
     command = docker.client_config.docker_cmd
@@ -250,14 +284,13 @@ def _json(text: str) -> list[dict[str, Any]]:
     return listed if isinstance(listed, list) else []
 
 
-def _public_url(services: Mapping[str, StackService], nginx_service: str) -> tuple[str, str]:
-    """The URL to announce, and the one to probe it at from this manager: Swarm publishes
-    nginx's port on each of the manager's addresses."""
+def _public_port(services: Mapping[str, StackService], nginx_service: str) -> int:
+    """nginx's public port: Swarm publishes it on each address of nginx's node."""
     nginx = services.get(nginx_service)
     port = nginx.published.get(80) if nginx else None
     if port is None:
         raise StackError(f"the service {nginx_service} publishes no port for its port 80")
-    return f"http://localhost:{port}", f"http://127.0.0.1:{port}"
+    return port
 
 
 def _wait_until_gone(docker: DockerClient, stack: str) -> None:

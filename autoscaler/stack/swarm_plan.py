@@ -36,6 +36,10 @@ class StackService:
     """Its target port -> the port published on the node."""
     image: str = ""
     """The image its tasks run, as the spec names it."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """The environment its tasks run with (the spec's: every task's)."""
+    constraints: tuple[str, ...] = ()
+    """Its placement constraints, as Swarm keeps them (`node.id==abc`)."""
 
 
 def stack_services(stack: str, inspected: Iterable[Mapping[str, Any]]) -> dict[str, StackService]:
@@ -48,14 +52,28 @@ def stack_services(stack: str, inspected: Iterable[Mapping[str, Any]]) -> dict[s
         template = spec.get("TaskTemplate") or {}
         restart = (template.get("RestartPolicy") or {}).get("Condition")
         ports = ((service.get("Endpoint") or {}).get("Ports")) or []
+        container = template.get("ContainerSpec") or {}
         services[name] = StackService(
             name=name,
             replicas=int(replicated.get("Replicas", 1)) if replicated is not None else None,
             restarted=restart in (None, "any"),
             published=_published(ports),
-            image=str((template.get("ContainerSpec") or {}).get("Image", "")),
+            image=str(container.get("Image", "")),
+            environment=dict(v.split("=", 1) for v in container.get("Env") or [] if "=" in v),
+            constraints=tuple((template.get("Placement") or {}).get("Constraints") or ()),
         )
     return services
+
+
+def data_node(deployed: Mapping[str, StackService], here: str) -> str:
+    """The node the stack's data lives on: the one its deployed services are placed on (by
+    id), or, before any is, `here`, the node of the manager that deploys it first."""
+    for service in deployed.values():
+        for constraint in service.constraints:
+            field_name, _, node = constraint.replace(" ", "").partition("==")
+            if field_name == "node.id" and node:
+                return node
+    return here
 
 
 def _published(ports: Iterable[Mapping[str, Any]]) -> dict[int, int]:

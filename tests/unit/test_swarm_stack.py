@@ -20,6 +20,7 @@ from autoscaler.stack.backup_plan import CONFIG, DUMP, ENV, FILES, MANIFEST, Man
 from autoscaler.stack.startup import readiness
 from autoscaler.stack.swarm_plan import (
     StackService,
+    data_node,
     drain_script_variables,
     local_ports,
     refuse_bound_address,
@@ -65,6 +66,27 @@ def test_the_services_are_read_by_compose_name_with_their_counts_and_published_p
         "minio-bucket": StackService("minio-bucket", 1, restarted=False, image="img"),
         "agent": StackService("agent", None, image="img"),
     }
+
+
+def test_a_service_s_environment_is_read_from_its_spec() -> None:
+    """What every task of it runs with, wherever it runs: doctor judges the tasks by it."""
+    flowise = inspected("flowise", {"Replicated": {"Replicas": 2}})
+    flowise["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] = ["MODE=queue", "EMPTY=", "A=b=c"]
+    [service] = stack_services(STACK, [flowise]).values()
+    assert service.environment == {"MODE": "queue", "EMPTY": "", "A": "b=c"}
+
+
+def test_the_data_node_is_the_one_the_stack_is_placed_on_else_this_manager_s() -> None:
+    """A redeploy from another manager leaves the data where its volumes are."""
+    postgres = inspected("postgres", {"Replicated": {"Replicas": 1}})
+    postgres["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.id==n0d3"]}
+    flowise = inspected("flowise", {"Replicated": {"Replicas": 2}})
+    deployed = stack_services(STACK, [flowise, postgres])
+    assert deployed["postgres"].constraints == ("node.id==n0d3",)
+    assert data_node(deployed, here="h3r3") == "n0d3"
+    assert data_node({"flowise": deployed["flowise"]}, here="h3r3") == "h3r3", "first deploy"
+    on_a_manager = {"postgres": StackService("postgres", 1, constraints=("node.role == manager",))}
+    assert data_node(on_a_manager, here="h3r3") == "h3r3", "placed by role before: by id now"
 
 
 def test_the_tasks_wanted_leave_out_one_shot_and_global_services() -> None:
@@ -264,10 +286,9 @@ def a_backup_of(config: Path, folder: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("command", "instead"),
-    [(["doctor"], "`docker stack ps cf`"),
-     (["backup", "BACKUP"], "pg_dump or pg_restore in the container of cf_postgres"),
+    [(["backup", "BACKUP"], "pg_dump or pg_restore in the container of cf_postgres"),
      (["restore", "BACKUP", "RESTORED"], "pg_dump or pg_restore in the container of cf_postgres")],
-    ids=["doctor", "backup", "restore"],
+    ids=["backup", "restore"],
 )  # fmt: skip
 def test_the_commands_made_for_compose_say_so_on_swarm_and_what_to_do_instead(
     command, instead, tmp_path, monkeypatch, capsys
@@ -285,3 +306,17 @@ def test_the_commands_made_for_compose_say_so_on_swarm_and_what_to_do_instead(
     assert f"error: {command[0]} works on a compose stack only, not on the swarm backend" in err
     assert instead in err and "Traceback" not in err
     assert not (tmp_path / "new").exists() and not (tmp_path / "restored").exists()
+
+
+def test_doctor_on_a_swarm_without_its_engine_says_it_cannot_read_the_tasks(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    assert main(["doctor", "--config", str(swarm_config(stack))]) == 1
+    captured = capsys.readouterr()
+    assert "docker_answers: cannot list the running containers: read the tasks of the stack cf" in (
+        captured.out
+    )
+    assert "Traceback" not in captured.out + captured.err
