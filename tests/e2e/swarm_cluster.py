@@ -17,10 +17,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import HarnessError, local_images
+from harness import HarnessError, free_port, local_images
 from python_on_whales import DockerClient
 
 # As checked on these machines: --privileged is refused, and this is enough for an engine in a
@@ -73,10 +73,17 @@ class SwarmCluster:
     """Paths of this host the manager node mounts at the same path."""
     loopback_ports: tuple[int, ...] = ()
     """Ports of this host's 127.0.0.1 that reach the same port on the manager's 127.0.0.1."""
+    loopback_elsewhere: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
+    """Each other node's name -> each of `loopback_ports` on its own 127.0.0.1 -> the port of
+    this host's 127.0.0.1 that reaches it."""
 
     @property
     def manager(self) -> Node:
         return self.nodes[0]
+
+    def loopback_port(self, node: Node, port: int) -> int:
+        """The port of this host's 127.0.0.1 that reaches `port` on the node's 127.0.0.1."""
+        return port if node == self.manager else self.loopback_elsewhere[node.name][port]
 
     @property
     def docker_host(self) -> str:
@@ -88,6 +95,11 @@ class SwarmCluster:
 
     def client(self) -> DockerClient:
         return DockerClient(host=self.docker_host)
+
+    def promote(self, node: Node) -> None:
+        """The node made a manager, once its engine answers as one (the Raft log caught up)."""
+        self.manager.docker("node", "promote", node.name)
+        _wait_until_answering(node, "manager", "node", "ls", "--quiet")
 
 
 @contextmanager
@@ -104,26 +116,33 @@ def swarm_cluster(
     `manager_images` too. The manager node mounts each of `shared` at the same path as here
     (what its services bind-mount), and publishes each of its `ports` on this host's 127.0.0.1
     at `ports[port]`. Each of `loopback_ports` on this host's 127.0.0.1 reaches the same port on
-    the manager's own 127.0.0.1: what a manager's loopback is to the daemon that runs on it."""
+    the manager's own 127.0.0.1: what a manager's loopback is to the daemon that runs on it;
+    another port of this host reaches it on each other node's (`loopback_port`)."""
     name = f"cf-swarm-{secrets.token_hex(4)}"
     ports = ports or {}
     engines = folder / "engines"
     nodes = tuple(Node(f"{name}-{number}") for number in range(size))
+    elsewhere = {node.name: {port: free_port() for port in loopback_ports} for node in nodes[1:]}
     started: list[Node] = []
     _run("network", "create", name)
     try:
         for node in nodes:
             (engines / node.name).mkdir(parents=True)
-            extra = _manager_options(shared, ports, loopback_ports) if node == nodes[0] else ()
+            if node == nodes[0]:
+                extra = _manager_options(shared, ports, {port: port for port in loopback_ports})
+            else:
+                extra = _loopback_options(elsewhere[node.name])
             started.append(node)
             _start(node, name, engines / node.name, extra)
         for node in nodes:
             _wait_for_engine(node)
         _form_swarm(nodes)
-        _forward_to_loopback(nodes[0], loopback_ports)
+        for node in nodes:
+            _forward_to_loopback(node, loopback_ports)
         _load(nodes[:1], manager_images, folder / "manager-images.tar")
         _load(nodes, images, folder / "images.tar")
-        yield SwarmCluster(nodes, engines, dict(ports), tuple(shared), tuple(loopback_ports))
+        yield SwarmCluster(nodes, engines, dict(ports), tuple(shared), tuple(loopback_ports),
+                           elsewhere)  # fmt: skip
     finally:
         for node in started:
             _run("rm", "--force", "--volumes", node.name, check=False)
@@ -131,12 +150,20 @@ def swarm_cluster(
 
 
 def _manager_options(
-    shared: Sequence[Path], ports: Mapping[int, int], loopback_ports: Sequence[int]
+    shared: Sequence[Path], ports: Mapping[int, int], loopback: Mapping[int, int]
 ) -> tuple[str, ...]:
     options = []
     for path in shared:
         options += ["-v", f"{path}:{path}"]
-    for port, host_port in [*ports.items(), *((port, port) for port in loopback_ports)]:
+    for port, host_port in ports.items():
+        options += ["-p", f"127.0.0.1:{host_port}:{port}"]
+    return (*options, *_loopback_options(loopback))
+
+
+def _loopback_options(loopback: Mapping[int, int]) -> tuple[str, ...]:
+    """Each port of the node's loopback published at `loopback[port]` on this host's."""
+    options = []
+    for port, host_port in loopback.items():
         options += ["-p", f"127.0.0.1:{host_port}:{port}"]
     # lets a connection from outside the node be sent to its loopback (_forward_to_loopback)
     options += ["--sysctl", "net.ipv4.conf.all.route_localnet=1"]
@@ -160,14 +187,19 @@ def _start(node: Node, network: str, engine: Path, extra: Sequence[str]) -> None
 
 
 def _wait_for_engine(node: Node) -> None:
+    _wait_until_answering(node, "engine", "info", "--format", "{{.ServerVersion}}")
+
+
+def _wait_until_answering(node: Node, role: str, *command: str) -> None:
+    """Until the node's docker `command` succeeds: its engine answers in that `role`."""
     deadline = time.monotonic() + COMMAND_SECONDS
     while True:
         try:
-            node.docker("info", "--format", "{{.ServerVersion}}")
+            node.docker(*command)
             return
         except HarnessError as error:
             if time.monotonic() > deadline:
-                raise HarnessError(f"{node.name}: no engine after {COMMAND_SECONDS}s: "
+                raise HarnessError(f"{node.name}: no {role} after {COMMAND_SECONDS}s: "
                                    f"{error}") from None  # fmt: skip
         time.sleep(0.5)
 

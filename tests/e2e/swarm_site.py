@@ -88,17 +88,33 @@ class SwarmFolder:
         output = self.cluster.manager.docker("service", "inspect", f"{self.project}_{service}")
         return json.loads(output)[0]["Spec"]["Mode"]["Replicated"]["Replicas"]
 
-    def daemon_config(self, folder: Path, services: dict) -> Path:
+    def daemon_config(self, folder: Path, services: dict, node: Node | None = None) -> Path:
         """The folder's config (init's) with `services`, its state in `folder`, a tick a
-        second and no metrics port."""
+        second and no metrics port; as on `node` (the manager by default): Redis and
+        stub_status where this host reaches that node's own 127.0.0.1."""
         settings = tomllib.loads(self.config_file.read_text())
         settings["daemon"] = {"interval_seconds": 1, "state_file": str(folder / "state.json"),
                               "metrics_port": 0}  # fmt: skip
         settings["services"] = services
-        path = folder / "daemon.toml"
+        node = node or self.cluster.manager
+        for port in self.cluster.loopback_ports:
+            there, here = (
+                f"127.0.0.1:{port}/",
+                f"127.0.0.1:{self.cluster.loopback_port(node, port)}/",
+            )
+            settings["redis"]["url"] = settings["redis"]["url"].replace(there, here)
+            status = settings["nginx"]["stub_status_url"]
+            settings["nginx"]["stub_status_url"] = status.replace(there, here)
+        path = folder / f"{node.name}.toml"
         path.write_text(tomli_w.dumps(settings))
         path.chmod(0o600)
         return path
+
+    def constraints(self, service: str) -> list[str]:
+        """The service's placement constraints, as Swarm keeps them."""
+        output = self.cluster.manager.docker("service", "inspect", f"{self.project}_{service}")
+        placement = json.loads(output)[0]["Spec"]["TaskTemplate"].get("Placement") or {}
+        return placement.get("Constraints") or []
 
     def hostnames(self, service: str) -> dict[str, str]:
         """Each running task of the service -> its container's hostname (the container's id,

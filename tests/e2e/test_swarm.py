@@ -5,6 +5,8 @@ on every node."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 import time
@@ -29,6 +31,7 @@ from harness import (
     wait_until_routable,
     wait_until_serving,
 )
+from python_on_whales import DockerClient
 from real_flowise_stack import (
     WORKER_CONCURRENCY,
     PredictionArrivals,
@@ -43,6 +46,7 @@ from swarm_site import NODES, PUBLISHED, SwarmFolder, site_cluster, site_folder,
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
+from autoscaler.locations import local_ports_name
 from autoscaler.runtime import wiring
 from autoscaler.shipped import shipped_path
 
@@ -271,6 +275,9 @@ def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autos
     assert swarm_folder.running_tasks("flowise-worker") == workers, "no worker was replaced"
     assert swarm_folder.running_tasks("flowise") == mains, "no main was replaced"
     assert swarm_folder.local_ports()["id"] == forwarder["id"], "the forwarder was kept"
+    manager = swarm_folder.cluster.manager.docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+    for service in ("postgres", "redis", "minio", "nginx"):
+        assert swarm_folder.constraints(service) == [f"node.id == {manager}"], service
 
     status = swarm_folder.cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -278,6 +285,26 @@ def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autos
     worker_nodes = re.findall(r"  flowise-worker\.\d+  running  -  on (\S+)", status.stdout)
     assert len(worker_nodes) == 3 and len(set(worker_nodes)) > 1, status.stdout
     assert set(worker_nodes) <= {node.name for node in swarm_folder.cluster.nodes}
+
+
+def test_doctor_judges_the_stack_file_and_the_tasks_on_every_node(
+    swarm_folder: SwarmFolder,
+) -> None:
+    """`doctor` on a Swarm: the stack file as `up` deploys it, and the tasks Swarm runs, each
+    with its service's environment, whichever node runs it."""
+    up = swarm_folder.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    healthy = swarm_folder.cli("doctor")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert f"no problem found in {swarm_folder.project}" in healthy.stdout
+    workers = f"{swarm_folder.project}_flowise-worker=0"
+    swarm_folder.cluster.manager.docker("service", "scale", "--detach", workers)
+    swarm_folder.tasks_after("flowise-worker", 0)
+    broken = swarm_folder.cli("doctor", "--json")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    [problem] = json.loads(broken.stdout)["problems"]
+    assert problem["check"] == "workers_present"
+    assert problem["problem"].startswith("mains are running but no worker is")
 
 
 def test_mains_swarm_stops_under_load_finish_their_requests_first(
@@ -361,28 +388,39 @@ def test_a_node_drained_under_load_moves_its_main_without_a_failed_request(
 def test_a_standby_on_another_manager_takes_over_with_the_pins_while_nginx_s_node_routes(
     swarm_folder: SwarmFolder, tmp_path: Path
 ) -> None:
-    """Two managers, a daemon on each, one state in Redis. The leader, on the node nginx does
-    not run on, scales the mains out under load; the standby, on nginx's node, routes them (an
+    """Two managers, a daemon on each, one state in Redis. `up` on the second publishes Redis
+    and stub_status there too, and changes nothing deployed. The leader, there (nginx does not
+    run on it), scales the mains out under load; the standby, on nginx's node, routes them (an
     engine reaches only its own node's nginx). The leader killed, holding the lease (no clean
-    stop), the standby takes over once the lease runs out, keeps the pin `scale` set before,
-    and scales the mains back in; no request fails."""
+    stop), the standby takes over once the lease runs out, keeps the pin `scale` set, and
+    scales the mains back in; no request fails."""
     up = swarm_folder.cli("up")
     assert up.returncode == 0, up.stdout + up.stderr
     cluster = swarm_folder.cluster
     second = cluster.nodes[1]
     mains = {"min_replicas": 1, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON,
              "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]}  # fmt: skip
-    config = swarm_folder.daemon_config(tmp_path, {"flowise": mains, "flowise-worker": {
-        "min_replicas": 1, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON}})  # fmt: skip
+    services = {"flowise": mains, "flowise-worker": {
+        "min_replicas": 1, "max_replicas": NODES, "behavior": SCALE_DOWN_SOON}}  # fmt: skip
+    here = swarm_folder.daemon_config(tmp_path, services)
+    there = swarm_folder.daemon_config(tmp_path, services, node=second)
+    deployed = {s: swarm_folder.running_tasks(s) for s in ("postgres", "redis", "nginx", "flowise")}
+    placed = swarm_folder.constraints("postgres")
     url = f"http://127.0.0.1:{swarm_folder.http_port}"
-    cluster.manager.docker("node", "promote", second.name)
     leader = standby = None
     try:
+        cluster.promote(second)
+        joined = run_cli("up", "--config", str(there),
+                         env={**os.environ, "DOCKER_HOST": cluster.docker_host_of(second)})  # fmt: skip
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        assert f"nginx runs on {cluster.manager.name}, not on this manager" in joined.stdout
+        assert {s: swarm_folder.running_tasks(s) for s in deployed} == deployed
+        assert swarm_folder.constraints("postgres") == placed, "the data stays where it is"
         pinned = swarm_folder.cli("scale", "flowise-worker=2")
         assert pinned.returncode == 0, pinned.stdout + pinned.stderr
-        leader = Daemon(config, docker_host=cluster.docker_host_of(second))
+        leader = Daemon(there, docker_host=cluster.docker_host_of(second))
         leader.wait_for(r"tick \(leading")
-        standby = Daemon(config, docker_host=cluster.docker_host)
+        standby = Daemon(here, docker_host=cluster.docker_host)
         standby.wait_for(r"tick \(standing by")
         with Load(url, hold_ms=4000, spread_ms=4000, clients=9) as load:
             _wait_for_routed(swarm_folder, NODES, timeout=120)
@@ -393,10 +431,13 @@ def test_a_standby_on_another_manager_takes_over_with_the_pins_while_nginx_s_nod
             _wait_for_routed(swarm_folder, 1, timeout=180)
             standby.ticks_from_now(3)
     finally:
-        cluster.manager.docker("node", "demote", second.name)
         for daemon in (leader, standby):
             if daemon is not None:
                 daemon.stop()
+        DockerClient(host=cluster.docker_host_of(second)).container.remove(
+            local_ports_name(swarm_folder.project), force=True
+        )
+        cluster.manager.docker("node", "demote", second.name)
     assert any(re.search(r"flowise \d -> 3", line) for line in leader.lines), leader.lines[-5:]
     assert swarm_folder.replicas("flowise-worker") == 2, "the pin held through the takeover"
     kept = wiring.state_store(swarm_folder.settings).read()
