@@ -44,6 +44,8 @@ ENGINE_SOCKET = "/engine/docker.sock"
 @dataclass(frozen=True)
 class Node:
     name: str
+    loopback_ports: tuple[int, ...] = ()
+    """Ports of the node's 127.0.0.1 reached from outside it (`_forward_to_loopback`)."""
 
     def docker(
         self, *args: str, stdin: Path | None = None, timeout: float = COMMAND_SECONDS
@@ -56,8 +58,10 @@ class Node:
         _run("stop", "--time", "0", self.name)
 
     def start(self) -> None:
-        """The node's engine is back, still a member of the Swarm."""
+        """The node's engine is back, still a member of the Swarm; its loopback reached from
+        outside again (a container started again has a new network namespace: no rules)."""
         _run("start", self.name)
+        _forward_to_loopback(self)
         _wait_for_engine(self)
 
 
@@ -121,7 +125,7 @@ def swarm_cluster(
     name = f"cf-swarm-{secrets.token_hex(4)}"
     ports = ports or {}
     engines = folder / "engines"
-    nodes = tuple(Node(f"{name}-{number}") for number in range(size))
+    nodes = tuple(Node(f"{name}-{number}", tuple(loopback_ports)) for number in range(size))
     elsewhere = {node.name: {port: free_port() for port in loopback_ports} for node in nodes[1:]}
     started: list[Node] = []
     _run("network", "create", name)
@@ -138,7 +142,7 @@ def swarm_cluster(
             _wait_for_engine(node)
         _form_swarm(nodes)
         for node in nodes:
-            _forward_to_loopback(node, loopback_ports)
+            _forward_to_loopback(node)
         _load(nodes[:1], manager_images, folder / "manager-images.tar")
         _load(nodes, images, folder / "images.tar")
         yield SwarmCluster(nodes, engines, dict(ports), tuple(shared), tuple(loopback_ports),
@@ -170,9 +174,9 @@ def _loopback_options(loopback: Mapping[int, int]) -> tuple[str, ...]:
     return tuple(options)
 
 
-def _forward_to_loopback(manager: Node, ports: Sequence[int]) -> None:
-    for port in ports:
-        _run("exec", manager.name, "iptables", "-t", "nat", "-I", "PREROUTING", "-i", "eth0",
+def _forward_to_loopback(node: Node) -> None:
+    for port in node.loopback_ports:
+        _run("exec", node.name, "iptables", "-t", "nat", "-I", "PREROUTING", "-i", "eth0",
              "-p", "tcp", "--dport", str(port), "-j", "DNAT",
              "--to-destination", f"127.0.0.1:{port}")  # fmt: skip
 
