@@ -36,6 +36,7 @@ from autoscaler.runtime.state import (
     ReplicaView,
     ServiceRecord,
     State,
+    StateError,
     StateStore,
     TickRecord,
 )
@@ -98,8 +99,14 @@ class Autoscaler:
     def tick(self) -> TickReport:
         now = self.wall_clock()
         leading = self.lease.hold(self.monotonic())
-        with self.state_store.locked():
-            state = self.state_store.read()
+        try:
+            with self.state_store.locked():
+                state = self.state_store.read()
+        except StateError as error:
+            routing_error = self._route_without_state(now)
+            if routing_error is not None:
+                raise StateError(f"{error}\n{routing_error}") from None
+            raise
         # an upgrade changes the replicas, and keeps the upstream, meanwhile
         routing = not self.dry_run and not state.held(now)
         acting = leading and routing
@@ -146,6 +153,22 @@ class Autoscaler:
                 return None, WatchOutcome()
             reconciled = self._reconcile(observed.snapshot)
             return reconciled, self._watch_mains(observed, now, watching)
+
+    def _route_without_state(self, now: float) -> str | None:
+        """The state cannot be read (on a Swarm, Redis away): nothing is decided, but nginx
+        still follows what runs. The actuation locks live where the state does, so nobody can
+        take one meanwhile (a `scale` fails): routed without it then. This daemon's own action
+        on the routed service is still waited out. The upstream's error, if any."""
+        if self.dry_run or self.actions.busy(self.settings.nginx.upstream_service):
+            return None
+        snapshot = observe(self.sensors, self.replicas, now).snapshot
+        if snapshot is None:
+            return None
+        try:
+            with self.state_store.acting_if_free(self.settings.nginx.upstream_service) as free:
+                return self._reconcile(snapshot) if free else None
+        except StateError:
+            return self._reconcile(snapshot)
 
     def _watch_mains(self, observed: Observed, now: float, watching: bool) -> WatchOutcome:
         if self.main_watch is None or not watching:

@@ -198,13 +198,7 @@ def test_the_daemon_scales_workers_and_mains_across_nodes(stack: SwarmStack, tmp
 def test_a_node_that_goes_down_leaves_the_upstream_and_its_main_comes_back_elsewhere(
     stack: SwarmStack, tmp_path
 ) -> None:
-    steady = {"min_replicas": 3, "max_replicas": 3,
-              "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]}  # fmt: skip
-    config = stack.config_file(
-        tmp_path / "config.toml", {"flowise": steady, "flowise-worker": False}
-    )
-    scaler = wiring.transaction(stack.settings)
-    scaler.scale("flowise", 3, scaler.snapshot())
+    config = _mains_held_at(3, stack, tmp_path)
     victim, lost = _a_worker_node_with_a_main(stack)
     assert lost, "the upstream routes to the victim's main"
     daemon = Daemon(config)
@@ -220,6 +214,50 @@ def test_a_node_that_goes_down_leaves_the_upstream_and_its_main_comes_back_elsew
     with Load(stack.http_url, hold_ms=200, clients=6) as after:
         time.sleep(3)
     assert after.answers and not after.failures
+
+
+def test_with_redis_away_a_main_lost_still_leaves_the_upstream(stack: SwarmStack, tmp_path) -> None:
+    """Redis holds the daemon's state on a Swarm: while it is away no tick can decide anything,
+    but nginx still follows what runs."""
+    config = _mains_held_at(2, stack, tmp_path)
+    victim, lost = _a_worker_node_with_a_main(stack)
+    assert lost, "the upstream routes to the victim's main"
+    redis = f"{stack.settings.compose.project_name}_redis"
+    daemon = Daemon(config)
+    try:
+        daemon.wait_for(r"tick \(leading")
+        docker = stack.cluster.client()
+        docker.service.scale({redis: 0}, detach=True)
+        try:
+            daemon.wait_for(r"tick failed: StateError")
+            _kill_mains_on(victim, stack)
+            _wait_for_upstream(stack, lambda listed: len(listed) == 2 and not listed & lost)
+        finally:
+            docker.service.scale({redis: 1}, detach=True)
+    finally:
+        assert daemon.stop() == 0
+
+
+def _mains_held_at(count: int, stack: SwarmStack, tmp_path: Path) -> Path:
+    """`count` mains running, and the config of a daemon that keeps them so."""
+    steady = {"min_replicas": count, "max_replicas": count,
+              "signals": [{"kind": "nginx_in_flight", "target_per_replica": 4}]}  # fmt: skip
+    config = stack.config_file(
+        tmp_path / "config.toml", {"flowise": steady, "flowise-worker": False}
+    )
+    scaler = wiring.transaction(stack.settings)
+    scaler.scale("flowise", count, scaler.snapshot())
+    return config
+
+
+def _kill_mains_on(node: Node, stack: SwarmStack) -> None:
+    """The node's mains' containers gone at once, as when they crash: Swarm starts others."""
+    service = f"{stack.settings.compose.project_name}_flowise"
+    containers = node.docker(
+        "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={service}"
+    ).split()
+    assert containers, f"no main runs on {node.name}"
+    node.docker("rm", "--force", *containers)
 
 
 def _a_worker_node_with_a_main(stack: SwarmStack) -> tuple[Node, set[str]]:

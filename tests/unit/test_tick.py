@@ -18,7 +18,7 @@ from autoscaler.policy.deaf_mains import QueueWork
 from autoscaler.runtime.autoscaler import Autoscaler
 from autoscaler.runtime.main_watch import WatchOutcome
 from autoscaler.runtime.observe import ListedEachTime
-from autoscaler.runtime.state import Hold, StateFile
+from autoscaler.runtime.state import Hold, StateError, StateFile
 from autoscaler.signals.bullmq_reads import QueueLoad
 from autoscaler.signals.nginx_stub_status import HttpLoad
 
@@ -379,6 +379,49 @@ def test_no_upstream_is_kept_while_an_action_holds_the_routed_service(tmp_path) 
     scaler = Reconciled()
     run, _ = tick(tmp_path, IDLE, scaler, leading=False)
     with StateFile(tmp_path / "state.json").acting("flowise"):
+        run.tick()
+    assert scaler.reconciled == 0
+
+
+class RedisAway(StateFile):
+    """A state kept in Redis while Redis does not answer: neither the state nor its locks."""
+
+    def _away(self, *_args):
+        raise StateError(f"redis at {self.where}: no answer (ConnectionError)")
+
+    read = locked = acting = acting_if_free = _away
+
+
+def test_with_the_state_unreadable_the_upstream_still_follows_what_runs(tmp_path) -> None:
+    """On a Swarm with Redis away: nothing is decided, the tick fails saying so, and nginx is
+    routed to what runs, without the actuation lock nobody can take meanwhile."""
+    scaler = Reconciled()
+    run, _ = tick(tmp_path, BUSY, scaler)
+    run.state_store = RedisAway(tmp_path / "redis")
+    with pytest.raises(StateError, match="no answer"):
+        run.tick()
+    run.finish_actions()
+    assert scaler.reconciled == 1
+    assert scaler.scaled == []
+
+
+def test_an_unreadable_state_file_routes_under_the_lock_a_scale_may_hold(tmp_path) -> None:
+    scaler = Reconciled()
+    run, _ = tick(tmp_path, IDLE, scaler)
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(StateError):
+        run.tick()
+    assert scaler.reconciled == 1
+    with StateFile(tmp_path / "state.json").acting("flowise"), pytest.raises(StateError):
+        run.tick()
+    assert scaler.reconciled == 1, "a `scale` by hand keeps the upstream meanwhile"
+
+
+def test_with_the_state_unreadable_a_dry_run_routes_nothing(tmp_path) -> None:
+    scaler = Reconciled()
+    run, _ = tick(tmp_path, IDLE, scaler, dry_run=True)
+    run.state_store = RedisAway(tmp_path / "redis")
+    with pytest.raises(StateError):
         run.tick()
     assert scaler.reconciled == 0
 
