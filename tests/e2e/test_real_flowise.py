@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from harness import Daemon, HarnessError, run_cli, wait_for, wait_until_serving
+from harness import (
+    Daemon,
+    HarnessError,
+    run_cli,
+    upstream_servers,
+    wait_for,
+    wait_until_serving,
+)
 from real_flowise_stack import (
     ADMIN_PASSWORD,
     QUEUE,
@@ -109,9 +116,8 @@ def flowise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFlowise]:
         pytest.fail(str(error))
 
 
-def upstream_servers(flowise: RealFlowise) -> set[str]:
-    text = flowise.stack.settings.nginx.upstream_file.read_text()
-    return {line.split()[1] for line in text.splitlines() if "max_fails" in line}
+def routed_servers(flowise: RealFlowise) -> set[str]:
+    return upstream_servers(flowise.stack.settings.nginx.upstream_file)
 
 
 def main_servers(flowise: RealFlowise, routable_only: bool = True) -> dict[str, str]:
@@ -129,7 +135,7 @@ def assert_routed_to_every_main(flowise: RealFlowise, count: int) -> None:
     """The upstream lists exactly the fit mains, `count` of them, within a few of the daemon's
     ticks: a main turns fit (Docker's probe) between two of its reads."""
     deadline = time.monotonic() + UPSTREAM_SETTLES_SECONDS
-    while (routed := upstream_servers(flowise)) != (fit := set(main_servers(flowise))):
+    while (routed := routed_servers(flowise)) != (fit := set(main_servers(flowise))):
         assert time.monotonic() < deadline, f"upstream {routed}, fit mains {fit}"
         time.sleep(0.5)
     assert len(routed) == count
@@ -357,7 +363,7 @@ def test_mains_scale_2_3_2_under_long_predictions_with_no_failed_request(flowise
         time.sleep(4)
         out = flowise.stack.cli("scale", "3", "--service", MAINS)
         assert out.returncode == 0, out.stdout + out.stderr
-        assert len(upstream_servers(flowise)) == 3
+        assert len(routed_servers(flowise)) == 3
         new = set(main_servers(flowise)) - before
         nginx = scaler.snapshot()["nginx"][0]
         # nginx sends the new main requests (least_conn) once its reload has settled
@@ -410,7 +416,7 @@ def test_a_main_killed_under_load_fails_only_its_own_requests_and_the_upstream_h
             # The daemon's next tick routes to the survivor only; meanwhile nginx passes over the
             # dead one (`proxy_next_upstream error`: it refuses connections).
             daemon.ticks_from_now(2)
-            routed = upstream_servers(flowise)
+            routed = routed_servers(flowise)
             assert victim_server not in routed, daemon.lines[-6:]
             assert len(routed) == 1, daemon.lines[-6:]
             time.sleep(8)

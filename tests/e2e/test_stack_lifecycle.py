@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flowise_stack import FlowiseStack, Predictions, predict, running_flowise_stack
-from harness import HarnessError
+from harness import HarnessError, upstream_servers
 
 from autoscaler.runtime import wiring
 
@@ -30,9 +30,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowiseStack]:
         pytest.fail(str(error))
 
 
-def upstream_servers(stack: FlowiseStack) -> set[str]:
-    text = stack.settings.nginx.upstream_file.read_text()
-    return {line.split()[1] for line in text.splitlines() if "max_fails" in line}
+def routed_servers(stack: FlowiseStack) -> set[str]:
+    return upstream_servers(stack.settings.nginx.upstream_file)
 
 
 def routable_mains(stack: FlowiseStack) -> set[str]:
@@ -60,8 +59,8 @@ def test_up_brings_every_service_to_healthy_and_routes_the_min_mains(stack) -> N
         "redis": 1,
         "minio": 1,
     }
-    assert upstream_servers(stack) == routable_mains(stack)
-    assert len(upstream_servers(stack)) == 2
+    assert routed_servers(stack) == routable_mains(stack)
+    assert len(routed_servers(stack)) == 2
 
 
 def test_up_starts_one_main_alone_before_the_other_flowise_replicas(stack) -> None:
@@ -116,7 +115,7 @@ def test_a_main_crashing_under_load_fails_only_the_requests_it_had_and_the_upstr
 
     # Restarted, maybe with a new address: reconciling like the daemon's ticks routes to it again.
     deadline = time.monotonic() + 60
-    while upstream_servers(stack) != routable_mains(stack) or len(routable_mains(stack)) < 2:
+    while routed_servers(stack) != routable_mains(stack) or len(routable_mains(stack)) < 2:
         assert time.monotonic() < deadline, "the upstream did not heal within 60 s"
         scaler.reconcile(scaler.snapshot())
         time.sleep(0.5)
