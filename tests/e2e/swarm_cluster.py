@@ -101,9 +101,12 @@ class SwarmCluster:
         return DockerClient(host=self.docker_host)
 
     def promote(self, node: Node) -> None:
-        """The node made a manager, once its engine answers as one (the Raft log caught up)."""
+        """The node made a manager, once a change to the Swarm made through its engine goes
+        through: with two managers both must take each one, and until the new one has caught up
+        with the Raft log, a change times out (`context deadline exceeded`)."""
         self.manager.docker("node", "promote", node.name)
-        _wait_until_answering(node, "manager", "node", "ls", "--quiet")
+        _wait_until_answering(node, "manager", "node", "update", "--label-add",
+                              "compose-flowise-test.promoted=yes", node.name)  # fmt: skip
 
 
 @contextmanager
