@@ -21,12 +21,15 @@ from autoscaler.actuators.answers import ProbeAnswers
 from autoscaler.actuators.docker_calls import call
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica, Snapshot
+from autoscaler.actuators.swarm_jobs import JOB_START_SECONDS, NodeJob, run_job
 from autoscaler.actuators.tasks import (
     STARTED,
     asked_at,
     container_id,
     listed_tasks,
     snapshot_from_tasks,
+    stop_grace_seconds,
+    task_image,
     task_nodes,
 )
 from autoscaler.locations import local_ports_name, stack_network_name
@@ -93,9 +96,24 @@ class SwarmBackend:
             self.scale_to(service, max(0, len(running) - fewer))
 
     def restart(self, replica: Replica) -> None:
-        """Stops the task's container: Swarm replaces the task by a new one."""
-        container = self._container(replica)
-        call(lambda: self._docker.container.stop(container))
+        """Stops the task's container: Swarm replaces the task by a new one. On another node,
+        whose containers this manager's engine does not reach, through that node's engine: by a
+        one-shot job placed there (swarm_jobs.py)."""
+        if self.reaches(replica):
+            container = self._container(replica)
+            call(lambda: self._docker.container.stop(container))
+            return
+        task, container = self._task(replica)
+        job = NodeJob(
+            stack=self._stack,
+            name=f"{self._stack}_stop-{container[:12]}",
+            image=task_image(task),
+            action="stop",
+            container=container,
+            constraint=f"node.id=={task.get('NodeID', '')}",
+        )
+        what = f"stop {replica.name} on {replica.node}"
+        run_job(self._docker_output, job, what, stop_grace_seconds(task) + JOB_START_SECONDS)
 
     def reaches(self, replica: Replica) -> bool:
         """The task runs on this manager's own node."""
@@ -121,13 +139,15 @@ class SwarmBackend:
         return self._node
 
     def _container(self, replica: Replica) -> str:
-        container = self._containers.get(replica.id)
-        if container is None:
-            tasks = self._inspect_tasks([replica.id])
-            container = container_id(tasks[0]) if tasks else None
+        return self._containers.get(replica.id) or self._task(replica)[1]
+
+    def _task(self, replica: Replica) -> tuple[dict[str, Any], str]:
+        """The task's `docker inspect`, and its container's id."""
+        tasks = self._inspect_tasks([replica.id])
+        container = container_id(tasks[0]) if tasks else None
         if container is None:
             raise ActuatorError(f"find the container of {replica.name}", "it has none yet")
-        return container
+        return tasks[0], container
 
     def _stack_ps(self) -> str:
         """The tasks Swarm wants running, one JSON object a line; none before a deploy."""

@@ -89,8 +89,7 @@ def asked_at(probe: Sequence[str], address: str) -> tuple[str, ...]:
 
 
 def _healthcheck_test(task: Mapping[str, Any]) -> Sequence[str] | None:
-    container_spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
-    return (container_spec.get("Healthcheck") or {}).get("Test")
+    return (_container_spec(task).get("Healthcheck") or {}).get("Test")
 
 
 def task_addresses(task: Mapping[str, Any]) -> dict[str, str]:
@@ -116,3 +115,22 @@ def _since(timestamp: str | None) -> datetime:
         return _NEVER_STARTED
     moment = datetime.fromisoformat(timestamp)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_DEFAULT_STOP_GRACE_SECONDS = 10.0
+"""Docker's, for a container whose spec sets none."""
+
+
+def stop_grace_seconds(task: Mapping[str, Any]) -> float:
+    """How long a stop of the task's container may take: its stop grace period."""
+    nanoseconds = _container_spec(task).get("StopGracePeriod")
+    return nanoseconds / 1e9 if nanoseconds else _DEFAULT_STOP_GRACE_SECONDS
+
+
+def task_image(task: Mapping[str, Any]) -> str:
+    """The image the task runs, as its spec names it (pinned to a digest, once deployed)."""
+    return str(_container_spec(task).get("Image", ""))
+
+
+def _container_spec(task: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (task.get("Spec") or {}).get("ContainerSpec") or {}

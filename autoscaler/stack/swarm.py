@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -18,7 +18,9 @@ from typing import Any
 from python_on_whales import DockerClient, DockerException, Volume
 from python_on_whales.utils import run
 
+from autoscaler.actuators.docker_calls import call
 from autoscaler.actuators.replicas import count
+from autoscaler.actuators.swarm_jobs import JOB_START_SECONDS, NodeJob, run_job
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.config import Settings
 from autoscaler.envfile import parse_env
@@ -36,6 +38,7 @@ from autoscaler.stack.lifecycle import (
 )
 from autoscaler.stack.startup import ContainerState, first_start_scales, initial_scales
 from autoscaler.stack.swarm_plan import (
+    DRAIN_CONFIG_VARIABLE,
     STACK_LABEL,
     LocalPorts,
     StackService,
@@ -46,6 +49,7 @@ from autoscaler.stack.swarm_plan import (
     replicas_override,
     resolve_image,
     stack_services,
+    stale_drain_configs,
     task_states,
     tasks_wanted,
 )
@@ -100,6 +104,7 @@ def up(settings: Settings, progress: Progress) -> Started:
     listed = ", ".join(f"{name} x{replicas}" for name, replicas in scales.items())
     progress(f"deploying the stack {stack}: {listed}")
     _deploy_and_wait(docker, transaction, settings, variables, scales, progress)
+    _remove_stale_drain_configs(docker, stack, variables[DRAIN_CONFIG_VARIABLE], progress)
     services = deployed_services(docker, stack)
     _publish_local_ports(docker, settings, env_values, services, progress)
     with failing_as("route nginx to the fit tasks"):
@@ -125,8 +130,7 @@ def down(settings: Settings, volumes: bool) -> list[str]:
     manager removed too, and their names returned (an engine sees only its own node's)."""
     docker = wiring.docker_client(settings)
     stack = settings.compose.project_name
-    with failing_as(f"remove {local_ports_name(stack)}"):
-        docker.container.remove(local_ports_name(stack), force=True)
+    _remove_local_ports(docker, settings)
     with failing_as(f"docker stack rm {stack}"):
         docker.stack.remove(stack)
     _wait_until_gone(docker, stack)
@@ -137,6 +141,44 @@ def down(settings: Settings, volumes: bool) -> list[str]:
         names = sorted(volume.name for volume in found)
         docker.volume.remove(list[Volume | str](names))
     return names
+
+
+def _remove_stale_drain_configs(
+    docker: DockerClient, stack: str, current: str, progress: Progress
+) -> None:
+    """The drain script's configs of earlier deploys, which `docker stack deploy` leaves behind
+    (a config's content cannot change, so each script has its own). One a service still uses
+    is refused by Swarm: the next `up` removes it."""
+    with failing_as(f"list the configs of the stack {stack}"):
+        configs = docker.config.list(filters={"label": f"{STACK_LABEL}={stack}"})
+        names = [config.spec.name or "" for config in configs]
+    for name in stale_drain_configs(stack, names, current):
+        try:
+            docker.config.remove(name)
+        except DockerException:
+            continue
+        progress(f"removed {name}, the drain script's config of an earlier deploy")
+
+
+def _remove_local_ports(docker: DockerClient, settings: Settings) -> None:
+    """`<project>_local-ports` removed from every node where `up` ran (a manager then), by a
+    job on each node, since this engine reaches only its own: while one is attached to the
+    stack's network, Swarm keeps the network. The job runs the mains' image, which the nodes
+    have; a stack without mains leaves it to this manager's engine."""
+    stack = settings.compose.project_name
+    name = local_ports_name(stack)
+    main = deployed_services(docker, stack).get(settings.nginx.upstream_service)
+    if main is not None and main.image:
+        job = NodeJob(stack=stack, name=f"{stack}_remove-local-ports", image=main.image,
+                      action="remove", container=name, mode="global-job")  # fmt: skip
+        run_job(_docker_command(docker), job, f"remove {name} on every node", JOB_START_SECONDS)
+    with failing_as(f"remove {name}"):
+        docker.container.remove(name, force=True)
+
+
+def _docker_command(docker: DockerClient) -> Callable[[list[str]], str]:
+    command = docker.client_config.docker_cmd
+    return lambda arguments: call(lambda: str(run([*command, *arguments], return_stderr=False)))
 
 
 def _publish_local_ports(

@@ -17,7 +17,9 @@ from autoscaler.locations import local_ports_name, stack_network_name
 from autoscaler.stack.startup import ContainerState
 
 STACK_LABEL = "com.docker.stack.namespace"
-"""The label `docker stack deploy` puts on each service, network and volume of a stack."""
+"""The label `docker stack deploy` puts on each service, network, volume and config of a
+stack."""
+DRAIN_CONFIG_VARIABLE = "COMPOSE_FLOWISE_DRAIN_CONFIG"
 _WILDCARDS = {"", "0.0.0.0", "::"}
 
 
@@ -94,8 +96,18 @@ def drain_script_variables(stack: str, script: Path, content: bytes) -> dict[str
     digest = hashlib.sha256(content).hexdigest()[:12]
     return {
         "COMPOSE_FLOWISE_DRAIN_SCRIPT": str(script),
-        "COMPOSE_FLOWISE_DRAIN_CONFIG": f"{stack}_drain-on-sigterm-{digest}",
+        DRAIN_CONFIG_VARIABLE: f"{_drain_config_prefix(stack)}{digest}",
     }
+
+
+def stale_drain_configs(stack: str, config_names: Iterable[str], current: str) -> list[str]:
+    """The drain script's configs of the stack's earlier deploys: every one but `current`."""
+    prefix = _drain_config_prefix(stack)
+    return sorted(n for n in config_names if n.startswith(prefix) and n != current)
+
+
+def _drain_config_prefix(stack: str) -> str:
+    return f"{stack}_drain-on-sigterm-"
 
 
 @dataclass(frozen=True)

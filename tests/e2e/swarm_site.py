@@ -20,6 +20,7 @@ from harness import HarnessError, free_port, local_images, run_cli
 from swarm_cluster import Node, SwarmCluster, swarm_cluster
 
 from autoscaler import config as config_module
+from autoscaler.actuators.swarm_jobs import JOB_LABEL
 from autoscaler.config import Settings
 from autoscaler.locations import local_ports_name
 from autoscaler.shipped import shipped_path
@@ -177,6 +178,8 @@ class SwarmFolder:
         manager = self.cluster.manager
         left = [f"service {name}" for name in manager.docker(
             "service", "ls", "--quiet", "--filter", label).split()]  # fmt: skip
+        left += [f"job {name}" for name in manager.docker(
+            "service", "ls", "--quiet", "--filter", f"label={JOB_LABEL}={self.project}").split()]  # fmt: skip
         left += [f"task {task}" for task in self.tasks_swarm_knows()]
         for node in nodes:
             for kind in (("ps", "--all"), ("network", "ls"), ("volume", "ls")):

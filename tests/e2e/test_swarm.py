@@ -43,6 +43,7 @@ from real_flowise_stack import (
 from swarm_cluster import Node, SwarmCluster
 from swarm_site import NODES, PUBLISHED, SwarmFolder, site_cluster, site_folder, wait_until_gone
 
+from autoscaler.actuators.swarm_jobs import JOB_LABEL
 from autoscaler.actuators.transaction import ScaleTransaction
 from autoscaler.actuators.upstream import render_upstream
 from autoscaler.config import Settings
@@ -238,6 +239,27 @@ def test_with_redis_away_a_main_lost_still_leaves_the_upstream(stack: SwarmStack
         assert daemon.stop() == 0
 
 
+def test_a_main_on_another_node_is_restarted_there_by_a_job(stack: SwarmStack) -> None:
+    """A deaf main's restart, when it runs where this manager's engine reaches no container: a
+    one-shot job placed on its node stops it, Swarm starts another task, and no job is left."""
+    scaler = wiring.transaction(stack.settings)
+    scaler.scale("flowise", 2, scaler.snapshot())
+    backend = wiring.swarm_backend(stack.settings, wiring.docker_client(stack.settings))
+    elsewhere = next(r for r in backend.replicas()["flowise"] if not backend.reaches(r))
+    backend.restart(elsewhere)
+
+    def replaced() -> bool:
+        running = [r for r in backend.replicas()["flowise"] if r.state == "running"]
+        return len(running) == 2 and elsewhere.id not in {r.id for r in running}
+
+    wait_for(replaced, timeout=60, what="Swarm starts a task for the stopped one")
+    jobs = stack.cluster.manager.docker(
+        "service", "ls", "--quiet", "--filter",
+        f"label={JOB_LABEL}={stack.settings.compose.project_name}",
+    )  # fmt: skip
+    assert jobs.strip() == ""
+
+
 def _mains_held_at(count: int, stack: SwarmStack, tmp_path: Path) -> Path:
     """`count` mains running, and the config of a daemon that keeps them so."""
     steady = {"min_replicas": count, "max_replicas": count,
@@ -306,9 +328,23 @@ def test_up_deploys_the_shipped_stack_and_a_second_up_keeps_the_counts_the_autos
     mains = swarm_folder.running_tasks("flowise")
     assert (len(workers), len(mains)) == (3, 3), "the premise: counts above the mins and the file's"
 
+    manager_node = swarm_folder.cluster.manager
+    of_the_stack = f"com.docker.stack.namespace={swarm_folder.project}"
+    earlier = f"{swarm_folder.project}_drain-on-sigterm-000000000000"  # as an upgrade leaves it
+    manager_node.docker("config", "create", "--label", of_the_stack, earlier, "/etc/hostname")
+
     again = swarm_folder.cli("up")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "(flowise: 3, flowise-worker: 3)" in again.stdout
+    assert f"removed {earlier}, the drain script's config of an earlier deploy" in again.stdout
+    configs = manager_node.docker(
+        "config", "ls", "--filter", f"label={of_the_stack}", "--format", "{{.Name}}"
+    )
+    mains_use = manager_node.docker(
+        "service", "inspect", f"{swarm_folder.project}_flowise", "--format",
+        "{{range .Spec.TaskTemplate.ContainerSpec.Configs}}{{.ConfigName}} {{end}}",
+    ).split()  # fmt: skip
+    assert [c for c in configs.split() if "drain-on-sigterm" in c] == mains_use
     assert (swarm_folder.replicas("flowise"), swarm_folder.replicas("flowise-worker")) == (3, 3)
     assert swarm_folder.running_tasks("flowise-worker") == workers, "no worker was replaced"
     assert swarm_folder.running_tasks("flowise") == mains, "no main was replaced"
@@ -617,18 +653,34 @@ def _running(flowise: RealFlowise) -> tuple[int, int]:
     return len(flowise.running("flowise")), len(flowise.running("flowise-worker"))
 
 
-def test_down_leaves_nothing_of_the_stack_on_any_node(swarm_folder: SwarmFolder) -> None:
+def test_down_leaves_nothing_of_the_stack_on_any_node(
+    swarm_folder: SwarmFolder, tmp_path: Path
+) -> None:
+    """Not even the forwarder `up` started on a second manager, which this one's engine does
+    not reach."""
     up = swarm_folder.cli("up")
     assert up.returncode == 0, up.stdout + up.stderr
     volumes = swarm_folder.volumes()
     assert len(volumes) == 3, "the premise: Postgres's, Redis's and MinIO's volumes"
-    others = swarm_folder.cluster.nodes[1:]
-    before = swarm_folder.left_on(others)
-    assert any(f"{node.name}: ps " in entry for node in others for entry in before), (
-        "the premise: tasks run on the other nodes too"
-    )
+    cluster = swarm_folder.cluster
+    others, second = cluster.nodes[1:], cluster.nodes[1]
+    there = swarm_folder.daemon_config(tmp_path, services(), node=second)
+    cluster.promote(second)
+    try:
+        joined = run_cli("up", "--config", str(there),
+                         env={**os.environ, "DOCKER_HOST": cluster.docker_host_of(second)})  # fmt: skip
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        before = swarm_folder.left_on(others)
+        assert any(f"{node.name}: ps " in entry for node in others for entry in before), (
+            "the premise: tasks run on the other nodes too"
+        )
+        forwarder = second.docker("ps", "--quiet", "--filter",
+                                  f"name={local_ports_name(swarm_folder.project)}")  # fmt: skip
+        assert forwarder.strip(), "the premise: a forwarder on the second manager too"
 
-    down = swarm_folder.cli("down", "--volumes")
+        down = swarm_folder.cli("down", "--volumes")
+    finally:
+        cluster.manager.docker("node", "demote", second.name)
     assert down.returncode == 0, down.stdout + down.stderr
     removed = f"removed the stack {swarm_folder.project}: deleted the volumes on this manager"
     assert removed in down.stdout and all(volume in down.stdout for volume in volumes)

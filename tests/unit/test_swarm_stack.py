@@ -27,6 +27,7 @@ from autoscaler.stack.swarm_plan import (
     replicas_override,
     resolve_image,
     stack_services,
+    stale_drain_configs,
     task_states,
     tasks_wanted,
 )
@@ -199,6 +200,14 @@ def test_the_mains_drain_config_is_named_after_the_script_s_content() -> None:
     changed = drain_script_variables(STACK, script, b"#!/bin/sh\necho\n")
     assert changed["COMPOSE_FLOWISE_DRAIN_CONFIG"] != first["COMPOSE_FLOWISE_DRAIN_CONFIG"]
     assert first["COMPOSE_FLOWISE_DRAIN_CONFIG"].startswith(f"{STACK}_drain-on-sigterm-")
+
+
+def test_the_drain_configs_of_earlier_deploys_are_stale_and_nothing_else() -> None:
+    current = f"{STACK}_drain-on-sigterm-bbbbbbbbbbbb"
+    earlier = f"{STACK}_drain-on-sigterm-aaaaaaaaaaaa"
+    names = [current, earlier, f"{STACK}_nginx-conf", f"{STACK}x_drain-on-sigterm-cccccccccccc"]
+    assert stale_drain_configs(STACK, names, current) == [earlier]
+    assert stale_drain_configs(STACK, [current], current) == []
 
 
 def test_redis_and_stub_status_are_published_on_127_0_0_1_only_at_the_env_s_ports() -> None:
