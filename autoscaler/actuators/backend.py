@@ -34,7 +34,8 @@ class ReplicaBackend(Protocol):
         ...
 
     def restart(self, replica: Replica) -> None:
-        """Stop (with its grace period) and start again this replica, the same container."""
+        """Stop (with its grace period) and start again this replica: the same container, or on
+        a Swarm, which replaces a stopped task, a new one in its place."""
         ...
 
     def reaches(self, replica: Replica) -> bool:
