@@ -71,6 +71,8 @@ _GONE_TIMEOUT_SECONDS = 120.0
 period: 40 s)."""
 _POLL_SECONDS = 0.5
 _NOTHING_IN_STACK = "nothing found in stack"
+_IN_USE_BY_TASK = "in use by task"
+"""What Swarm says of a network it keeps for a task that still runs."""
 """What `docker stack ps` says, exiting 1, once Swarm knows no task of the stack."""
 
 
@@ -131,8 +133,7 @@ def down(settings: Settings, volumes: bool) -> list[str]:
     docker = wiring.docker_client(settings)
     stack = settings.compose.project_name
     _remove_local_ports(docker, settings)
-    with failing_as(f"docker stack rm {stack}"):
-        docker.stack.remove(stack)
+    _remove_stack(docker, stack)
     _wait_until_gone(docker, stack)
     if not volumes:
         return []
@@ -141,6 +142,22 @@ def down(settings: Settings, volumes: bool) -> list[str]:
         names = sorted(volume.name for volume in found)
         docker.volume.remove(list[Volume | str](names))
     return names
+
+
+def _remove_stack(docker: DockerClient, stack: str) -> None:
+    """`docker stack rm`, which removes the network right after the services: while one of
+    their tasks still stops, Swarm refuses (`in use by task`), and it is run again, removing
+    what is left, until the tasks are gone."""
+    deadline = time.monotonic() + _GONE_TIMEOUT_SECONDS
+    while True:
+        with failing_as(f"docker stack rm {stack}"):
+            try:
+                docker.stack.remove(stack)
+                return
+            except DockerException as error:
+                if _IN_USE_BY_TASK not in (error.stderr or "") or time.monotonic() > deadline:
+                    raise
+        time.sleep(_POLL_SECONDS)
 
 
 def _remove_stale_drain_configs(

@@ -17,6 +17,7 @@ from pathlib import Path
 import tomli_w
 from flowise_stack import local_site, set_env
 from harness import HarnessError, free_port, local_images, run_cli
+from python_on_whales import DockerException
 from swarm_cluster import Node, SwarmCluster, swarm_cluster
 
 from autoscaler import config as config_module
@@ -52,6 +53,22 @@ def site_cluster(folder: Path, flowise_images: Sequence[str] = ()) -> Iterator[S
         loopback_ports=(free_port(), free_port()),
     ) as running:
         yield running
+
+
+def remove_stack(cluster: SwarmCluster, stack: str, timeout: float = 120) -> None:
+    """`docker stack rm`, again while a task still stopping holds the stack's network (the CLI
+    removes the network right after the services), then until nothing of it is left on the
+    manager."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cluster.client().stack.remove(stack)
+            break
+        except DockerException as error:
+            if "in use by task" not in (error.stderr or "") or time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+    wait_until_gone(cluster, stack, timeout)
 
 
 def wait_until_gone(cluster: SwarmCluster, stack: str, timeout: float = 60) -> None:
@@ -222,9 +239,8 @@ def site_folder(cluster: SwarmCluster) -> Iterator[SwarmFolder]:
         yield swarm
     finally:
         cluster.client().container.remove(local_ports_name(project), force=True)
-        cluster.client().stack.remove(project)
         try:
-            wait_until_gone(cluster, project, timeout=120)
+            remove_stack(cluster, project)
         finally:
             if volumes := swarm.volumes():
                 cluster.manager.docker("volume", "rm", *volumes)

@@ -41,7 +41,7 @@ from real_flowise_stack import (
     sleep_flow,
 )
 from swarm_cluster import Node, SwarmCluster
-from swarm_site import NODES, PUBLISHED, SwarmFolder, site_cluster, site_folder, wait_until_gone
+from swarm_site import NODES, PUBLISHED, SwarmFolder, remove_stack, site_cluster, site_folder
 
 from autoscaler.actuators.swarm_jobs import JOB_LABEL
 from autoscaler.actuators.transaction import ScaleTransaction
@@ -133,8 +133,7 @@ def stack(cluster: SwarmCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sw
     except HarnessError as error:
         pytest.fail(str(error))
     finally:
-        docker.stack.remove(name)
-        wait_until_gone(cluster, name)
+        remove_stack(cluster, name)
 
 
 def _wait_for_nginx(scaler: ScaleTransaction, timeout: float = 120) -> None:
