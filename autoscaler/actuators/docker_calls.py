@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from python_on_whales import ClientNotFoundError
+from python_on_whales import ClientNotFoundError, DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
+from python_on_whales.utils import run
 
 from autoscaler.actuators.errors import ActuatorError
 
@@ -26,6 +27,13 @@ class Vanished(ActuatorError):
 def call(action: Callable[[], Result]) -> Result:
     with docker_errors():
         return action()
+
+
+def docker_output(docker: DockerClient, arguments: list[str]) -> str:
+    """What a docker command the client's CLI runs prints: for the commands python-on-whales
+    does not wrap, or wraps with a lookup per item listed."""
+    command = [*docker.client_config.docker_cmd, *arguments]
+    return call(lambda: str(run(command, return_stderr=False)))
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from python_on_whales import DockerClient
 from python_on_whales.utils import run
 
 from autoscaler.actuators.answers import ProbeAnswers
-from autoscaler.actuators.docker_calls import call
+from autoscaler.actuators.docker_calls import call, docker_output
 from autoscaler.actuators.errors import ActuatorError
 from autoscaler.actuators.replicas import Replica, Snapshot
 from autoscaler.actuators.swarm_jobs import JOB_START_SECONDS, NodeJob, run_job
@@ -169,5 +169,4 @@ class SwarmBackend:
         return tasks if isinstance(tasks, list) else []
 
     def _docker_output(self, arguments: list[str]) -> str:
-        command = [*self._docker.client_config.docker_cmd, *arguments]
-        return call(lambda: run(command, return_stderr=False))
+        return docker_output(self._docker, arguments)

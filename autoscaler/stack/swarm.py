@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from python_on_whales import DockerClient, DockerException, Volume
 from python_on_whales.utils import run
 
-from autoscaler.actuators.docker_calls import call
+from autoscaler.actuators.docker_calls import docker_output
 from autoscaler.actuators.replicas import count
 from autoscaler.actuators.swarm_jobs import JOB_START_SECONDS, NodeJob, run_job
 from autoscaler.actuators.transaction import ScaleTransaction
@@ -133,7 +134,7 @@ def down(settings: Settings, volumes: bool) -> list[str]:
     docker = wiring.docker_client(settings)
     stack = settings.compose.project_name
     _remove_local_ports(docker, settings)
-    _remove_stack(docker, stack)
+    remove_stack(docker, stack)
     _wait_until_gone(docker, stack)
     if not volumes:
         return []
@@ -144,7 +145,7 @@ def down(settings: Settings, volumes: bool) -> list[str]:
     return names
 
 
-def _remove_stack(docker: DockerClient, stack: str) -> None:
+def remove_stack(docker: DockerClient, stack: str) -> None:
     """`docker stack rm`, which removes the network right after the services: while one of
     their tasks still stops, Swarm refuses (`in use by task`), and it is run again, removing
     what is left, until the tasks are gone."""
@@ -188,14 +189,10 @@ def _remove_local_ports(docker: DockerClient, settings: Settings) -> None:
     if main is not None and main.image:
         job = NodeJob(stack=stack, name=f"{stack}_remove-local-ports", image=main.image,
                       action="remove", container=name, mode="global-job")  # fmt: skip
-        run_job(_docker_command(docker), job, f"remove {name} on every node", JOB_START_SECONDS)
+        run_docker = partial(docker_output, docker)
+        run_job(run_docker, job, f"remove {name} on every node", JOB_START_SECONDS)
     with failing_as(f"remove {name}"):
         docker.container.remove(name, force=True)
-
-
-def _docker_command(docker: DockerClient) -> Callable[[list[str]], str]:
-    command = docker.client_config.docker_cmd
-    return lambda arguments: call(lambda: str(run([*command, *arguments], return_stderr=False)))
 
 
 def _publish_local_ports(

@@ -17,7 +17,6 @@ from pathlib import Path
 import tomli_w
 from flowise_stack import local_site, set_env
 from harness import HarnessError, free_port, local_images, run_cli
-from python_on_whales import DockerException
 from swarm_cluster import Node, SwarmCluster, swarm_cluster
 
 from autoscaler import config as config_module
@@ -25,6 +24,7 @@ from autoscaler.actuators.swarm_jobs import JOB_LABEL
 from autoscaler.config import Settings
 from autoscaler.locations import local_ports_name
 from autoscaler.shipped import shipped_path
+from autoscaler.stack import swarm
 
 NODES = 3
 PUBLISHED = {"http": 80, "status": 8081, "redis": 6379}
@@ -56,18 +56,8 @@ def site_cluster(folder: Path, flowise_images: Sequence[str] = ()) -> Iterator[S
 
 
 def remove_stack(cluster: SwarmCluster, stack: str, timeout: float = 120) -> None:
-    """`docker stack rm`, again while a task still stopping holds the stack's network (the CLI
-    removes the network right after the services), then until nothing of it is left on the
-    manager."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            cluster.client().stack.remove(stack)
-            break
-        except DockerException as error:
-            if "in use by task" not in (error.stderr or "") or time.monotonic() > deadline:
-                raise
-        time.sleep(1)
+    """`down`'s `docker stack rm`, then until nothing of the stack is left on the manager."""
+    swarm.remove_stack(cluster.client(), stack)
     wait_until_gone(cluster, stack, timeout)
 
 

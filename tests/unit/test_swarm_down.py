@@ -32,12 +32,12 @@ class Engine:
 
 def test_the_stack_is_removed_again_while_a_stopping_task_holds_its_network() -> None:
     engine = Engine(IN_USE, IN_USE)
-    swarm._remove_stack(engine, "cf")  # type: ignore[arg-type]
+    swarm.remove_stack(engine, "cf")  # type: ignore[arg-type]
     assert engine.removals == 3
 
 
 def test_any_other_failure_is_the_operator_s_to_read() -> None:
     engine = Engine(b"Error response from daemon: This node is not a swarm manager.\n")
     with pytest.raises(StackError, match=r"docker stack rm cf: .*not a swarm manager"):
-        swarm._remove_stack(engine, "cf")  # type: ignore[arg-type]
+        swarm.remove_stack(engine, "cf")  # type: ignore[arg-type]
     assert engine.removals == 1
