@@ -283,7 +283,9 @@ def _queue_worker_behavior() -> Behavior:
     highest count asked for since, once the workers that frees times that long reach 450
     replica-seconds (a start and a scale change are worth about that): ten idle workers go in
     one step after 45 s, one idle worker after 7.5 minutes, and load that only wavers moves
-    nothing; jobs that got 4 times shorter (the job mix changed) free their workers at once."""
+    nothing; jobs that got 4 times shorter (the job mix changed) free their workers at once.
+    Workers asked for to work a backlog off go once it is worked off, to the count the load
+    asked for meanwhile, not in a second step."""
     return Behavior(
         scale_up=DirectionRules(
             tolerance=0.1,

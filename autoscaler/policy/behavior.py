@@ -7,6 +7,7 @@ the count it allows and why.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import takewhile
 
 from autoscaler.policy.model import Recommendation, ScaleEvent, Step
@@ -14,19 +15,25 @@ from autoscaler.policy.parameters import Behavior, DirectionRules
 
 
 def stabilize(
-    recommendation: int,
+    recommended: Recommendation,
     current: int,
     past: tuple[Recommendation, ...],
     behavior: Behavior,
-    now: float,
     lasting: str = "",
 ) -> Step:
     """Scale up only to the lowest, and down only to the highest, recommendation within each
     direction's window (the HPA's `stabilizeRecommendationWithBehaviors`); or down by the
     surplus rule, where the scale-down rules have one: `lasting`, why the fall will last, waives
-    its budget."""
+    its budget. Once no job waits, the surplus rule reads the recommendations made while jobs
+    waited as what they come down to with the jobs worked off: the workers asked for to work off
+    a backlog that is gone are not asked for again, and the fall of the load they were made on
+    counts from then on."""
+    recommendation, now = recommended.replicas, recommended.at
     if recommendation < current and behavior.scale_down.surplus_replica_seconds:
-        return _settle_surplus(recommendation, current, past, behavior.scale_down, now, lasting)
+        rules = behavior.scale_down
+        if recommended.without_backlog is None:
+            return _settle_worked_off(recommendation, current, past, rules, now, lasting)
+        return _settle_surplus(recommendation, current, past, rules, now, lasting)
     up_cutoff = now - behavior.scale_up.stabilization_window_seconds
     down_cutoff = now - behavior.scale_down.stabilization_window_seconds
     lowest_recent = min([r.replicas for r in past if r.at > up_cutoff] + [recommendation])
@@ -44,6 +51,24 @@ def stabilize(
             f"lowest recommendation in the last {behavior.scale_up.stabilization_window_seconds}s"
         )
     return Step("stabilized", stabilized, reason)
+
+
+def _settle_worked_off(
+    recommendation: int,
+    current: int,
+    past: tuple[Recommendation, ...],
+    rules: DirectionRules,
+    now: float,
+    lasting: str,
+) -> Step:
+    """The surplus rule once no job waits: the recommendations made while jobs waited read as
+    the count each asked for the load alone."""
+    worked_off = tuple(replace(r, replicas=r.once_worked_off()) for r in past)
+    step = _settle_surplus(recommendation, current, worked_off, rules, now, lasting)
+    if step.replicas < current and worked_off != past:
+        reason = f"{step.reason}, each made while jobs waited read as the count for the load alone"
+        return replace(step, reason=reason)
+    return step
 
 
 def _settle_surplus(

@@ -55,11 +55,10 @@ def decide(
         )
 
     stabilized = stabilize(
-        recommendation,
+        Recommendation(now, recommendation, _without_backlog(proposals, recommendation)),
         current,
         history.recommendations,
         rules.behavior,
-        now,
         _lasting(proposals, recommendation),
     )
     cooled = cool_down(stabilized.replicas, current, history.events, rules.behavior, now)
@@ -83,6 +82,19 @@ def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
     return Step("guarded", largest, "largest proposal")
 
 
+def _without_backlog(proposals: tuple[Proposal, ...], recommendation: int) -> int | None:
+    """While a signal tells of a backlog, the count the recommendation comes down to once it is
+    worked off: the largest proposal's, each without its backlog. None while none tells of one."""
+    if all(p.without_backlog is None for p in proposals):
+        return None
+    for_load = max(
+        p.replicas if p.without_backlog is None else p.without_backlog
+        for p in proposals
+        if p.replicas is not None
+    )
+    return min(for_load, recommendation)
+
+
 def _lasting(proposals: tuple[Proposal, ...], recommendation: int) -> str:
     """Why the recommendation's fall will last: as every proposal that asks for it says; empty
     when one of them does not say."""
@@ -102,7 +114,10 @@ def remember(
     """The history after a decision: its recommendation, what it learned, and its change if it
     was applied."""
     horizon = _memory_seconds(rules)
-    history = history.remembering(Recommendation(now, decision.recommendation), horizon)
+    recommendation = Recommendation(
+        now, decision.recommendation, _without_backlog(decision.proposals, decision.recommendation)
+    )
+    history = history.remembering(recommendation, horizon)
     history = history.with_memory(decision.memory).with_startup(decision.startup)
     if applied and decision.change:
         history = history.with_event(ScaleEvent(now, decision.current, decision.replicas), horizon)

@@ -43,6 +43,13 @@ class Observation:
 class Recommendation:
     at: float
     replicas: int
+    without_backlog: int | None = None
+    """While jobs waited: the count it comes down to once they are worked off (fewer where
+    working them off asked for workers of its own). None: no job waited."""
+
+    def once_worked_off(self) -> int:
+        """The count this recommendation asks for once its backlog is worked off."""
+        return self.replicas if self.without_backlog is None else self.without_backlog
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,9 @@ class Proposal:
     lasting: str = ""
     """Why a fall in this proposal will last, where the signal knows (the jobs got shorter):
     the scale-down then waits out its window but not its surplus budget. Empty: not known."""
+    without_backlog: int | None = None
+    """While jobs wait: the count this proposal comes down to once they are worked off (fewer
+    where working them off asks for workers of its own). None: no job waits, or not known."""
 
 
 Stage = Literal["proposed", "guarded", "stabilized", "cooldown", "limited", "clamped", "override"]

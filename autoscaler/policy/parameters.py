@@ -51,7 +51,8 @@ class DirectionRules(Strict):
         "replica-seconds: a large surplus goes in one step soon, a small one waits (one "
         "replica: this many seconds). What a scale change is worth: a removal that is soon "
         "undone costs a start and a change. A fall a signal knows will last (a queue's jobs "
-        "got much shorter) goes to the recommendation at once. 0: "
+        "got much shorter) goes to the recommendation at once. Once no job waits, a "
+        "recommendation made while jobs waited counts as the count for the load alone. 0: "
         "the HPA's rule, down to the highest recommendation within the window.",
     )
     cooldown_seconds: int = Field(

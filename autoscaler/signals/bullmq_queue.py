@@ -8,7 +8,7 @@ catches up and scales in while jobs still pour in; the arrival rate does not.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import Field
@@ -148,17 +148,39 @@ class QueueSignal(Strict):
         )
         demand = slots_needed(load, learned, workers, self.drain_backlog_seconds, self.surge_factor)
         utilization = self._utilization(demand, learned)
+        sizing = _Sizing(load, concurrency, utilization, observation, behavior)
+        proposal = self._propose(demand, sizing)
+        if demand.arrival_rate is None:
+            return replace(proposal, may_scale_down=False)
+        return replace(
+            proposal,
+            lasting=learned.shorter_jobs(),
+            without_backlog=self._without_backlog(demand, sizing, proposal),
+        )
+
+    def _propose(self, demand: Demand, sizing: _Sizing) -> Proposal:
+        load, concurrency, utilization = sizing.load, sizing.concurrency, sizing.utilization
         needed = demand.workers(concurrency, utilization)
         if load.backlog + load.active > 0:
             needed = max(needed, 1.0)  # work is waiting or running: never propose zero workers
         stepping = ""
-        if needed > observation.current_replicas * (1 + behavior.scale_up.tolerance):
-            needed, stepping = self._step_up(needed, demand, concurrency, behavior, utilization)
+        if needed > sizing.observation.current_replicas * (1 + sizing.behavior.scale_up.tolerance):
+            needed, stepping = self._step_up(
+                needed, demand, concurrency, sizing.behavior, utilization
+            )
         described = _described(load, demand, concurrency, utilization) + stepping
-        proposal = within_tolerance(self.name, needed, described, observation, behavior)
-        if demand.arrival_rate is None:
-            return replace(proposal, may_scale_down=False)
-        return replace(proposal, lasting=learned.shorter_jobs())
+        return within_tolerance(self.name, needed, described, sizing.observation, sizing.behavior)
+
+    def _without_backlog(self, demand: Demand, sizing: _Sizing, proposal: Proposal) -> int | None:
+        """While jobs wait, the count the proposal comes down to once they are worked off: less
+        where working them off adds workers beyond the headroom the utilization leaves. None
+        while none wait."""
+        if sizing.load.backlog == 0 or proposal.replicas is None:
+            return None
+        if demand.slots <= demand.serving_slots / sizing.utilization:
+            return proposal.replicas
+        for_load = self._propose(replace(demand, draining_slots=0.0), sizing).replicas
+        return proposal.replicas if for_load is None else min(for_load, proposal.replicas)
 
     def _utilization(self, demand: Demand, learned: QueueMemory) -> float:
         """The share of the slots to size for: `target_utilization`, or more where the arrivals
@@ -198,6 +220,17 @@ class QueueSignal(Strict):
             return with_headroom, ""
         stepped = max(with_headroom, round(needed + step))
         return stepped, f"; {step:.1f} workers ahead, the step that costs least on the rise"
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    """What a count is sized with, besides the demand."""
+
+    load: QueueLoad
+    concurrency: int
+    utilization: float
+    observation: Observation
+    behavior: Behavior
 
 
 def _ready_workers(load: QueueLoad, observation: Observation) -> int:

@@ -559,9 +559,16 @@ class Fixed:
     replicas: int
     lasting: str = ""
     name: str = "fixed"
+    without_backlog: int | None = None
 
     def propose(self, observation, behavior, memory, now) -> Proposal:
-        return Proposal(self.name, self.replicas, "fixed", lasting=self.lasting)
+        return Proposal(
+            self.name,
+            self.replicas,
+            "fixed",
+            lasting=self.lasting,
+            without_backlog=self.without_backlog,
+        )
 
 
 @dataclass(frozen=True)
@@ -607,6 +614,65 @@ LASTING = {
         reason=f"and lasting: {SHORTER}",
     ),
 }  # fmt: skip
+
+
+def asked_and_without_backlog(signal: QueueSignal, reading: dict) -> tuple[int | None, ...]:
+    proposal = Case(policy(signal), 4, reading, 0).decision().proposals[0]
+    return proposal.replicas, proposal.without_backlog
+
+
+def test_the_queue_tells_the_count_once_its_backlog_is_worked_off() -> None:
+    # (7 + 60 x 1 s / 10 s) / 2 = 6.5 asked for; 7 slots / 2 = 3.5 for the load: within the
+    # tolerance of the 4 there are
+    assert asked_and_without_backlog(QUEUE, queue(60, 7, 7.0, 7.0, 1.0)) == (7, 4)
+    assert asked_and_without_backlog(QUEUE, queue(0, 7, 7.0, 7.0, 1.0)) == (4, None)
+    # sized for 50 %: the 10 jobs waiting are worked off within the headroom, no worker of
+    # their own (7 / 0.5 / 2 = 7)
+    assert asked_and_without_backlog(HALF_BUSY, queue(10, 7, 7.0, 7.0, 1.0)) == (7, 7)
+
+
+def worked_off(*triples: tuple[float, int, int | None]) -> ServiceHistory:
+    """Recommendations `age` s old, of `replicas`, `without_backlog` where jobs waited."""
+    return ServiceHistory(
+        recommendations=tuple(Recommendation(NOW - age, n, w) for age, n, w in triples)
+    )
+
+
+# 10 replicas asked for 60 s ago to work a backlog off, the load alone needing 3; the backlog
+# went down 10 s ago.
+DRAINED = worked_off((60, 10, 3), (40, 8, 3), (10, 3, None))
+
+BACKLOG_WORKED_OFF = {
+    "no job waits: those made while jobs waited count as the load's, the fall from then on": Case(
+        FixedRules((Fixed(3),)), 10, {}, 3, history=DRAINED,
+        reason="7 replicas free for 60s: the highest recommendation since, each made while "
+        "jobs waited read as the count for the load alone",
+    ),
+    "jobs still wait: the recommendations count as made": Case(
+        FixedRules((Fixed(3, without_backlog=3),)), 10, {}, 10, history=DRAINED,
+        reason="below the surplus of 300 replica-seconds",
+    ),
+    "a recommendation made without jobs waiting counts as made": Case(
+        FixedRules((Fixed(3),)), 10, {}, 10,
+        history=worked_off((60, 10, None), (10, 3, None)),
+        reason="below the surplus of 300 replica-seconds",
+    ),
+    "the load's own count made while jobs waited still holds the count": Case(
+        FixedRules((Fixed(3),)), 10, {}, 6, history=worked_off((100, 10, 6), (10, 3, None)),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BACKLOG_WORKED_OFF.values(), ids=BACKLOG_WORKED_OFF.keys())
+def test_a_backlog_worked_off_does_not_hold_the_count(case: Case) -> None:
+    check(case)
+
+
+def test_remember_keeps_the_count_without_the_backlog() -> None:
+    service = FixedRules((Fixed(8, without_backlog=3), Fixed(5, name="other")))
+    decision = Case(service, 2, {}, 8).decision()  # type: ignore[arg-type]
+    after = remember(ServiceHistory(), decision, service, NOW, applied=True)  # type: ignore[arg-type]
+    assert after.recommendations == (Recommendation(NOW, 8, without_backlog=5),)
 
 
 @pytest.mark.parametrize("case", LASTING.values(), ids=LASTING.keys())
