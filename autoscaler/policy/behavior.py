@@ -30,10 +30,11 @@ def stabilize(
     counts from then on."""
     recommendation, now = recommended.replicas, recommended.at
     if recommendation < current and behavior.scale_down.surplus_replica_seconds:
-        rules = behavior.scale_down
-        if recommended.without_backlog is None:
-            return _settle_worked_off(recommendation, current, past, rules, now, lasting)
-        return _settle_surplus(recommendation, current, past, rules, now, lasting)
+        read = past if recommended.without_backlog is not None else _worked_off(past)
+        step = _settle_surplus(recommendation, current, read, behavior.scale_down, now, lasting)
+        if read != past and step.replicas < current:
+            return replace(step, reason=f"{step.reason}, {_READ_WORKED_OFF}")
+        return step
     up_cutoff = now - behavior.scale_up.stabilization_window_seconds
     down_cutoff = now - behavior.scale_down.stabilization_window_seconds
     lowest_recent = min([r.replicas for r in past if r.at > up_cutoff] + [recommendation])
@@ -53,22 +54,12 @@ def stabilize(
     return Step("stabilized", stabilized, reason)
 
 
-def _settle_worked_off(
-    recommendation: int,
-    current: int,
-    past: tuple[Recommendation, ...],
-    rules: DirectionRules,
-    now: float,
-    lasting: str,
-) -> Step:
-    """The surplus rule once no job waits: the recommendations made while jobs waited read as
-    the count each asked for the load alone."""
-    worked_off = tuple(replace(r, replicas=r.once_worked_off()) for r in past)
-    step = _settle_surplus(recommendation, current, worked_off, rules, now, lasting)
-    if step.replicas < current and worked_off != past:
-        reason = f"{step.reason}, each made while jobs waited read as the count for the load alone"
-        return replace(step, reason=reason)
-    return step
+_READ_WORKED_OFF = "each made while jobs waited read as the count for the load alone"
+
+
+def _worked_off(past: tuple[Recommendation, ...]) -> tuple[Recommendation, ...]:
+    """The recommendations made while jobs waited read as what they asked for the load alone."""
+    return tuple(replace(r, replicas=r.once_worked_off()) for r in past)
 
 
 def _settle_surplus(
