@@ -500,7 +500,9 @@ def test_a_redis_restart_mid_burst_answers_every_client_in_time_and_keeps_the_jo
     main may lose a Redis client of its own on a Redis restart and then answer no prediction
     again (one main, or every one). Redis restarted with its data (the stack's appendonly):
     every job of the burst runs. Restarted with its data lost: clients get the prediction
-    timeout's 504, in JSON, not an hour's wait. Either way no client waits past that bound;
+    timeout's 504, in JSON, not an hour's wait; or at once Flowise's own 500 naming the job,
+    where the flush took a job's keys before its main first looked for them (seen once in a
+    CI run). Either way no client waits past that bound;
     `status` says Redis is down; the daemon holds the workers, and restarts the mains that
     answer no more, so that every main answers again."""
     docker = wiring.docker_client(flowise.stack.settings)
@@ -533,7 +535,7 @@ def test_a_redis_restart_mid_burst_answers_every_client_in_time_and_keeps_the_jo
             every_main_answers_again(flowise, daemon)
 
             lost = redis_burst(flowise, redis_down_and_back(flush=True))
-            assert_answered_in_time(lost)
+            assert_answered_in_time(lost, LOST_DATA_ERRORS)
             assert any(o.status != 200 for o in lost), "no job lost: nothing shows the bound"
             every_main_answers_again(flowise, daemon)
         assert flowise.predict("300").status_code == 200
@@ -547,21 +549,31 @@ def test_a_redis_restart_mid_burst_answers_every_client_in_time_and_keeps_the_jo
 
 
 CLEAR_ERRORS = {
-    504: "lost with Redis; retry it",  # the prediction timeout
-    502: "no Flowise replica answered",  # its main restarted by the daemon as deaf
+    504: ("error", "lost with Redis; retry it"),  # the prediction timeout
+    502: ("error", "no Flowise replica answered"),  # its main restarted by the daemon as deaf
+}
+"""Status -> the JSON field and what it says."""
+LOST_DATA_ERRORS = {
+    **CLEAR_ERRORS,
+    # Flowise's (BullMQ's) own answer when the job's keys went with Redis's data before its
+    # main first looked whether the job had finished
+    500: ("message", f"Missing key for job bull:{QUEUE}:"),
 }
 
 
-def assert_answered_in_time(outcomes: list[Outcome]) -> None:
+def assert_answered_in_time(
+    outcomes: list[Outcome], clear_errors: dict[int, tuple[str, str]] = CLEAR_ERRORS
+) -> None:
     """Each a 200, or a clear error in JSON, before the prediction timeout (and the time Redis
     was down, when the main queued the job in its place) had passed."""
     for outcome in outcomes:
-        assert outcome.status == 200 or outcome.status in CLEAR_ERRORS, (
+        assert outcome.status == 200 or outcome.status in clear_errors, (
             outcome.status,
             outcome.text[:200],
         )
-        if outcome.status in CLEAR_ERRORS:
-            assert CLEAR_ERRORS[outcome.status] in json.loads(outcome.text)["error"]
+        if outcome.status in clear_errors:
+            field, says = clear_errors[outcome.status]
+            assert says in json.loads(outcome.text)[field], outcome.text[:200]
         took = outcome.ended - outcome.started
         assert took < PREDICTION_TIMEOUT_SECONDS + REDIS_DOWN_SECONDS + 15, (took, outcome.status)
 
