@@ -42,6 +42,7 @@ def decide(
     memory = {p.signal: p.memory for p in proposals if p.memory is not None}
     guarded = _guard_missing_data(proposals, current)
     recommendation = guarded.replicas
+    without_backlog = _without_backlog(proposals, recommendation)
 
     override = history.override
     if override is not None and override.active(now):
@@ -51,11 +52,12 @@ def decide(
             Step("override", override.replicas, f"pinned by hand {until}"),
         )
         return Decision(
-            service, current, override.replicas, recommendation, proposals, steps, memory, startup
-        )
+            service, current, override.replicas, recommendation, proposals, steps, memory, startup,
+            without_backlog,
+        )  # fmt: skip
 
     stabilized = stabilize(
-        Recommendation(now, recommendation, _without_backlog(proposals, recommendation)),
+        Recommendation(now, recommendation, without_backlog),
         current,
         history.recommendations,
         rules.behavior,
@@ -66,8 +68,9 @@ def decide(
     clamped = clamp(limited.replicas, rules.min_replicas, rules.max_replicas)
     steps = (guarded, stabilized, cooled, limited, clamped)
     return Decision(
-        service, current, clamped.replicas, recommendation, proposals, steps, memory, startup
-    )
+        service, current, clamped.replicas, recommendation, proposals, steps, memory, startup,
+        without_backlog,
+    )  # fmt: skip
 
 
 def _guard_missing_data(proposals: tuple[Proposal, ...], current: int) -> Step:
@@ -114,9 +117,7 @@ def remember(
     """The history after a decision: its recommendation, what it learned, and its change if it
     was applied."""
     horizon = _memory_seconds(rules)
-    recommendation = Recommendation(
-        now, decision.recommendation, _without_backlog(decision.proposals, decision.recommendation)
-    )
+    recommendation = Recommendation(now, decision.recommendation, decision.without_backlog)
     history = history.remembering(recommendation, horizon)
     history = history.with_memory(decision.memory).with_startup(decision.startup)
     if applied and decision.change:

@@ -177,6 +177,9 @@ class Decision:
     """What the signals learned up to this decision: the history remembers it."""
     startup: StartupMemory = field(default_factory=StartupMemory)
     """What the service's starts taught up to this decision: the history remembers it."""
+    without_backlog: int | None = None
+    """While jobs wait, what the recommendation comes down to once they are worked off: the
+    history remembers it (Recommendation.without_backlog)."""
 
     @property
     def change(self) -> int:
